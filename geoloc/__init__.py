@@ -1,0 +1,6 @@
+"""geoloc: planet-scale image geolocation (PIGEON / PIGEOTTO line)."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

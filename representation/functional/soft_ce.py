@@ -1,0 +1,57 @@
+"""The core primitive: soft cross-entropy over logits with row-stochastic targets and a
+validity mask. Most contrastive methods differ only in how they build targets and masks
+(METHODS.md §1, observation)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def soft_cross_entropy(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    normalize_targets: bool = True,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Cross-entropy ``-sum_j t_ij log softmax_j(logits_i)`` over the valid columns.
+
+    Args:
+        logits: [N, M] scores (already scaled by 1/temperature).
+        targets: [N, M] non-negative target weights. With ``normalize_targets`` each
+            row is divided by its sum over valid columns (rows summing to 0 contribute 0
+            and are excluded from the mean); otherwise used as given (PIGEON's
+            unnormalised haversine targets).
+        mask: optional [N, M] bool; False columns are removed from the softmax
+            (logit -inf) and get no target mass. Rows with no valid column give 0.
+        reduction: "mean" (over rows with target mass), "sum", or "none" ([N]).
+
+    Returns:
+        scalar, or [N] for ``reduction="none"``.
+    """
+    if logits.shape != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and targets {tuple(targets.shape)} differ")
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be [N, M], got {tuple(logits.shape)}")
+    targets = targets.to(logits.dtype)
+    if mask is not None:
+        if mask.shape != logits.shape:
+            raise ValueError(f"mask {tuple(mask.shape)} must match logits {tuple(logits.shape)}")
+        mask = mask.to(torch.bool)
+        logits = logits.masked_fill(~mask, float("-inf"))
+        targets = targets.masked_fill(~mask, 0.0)
+    row_mass = targets.sum(dim=1)
+    if normalize_targets:
+        targets = targets / row_mass.clamp_min(torch.finfo(targets.dtype).tiny).unsqueeze(1)
+    log_p = torch.log_softmax(logits, dim=1)
+    # 0 * -inf must be 0 for masked columns (and for fully-masked rows).
+    per_row = -(targets * log_p.masked_fill(targets == 0, 0.0)).sum(dim=1)
+    if reduction == "none":
+        return per_row
+    if reduction == "sum":
+        return per_row.sum()
+    if reduction == "mean":
+        has_mass = row_mass > 0
+        return per_row[has_mass].sum() / has_mass.sum().clamp_min(1)
+    raise ValueError(f"unknown reduction {reduction!r}")
