@@ -8,22 +8,17 @@ levels are always consistent. Coordinates are WGS84 degrees (EPSG:4326).
 from __future__ import annotations
 
 import functools
-from importlib import resources
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from geoloc.geo.datafiles import data_path
 from geoloc.geo.distance import haversine_km
 
 ADMIN1_FILE = "ne_admin1_10m.geojson.gz"
 ADMIN1_COLUMNS = ["adm1_code", "iso_3166_2", "name", "admin", "adm0_a3", "iso_a2", "type_en"]
-
-
-def data_path(name: str) -> str:
-    """Absolute path of a data file shipped in ``geoloc/geo/data``."""
-    return str(resources.files("geoloc.geo") / "data" / name)
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,9 +12,12 @@ overstates every distance by 0.11 %.)
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 EARTH_RADIUS_KM: float = 6371.0088
 """Mean Earth radius in km (IUGG R1 of WGS84)."""
@@ -41,6 +44,8 @@ def haversine_km_torch(
     Uses ``atan2(sqrt(a), sqrt(1 - a))`` with ``eps`` inside the square roots so the
     gradient stays finite at zero distance and at antipodes.
     """
+    import torch  # lazy: keeps ``import geoloc.geo`` light
+
     deg = math.pi / 180.0
     p1, l1, p2, l2 = lat1 * deg, lon1 * deg, lat2 * deg, lon2 * deg
     a = torch.sin((p2 - p1) / 2) ** 2 + torch.cos(p1) * torch.cos(p2) * torch.sin((l2 - l1) / 2) ** 2
