@@ -1,0 +1,10 @@
+"""Augmentations: text (sub-captions, EDA, compositional negatives) and embedding (CLOSE)."""
+
+from __future__ import annotations
+
+from representation.augment.embedding import GaussianNoise, MeanShift
+from representation.augment.negatives import CompositionalTextNegatives, aro_swap_accuracy
+from representation.augment.text import EDA, split_sentences, sub_caption_sampler
+
+__all__ = ["EDA", "CompositionalTextNegatives", "GaussianNoise", "MeanShift", "aro_swap_accuracy",
+           "split_sentences", "sub_caption_sampler"]

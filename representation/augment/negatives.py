@@ -1,0 +1,157 @@
+"""NegCLIP compositional hard-negative captions and the ARO swap-accuracy metric
+(Yuksekgonul et al., "When and why vision-language models behave like bags-of-words,
+and what to do about it?", ICLR 2023).
+
+Every perturbation keeps the caption's bag of words: it only exchanges the positions of
+two spans of the caption (characters outside the two spans are untouched).
+
+* ``"category_swap"``: exchange two different phrases of the same category (e.g. two
+  country names, ``"near the border of France and Spain"`` ->
+  ``"near the border of Spain and France"``; or two colours / attributes).
+* ``"word_swap"``: exchange two different non-stop words (word-order perturbation).
+
+:class:`CompositionalTextNegatives` tries the strategies in order and reports a caption
+it could not perturb as invalid (so the loss masks that column instead of training on a
+"negative" identical to the positive).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from representation.augment.text import STOP_WORDS
+
+_WORD = re.compile(r"\w[\w'’-]*")
+STRATEGIES = ("category_swap", "word_swap")
+
+
+def _swap_spans(text: str, a: tuple[int, int], b: tuple[int, int]) -> str:
+    """Exchange the contents of two non-overlapping spans [start, end)."""
+    if a[0] > b[0]:
+        a, b = b, a
+    return text[:a[0]] + text[b[0]:b[1]] + text[a[1]:b[0]] + text[a[0]:a[1]] + text[b[1]:]
+
+
+def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str] | None:
+    ordered = sorted({p for p in phrases if p}, key=len, reverse=True)  # longest first
+    if not ordered:
+        return None
+    return re.compile(r"(?<!\w)(" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)")
+
+
+def category_swap(text: str, pattern: re.Pattern[str], rng: random.Random) -> str | None:
+    """Swap two occurrences of *different* phrases matched by ``pattern``; None if impossible."""
+    spans = [(m.start(), m.end(), m.group(0)) for m in pattern.finditer(text)]
+    pairs = [(x, y) for i, x in enumerate(spans) for y in spans[i + 1:] if x[2] != y[2]]
+    if not pairs:
+        return None
+    x, y = rng.choice(pairs)
+    return _swap_spans(text, x[:2], y[:2])
+
+
+def word_swap(text: str, rng: random.Random, stop_words: Iterable[str] = STOP_WORDS) -> str | None:
+    """Swap two different non-stop words; None if the caption has fewer than two."""
+    stops = {s.lower() for s in stop_words}
+    words = [(m.start(), m.end(), m.group(0)) for m in _WORD.finditer(text) if m.group(0).lower() not in stops]
+    pairs = [(x, y) for i, x in enumerate(words) for y in words[i + 1:] if x[2] != y[2]]
+    if not pairs:
+        return None
+    x, y = rng.choice(pairs)
+    return _swap_spans(text, x[:2], y[:2])
+
+
+def bag_of_words(text: str) -> dict[str, int]:
+    """Word counts (``\\w`` runs), for checking that a perturbation keeps the bag of words."""
+    out: dict[str, int] = {}
+    for w in _WORD.findall(text):
+        out[w] = out.get(w, 0) + 1
+    return out
+
+
+class CompositionalTextNegatives:
+    """Make one bag-of-words-preserving hard-negative caption per caption.
+
+    Args:
+        categories: name -> phrases of that category (e.g. ``{"country": [...], "colour": [...]}``);
+            phrases match whole words, longest first.
+        strategies: order in which to try ``"category_swap"`` and ``"word_swap"``.
+        seed: seed of the internal ``random.Random``.
+
+    ``negs(captions) -> (negatives: list[str], valid: BoolTensor [B])``; an invalid
+    negative is returned as the original caption (mask its column with ``valid``).
+    """
+
+    citation = ("Yuksekgonul et al., When and why vision-language models behave like bags-of-words, "
+                "and what to do about it?, ICLR 2023")
+
+    def __init__(self, categories: Mapping[str, Iterable[str]] | None = None,
+                 strategies: Sequence[str] = STRATEGIES, seed: int | None = None) -> None:
+        bad = [s for s in strategies if s not in STRATEGIES]
+        if bad:
+            raise ValueError(f"unknown strategies {bad}; use {STRATEGIES}")
+        self.categories = {k: sorted(set(v)) for k, v in (categories or {}).items()}
+        self.patterns = {k: p for k, v in self.categories.items() if (p := _phrase_pattern(v)) is not None}
+        self.strategies = tuple(strategies)
+        self.seed = seed
+        self.rng = random.Random(seed)
+
+    def perturb(self, caption: str) -> str | None:
+        """One hard negative of ``caption`` (different from it, same bag of words) or None."""
+        for strategy in self.strategies:
+            if strategy == "category_swap":
+                names = list(self.patterns)
+                self.rng.shuffle(names)
+                for name in names:
+                    out = category_swap(caption, self.patterns[name], self.rng)
+                    if out is not None and out != caption:
+                        return out
+            else:
+                out = word_swap(caption, self.rng)
+                if out is not None and out != caption:
+                    return out
+        return None
+
+    def __call__(self, captions: Sequence[str]) -> tuple[list[str], torch.Tensor]:
+        outs = [self.perturb(c) for c in captions]
+        valid = torch.tensor([o is not None for o in outs], dtype=torch.bool)
+        return [c if o is None else o for c, o in zip(captions, outs, strict=True)], valid
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"categories": {k: len(v) for k, v in self.categories.items()},
+                "strategies": list(self.strategies), "seed": self.seed}
+
+
+def aro_swap_accuracy(image: torch.Tensor, true_text: torch.Tensor, perturbed_text: torch.Tensor,
+                      valid: torch.Tensor | None = None) -> float:
+    """ARO-style accuracy: the fraction of images whose true caption scores strictly higher
+    (cosine) than every one of its perturbed captions.
+
+    Args:
+        image: [N, D] image embeddings.
+        true_text: [N, D] embeddings of the true captions.
+        perturbed_text: [N, P] x D (shape [N, P, D]) embeddings of P perturbed captions per image.
+        valid: optional [N, P] bool; invalid perturbations are ignored; rows without any
+            valid perturbation are left out. Returns NaN if no row is left.
+    """
+    if perturbed_text.dim() == 2:
+        perturbed_text = perturbed_text.unsqueeze(1)
+    n = image.shape[0]
+    if true_text.shape[0] != n or perturbed_text.shape[0] != n:
+        raise ValueError("image, true_text and perturbed_text need the same N")
+    img = F.normalize(image.float(), dim=-1)
+    s_true = (img * F.normalize(true_text.float(), dim=-1)).sum(-1)
+    s_neg = torch.einsum("nd,npd->np", img, F.normalize(perturbed_text.float(), dim=-1))
+    if valid is None:
+        valid = torch.ones_like(s_neg, dtype=torch.bool)
+    valid = valid.reshape(s_neg.shape).to(torch.bool)
+    s_neg = s_neg.masked_fill(~valid, float("-inf"))
+    rows = valid.any(dim=1)
+    if not rows.any():
+        return float("nan")
+    return float((s_true[rows] > s_neg[rows].max(dim=1).values).float().mean())
