@@ -1,0 +1,88 @@
+"""Conventions shared by every loss (METHODS.md §2):
+
+* one signature family ``forward(q, k, *, targets=None, mask=None, logit_scale=None,
+  logit_bias=None, return_dict=False)``;
+* ``return_dict=True`` gives ``{"<name>_loss": tensor, "logs": {...}}``; combiners sum the
+  keys ending in ``_loss`` (:func:`sum_losses`), as open_clip's tasks do;
+* temperature XOR learnable logit scale: scale = 1 / temperature;
+* ``citation`` and ``get_config_dict()`` on every public class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def sum_losses(outputs: dict[str, Any]) -> torch.Tensor:
+    """Sum of all values whose key ends in ``_loss`` (nested dicts are not searched)."""
+    terms = [v for k, v in outputs.items() if k.endswith("_loss")]
+    if not terms:
+        raise ValueError(f"no '*_loss' key in {sorted(outputs)}")
+    return torch.stack([t if t.dim() == 0 else t.mean() for t in terms]).sum()
+
+
+class LogitScale(nn.Module):
+    """Learnable logit scale stored as log(scale), clamped to ``max_scale`` on use.
+
+    Args:
+        init_temperature: initial temperature (scale = 1 / temperature), CLIP uses 0.07.
+        max_scale: upper clamp of the scale (CLIP: 100).
+    """
+
+    def __init__(self, init_temperature: float = 0.07, max_scale: float = 100.0) -> None:
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
+        self.max_scale = float(max_scale)
+
+    def forward(self) -> torch.Tensor:
+        return self.log_scale.exp().clamp(max=self.max_scale)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"max_scale": self.max_scale}
+
+
+class LossBase(nn.Module):
+    """Base for losses: hyperparameters only, the math lives in ``representation.functional``.
+
+    Subclasses set ``name`` (key prefix in the dict output) and ``citation``, and list their
+    hyperparameters in ``config_keys`` for :meth:`get_config_dict`.
+    """
+
+    name: str = "loss"
+    citation: str = ""
+    config_keys: tuple[str, ...] = ()
+
+    def __init__(self, temperature: float | None = None, learn_scale: bool = False,
+                 max_scale: float = 100.0) -> None:
+        super().__init__()
+        if temperature is not None and learn_scale:
+            raise ValueError("give either a fixed temperature or learn_scale=True, not both")
+        if temperature is not None and temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+        self.logit_scale_module = LogitScale(max_scale=max_scale) if learn_scale else None
+
+    def resolve_scale(self, logit_scale: torch.Tensor | float | None) -> torch.Tensor | float:
+        """The scale to multiply similarities by: an explicit ``logit_scale`` argument wins,
+        then the learnable one, then 1 / temperature (default temperature 0.07)."""
+        if logit_scale is not None:
+            return logit_scale
+        if self.logit_scale_module is not None:
+            return self.logit_scale_module()
+        return 1.0 / (self.temperature if self.temperature is not None else 0.07)
+
+    def output(self, loss: torch.Tensor, return_dict: bool, **logs: Any) -> torch.Tensor | dict[str, Any]:
+        if not return_dict:
+            return loss
+        return {f"{self.name}_loss": loss, "logs": {k: (v.detach() if torch.is_tensor(v) else v)
+                                                     for k, v in logs.items()}}
+
+    def get_config_dict(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"temperature": self.temperature,
+                               "learn_scale": self.logit_scale_module is not None}
+        cfg.update({k: getattr(self, k) for k in self.config_keys})
+        return cfg
