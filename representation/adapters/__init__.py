@@ -1,0 +1,16 @@
+"""Adapters: X-CLIP video-specific prompt, MVLPT shared prompt learner, DenseCLIP context decoder."""
+
+from __future__ import annotations
+
+from representation.adapters.context_decoder import CoOpContext, ContextDecoder
+from representation.adapters.open_clip_prompts import PromptedCLIP
+from representation.adapters.prompt_learner import (
+    SharedPromptLearner,
+    insert_after_first,
+    mask_task_logits,
+    task_class_mask,
+)
+from representation.adapters.video_prompt import VideoSpecificPrompt
+
+__all__ = ["CoOpContext", "ContextDecoder", "PromptedCLIP", "SharedPromptLearner", "VideoSpecificPrompt",
+           "insert_after_first", "mask_task_logits", "task_class_mask"]
