@@ -210,10 +210,12 @@ def manifest_to_shards(manifest: pd.DataFrame, out_dir: str | os.PathLike, *, ro
             try:
                 for p in loc["paths"]:
                     data = Path(p).read_bytes()
+                    try:
+                        decoded = load_image(data)  # verify that it decodes
+                    except ImageDecodeError as exc:
+                        raise ImageDecodeError(f"{p}: {str(exc).split(': ', 1)[-1]}") from exc
                     if image_format(data) not in _EXT_BY_FORMAT:
-                        data = encode_image(load_image(data), "JPEG")
-                    else:
-                        load_image(data)  # verify that it decodes
+                        data = encode_image(decoded, "JPEG")
                     images.append(data)
             except (OSError, ImageDecodeError) as exc:
                 problems.append(RowProblem(int(loc["_row"]), "unreadable image", str(exc)))
