@@ -4,8 +4,10 @@
 ``softmax_j(cos(e_{y_i}, e_{y_j}) / tau_s)`` from a frozen label encoder
 (:class:`representation.targets.label_kernel.LabelEmbeddingKernel`) or geographic
 ``softmax_j(-d_ij / tau_km)`` (:func:`representation.targets.geo.haversine_kernel_targets`).
-``symmetric=True`` averages with the key -> query direction on ``s.T`` and ``T.T`` (the
-reference implementation reuses ``T``, which is the same for a symmetric kernel).
+``symmetric=True`` averages with the key -> query direction on ``s.T`` with the kernel
+targets of the keys, ``kernel(labels_k, labels_q)`` (the reference reuses ``T``: the same
+thing when queries and keys carry the same labels). Given explicit ``targets`` only, the
+reverse direction uses ``targets.T`` row-normalised unless ``targets_t`` is passed.
 Hard targets (same label, uniform) make this the two-view SupCon of the reference code.
 """
 
@@ -22,15 +24,16 @@ from representation.losses.base import LossBase
 
 
 def soft_contrastive_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None,
-                          *, symmetric: bool = True) -> torch.Tensor:
+                          *, symmetric: bool = True, targets_t: torch.Tensor | None = None) -> torch.Tensor:
     """Soft contrastive loss from precomputed ``logits`` [N, M] and ``targets`` [N, M].
 
-    Targets are row-normalised for the query -> key direction and column-normalised for
-    the key -> query direction (``symmetric``).
+    Targets are row-normalised. The key -> query direction (``symmetric``) uses
+    ``targets_t`` [M, N] (default ``targets.T``), also row-normalised.
     """
     loss = soft_cross_entropy(logits, targets, mask)
     if symmetric:
-        loss = 0.5 * (loss + soft_cross_entropy(logits.T, targets.T, None if mask is None else mask.T))
+        t_t = targets.T if targets_t is None else targets_t
+        loss = 0.5 * (loss + soft_cross_entropy(logits.T, t_t, None if mask is None else mask.T))
     return loss
 
 
@@ -63,17 +66,21 @@ class SoftContrastiveLoss(LossBase):
                 mask: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
                 logit_bias: torch.Tensor | float | None = None, return_dict: bool = False
                 ) -> torch.Tensor | dict[str, Any]:
+        targets_t = None
         if targets is None:
             if labels is None or self.kernel is None:
                 raise ValueError("give targets, or labels with a kernel set at construction")
+            labels_k = labels if labels_k is None else labels_k
             with torch.no_grad():
-                targets = self.kernel(labels, labels if labels_k is None else labels_k)
+                targets = self.kernel(labels, labels_k)
+                targets_t = self.kernel(labels_k, labels) if self.symmetric else None
         if self.normalize:
             q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         logits = self.resolve_scale(logit_scale) * q @ k.T
         if logit_bias is not None:
             logits = logits + logit_bias
-        loss = soft_contrastive_loss(logits, targets.to(logits.dtype), mask, symmetric=self.symmetric)
+        loss = soft_contrastive_loss(logits, targets.to(logits.dtype), mask, symmetric=self.symmetric,
+                                     targets_t=None if targets_t is None else targets_t.to(logits.dtype))
         return self.output(loss, return_dict)
 
     def get_config_dict(self) -> dict[str, Any]:
