@@ -313,7 +313,7 @@ class ShardDataset(IterableDataset):
         seed = self._seed()
         pipeline = wds.WebDataset(
             self.urls, resampled=self.resampled,
-            shardshuffle=(100 if self.shuffle else False) if not self.resampled else None,
+            shardshuffle=100 if self.shuffle and not self.resampled else False,
             nodesplitter=wds.split_by_node, workersplitter=wds.split_by_worker,
             empty_check=False, seed=self.seed + self.epoch, handler=wds.warn_and_continue,
         )
