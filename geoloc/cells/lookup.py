@@ -1,0 +1,100 @@
+"""Point-in-polygon lookup shared by the geocell build and :meth:`GeocellSet.assign`.
+
+Both use the same rule, so the cell a build gives a training point is the cell ``assign``
+returns for it: the polygon that intersects the point (the lowest index when a point lies on
+a shared border); for a point outside every polygon, the nearest polygon in planar degree
+space.
+
+Ties among nearest polygons are common at sea: every point off a coastal corner where two
+units meet is equally near to both (the shared vertex). They are broken geometrically, not
+by index, so that the rule gives the same answer for admin units and for the cells made from
+them: the ray from the point through its nearest boundary point is continued
+:data:`PROBE_DEG` degrees into the land, and the polygon that contains that probe wins (the
+lowest index if none or several do).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+PROBE_DEG = 1e-8
+"""How far (degrees) past the nearest boundary point the tie-breaking probe looks."""
+
+DEFAULT_CHUNK = 262_144
+"""Points per STRtree query (bounds the memory of the temporary shapely Points)."""
+
+
+def _first_per_point(p_idx: np.ndarray, g_idx: np.ndarray, out: np.ndarray) -> None:
+    """For each point index in ``p_idx`` write the smallest matching ``g_idx`` into ``out``."""
+    if p_idx.size == 0:
+        return
+    order = np.lexsort((g_idx, p_idx))
+    p_idx, g_idx = p_idx[order], g_idx[order]
+    first = np.flatnonzero(np.r_[True, p_idx[1:] != p_idx[:-1]])
+    out[p_idx[first]] = g_idx[first]
+
+
+def locate_points(
+    tree: shapely.STRtree, lon: np.ndarray, lat: np.ndarray, *, chunk_size: int = DEFAULT_CHUNK
+) -> tuple[np.ndarray, np.ndarray]:
+    """Polygon index for each point.
+
+    Parameters
+    ----------
+    tree : STRtree over polygons (lon/lat degrees).
+    lon, lat : [N] degrees.
+
+    Returns
+    -------
+    ``(index [N] int64, outside [N] bool)``: ``outside`` marks points that intersect no polygon and
+    took the nearest one. ``index`` is -1 only when the tree is empty.
+    """
+    lon = np.asarray(lon, dtype=np.float64).ravel()
+    lat = np.asarray(lat, dtype=np.float64).ravel()
+    n = lon.size
+    idx = np.full(n, -1, dtype=np.int64)
+    outside = np.zeros(n, dtype=bool)
+    if n == 0 or len(tree) == 0:
+        outside[:] = True
+        return idx, outside
+    for start in range(0, n, chunk_size):
+        stop = min(n, start + chunk_size)
+        pts = shapely.points(lon[start:stop], lat[start:stop])
+        part = idx[start:stop]
+        p_idx, g_idx = tree.query(pts, predicate="intersects")
+        _first_per_point(p_idx, g_idx, part)
+        miss = np.flatnonzero(part < 0)
+        outside[start + miss] = True
+        if miss.size:
+            m_idx, n_idx = tree.query_nearest(pts[miss], all_matches=True)
+            sub = np.full(miss.size, -1, dtype=np.int64)
+            _first_per_point(m_idx, n_idx, sub)
+            counts = np.bincount(m_idx, minlength=miss.size)
+            tied = counts[m_idx] > 1
+            if tied.any():
+                geoms = tree.geometries
+                mt, nt = m_idx[tied], n_idx[tied]
+                px, py = lon[start + miss[mt]], lat[start + miss[mt]]
+                qx, qy = nearest_points_on(geoms[nt], px, py)
+                dx, dy = qx - px, qy - py
+                norm = np.hypot(dx, dy)
+                norm[norm == 0] = 1.0
+                probe = shapely.points(qx + PROBE_DEG * dx / norm, qy + PROBE_DEG * dy / norm)
+                hit = shapely.intersects(geoms[nt], probe)
+                # prefer candidates whose probe lands inside them, then the lowest index
+                best = np.full(miss.size, -1, dtype=np.int64)
+                _first_per_point(mt[hit], nt[hit], best)
+                sub = np.where(best >= 0, best, sub)
+            part[miss] = sub
+        idx[start:stop] = part
+    return idx, outside
+
+
+def nearest_points_on(geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest point (lon, lat) [N] on ``geoms[i]`` to each point ``(lon[i], lat[i])`` (degrees)."""
+    if len(lon) == 0:
+        return np.zeros(0), np.zeros(0)
+    lines = shapely.shortest_line(shapely.points(lon, lat), geoms)
+    xy = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 1, :]
+    return xy[:, 0].copy(), xy[:, 1].copy()
