@@ -54,7 +54,9 @@ def gather_features(x: torch.Tensor, spec: GatherSpec = GatherSpec()) -> torch.T
     if spec.with_grad:
         import torch.distributed.nn.functional as dist_fn
 
-        return torch.cat(dist_fn.all_gather(x), dim=0)
+        with warnings.catch_warnings():  # deprecated in favour of functional collectives, whose
+            warnings.simplefilter("ignore", FutureWarning)  # gloo backward is ~100x slower on CPU
+            return torch.cat(dist_fn.all_gather(x), dim=0)
     parts = [torch.empty_like(x) for _ in range(size)]
     dist.all_gather(parts, x.detach().contiguous())
     parts[rank] = x

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from representation.losses.base import LogitScale, LossBase, sum_losses
 from representation.losses.infonce import InfoNCELoss
+from representation.losses.siglip import SigLIPLoss
 
-__all__ = ["InfoNCELoss", "LogitScale", "LossBase", "sum_losses"]
+__all__ = ["InfoNCELoss", "LogitScale", "LossBase", "SigLIPLoss", "sum_losses"]

@@ -57,14 +57,15 @@ class LossBase(nn.Module):
     config_keys: tuple[str, ...] = ()
 
     def __init__(self, temperature: float | None = None, learn_scale: bool = False,
-                 max_scale: float = 100.0) -> None:
+                 max_scale: float = 100.0, init_temperature: float = 0.07) -> None:
         super().__init__()
         if temperature is not None and learn_scale:
             raise ValueError("give either a fixed temperature or learn_scale=True, not both")
         if temperature is not None and temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
-        self.logit_scale_module = LogitScale(max_scale=max_scale) if learn_scale else None
+        self.logit_scale_module = (LogitScale(init_temperature, max_scale=max_scale) if learn_scale
+                                   else None)
 
     def resolve_scale(self, logit_scale: torch.Tensor | float | None) -> torch.Tensor | float:
         """The scale to multiply similarities by: an explicit ``logit_scale`` argument wins,

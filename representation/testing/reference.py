@@ -77,3 +77,20 @@ def naive_haversine_km(lat1: float, lon1: float, lat2: float, lon2: float, radiu
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * radius_km * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+
+
+def naive_sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: float, bias: float,
+                               targets: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                               pos_offset: int = 0) -> float:
+    """SigLIP sum over pairs of -[t log sigmoid(x) + (1 - t) log sigmoid(-x)], x = scale <q_i, k_j> + bias."""
+    total = 0.0
+    for i in range(q.shape[0]):
+        for j in range(k.shape[0]):
+            if mask is not None and not bool(mask[i, j]):
+                continue
+            x = scale * sum(float(q[i, d]) * float(k[j, d]) for d in range(q.shape[1])) + bias
+            t = float(targets[i, j]) if targets is not None else float(j == i + pos_offset)
+            log_sig = -math.log1p(math.exp(-x)) if x > 0 else x - math.log1p(math.exp(x))
+            log_sig_neg = -math.log1p(math.exp(x)) if x < 0 else -x - math.log1p(math.exp(-x))
+            total -= t * log_sig + (1 - t) * log_sig_neg
+    return total

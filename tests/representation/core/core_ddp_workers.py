@@ -39,3 +39,55 @@ def infonce_grads(rank: int, world_size: int, cases: list[dict]) -> list[dict[st
             res["gneg"] = call["negatives"].grad / world_size
         out.append(res)
     return out
+
+
+class TwoTower(torch.nn.Module):
+    """Tiny image/text two-tower model that owns its loss (so DDP also syncs the loss's
+    learnable scale / bias)."""
+
+    def __init__(self, loss: torch.nn.Module, d_img: int = 8, d_txt: int = 5, d: int = 6) -> None:
+        super().__init__()
+        self.img = torch.nn.Sequential(torch.nn.Linear(d_img, 16), torch.nn.Tanh(), torch.nn.Linear(16, d))
+        self.txt = torch.nn.Linear(d_txt, d)
+        self.loss = loss
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.loss(self.img(x), self.txt(y))
+
+
+def make_two_tower(kind: str, seed: int = 0) -> TwoTower:
+    from representation.losses.siglip import SigLIPLoss
+
+    torch.manual_seed(seed)
+    loss = (InfoNCELoss.clip() if kind == "infonce" else SigLIPLoss(chunk_size=3))
+    return TwoTower(loss)
+
+
+def train_two_tower(kind: str, xs: torch.Tensor, ys: torch.Tensor, lr: float = 0.2,
+                    rank: int = 0, world_size: int = 1) -> dict[str, torch.Tensor]:
+    """SGD on batches xs[s], ys[s] ([steps, B, d]); under DDP each rank takes its B/W shard."""
+    model = make_two_tower(kind)
+    run = model
+    if world_size > 1:
+        run = torch.nn.parallel.DistributedDataParallel(model)
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    n = xs.shape[1] // world_size
+    for s in range(xs.shape[0]):
+        opt.zero_grad()
+        run(xs[s, rank * n:(rank + 1) * n], ys[s, rank * n:(rank + 1) * n]).backward()
+        opt.step()
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def ddp_train_two_tower(rank: int, world_size: int, kinds: list[str], xs: torch.Tensor,
+                        ys: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+    return {kind: train_two_tower(kind, xs, ys, rank=rank, world_size=world_size) for kind in kinds}
+
+
+def suite(rank: int, world_size: int, inputs: dict) -> dict:
+    """Everything the core DDP tests need, in ONE spawn (worker start-up dominates: torch and
+    DDP's dynamo import take ~10-20 s on a loaded 2-core machine)."""
+    out: dict = {"info": rank_info_and_gather(rank, world_size, inputs["gather_x"])}
+    out["infonce_grads"] = infonce_grads(rank, world_size, inputs["infonce_cases"])
+    out["two_tower"] = ddp_train_two_tower(rank, world_size, inputs["kinds"], inputs["xs"], inputs["ys"])
+    return out

@@ -1,13 +1,10 @@
-import core_ddp_workers as workers
 import pytest
 import torch
 import torch.nn.functional as F
 
-from representation.distributed import GatherSpec
 from representation.functional import info_nce
 from representation.losses import InfoNCELoss, sum_losses
 from representation.targets import same_label_targets
-from representation.testing.ddp import run_ddp
 from representation.testing.reference import naive_info_nce
 
 
@@ -124,29 +121,15 @@ def _single_process_grads(q, k, loss_kwargs, call_kwargs):
     return res
 
 
-def test_two_process_gradients_equal_full_batch():
+def test_two_process_gradients_equal_full_batch(ddp_suite):
     """DDP semantics: sum over ranks of (shard grad / W) == full-batch gradient, for CLIP,
     MNRL with hard negatives, non-local loss and soft targets with a row that has no mass."""
-    q, k, neg = _feats(8, h=4, seed=3)
-    labels = torch.tensor([0, 1, 0, 2, 1, 0, 3, 3])
-    soft = same_label_targets(labels, labels, dtype=torch.float64)
-    soft[5] = 0  # a row without mass: counted on one rank only -> global normalisation matters
-    cases = [
-        {"q": q, "k": k, "loss_kwargs": {"temperature": 0.1, "symmetric": True}},
-        {"q": q, "k": k, "loss_kwargs": {"temperature": 0.05, "symmetric": False},
-         "call_kwargs": {"negatives": neg}},
-        {"q": q, "k": k, "loss_kwargs": {"temperature": 0.1, "symmetric": True,
-                                          "gather": GatherSpec(local_loss=False)}},
-        {"q": q, "k": k, "loss_kwargs": {"temperature": 0.1, "symmetric": True},
-         "call_kwargs": {"targets": soft}},
-    ]
-    res = run_ddp(workers.infonce_grads, world_size=2, args=(cases,))
-    for c, case in enumerate(cases):
-        want = _single_process_grads(q, k, case["loss_kwargs"], case.get("call_kwargs", {}))
-        gq = torch.cat([res[0][c]["gq"], res[1][c]["gq"]])
-        gk = torch.cat([res[0][c]["gk"], res[1][c]["gk"]])
-        torch.testing.assert_close(gq, want["gq"], rtol=1e-9, atol=1e-12)
-        torch.testing.assert_close(gk, want["gk"], rtol=1e-9, atol=1e-12)
-        if "gneg" in want:
-            torch.testing.assert_close(torch.cat([res[0][c]["gneg"], res[1][c]["gneg"]]), want["gneg"])
-        torch.testing.assert_close((res[0][c]["loss"] + res[1][c]["loss"]) / 2, want["loss"])
+    inputs, res = ddp_suite
+    for c, case in enumerate(inputs["infonce_cases"]):
+        want = _single_process_grads(case["q"], case["k"], case["loss_kwargs"], case.get("call_kwargs", {}))
+        got = [r["infonce_grads"][c] for r in res]
+        for key in ("gq", "gk", "gneg"):
+            if key in want:
+                torch.testing.assert_close(torch.cat([got[0][key], got[1][key]]), want[key], rtol=1e-9,
+                                           atol=1e-12)
+        torch.testing.assert_close((got[0]["loss"] + got[1]["loss"]) / 2, want["loss"])
