@@ -6,6 +6,12 @@ pairs closer than ``max_km`` kilometres, or pairs in the same geocell. The posit
 column of every row (the diagonal, offset by the rank under a local loss) is never
 masked. The output is a dense keep-mask [N, M] (True = valid column) to pass as
 ``mask=`` to any loss of the soft-CE family, or to combine with other masks by ``&``.
+
+``dedup_keys=True`` additionally removes, for every row, key columns that duplicate an
+earlier key column (same similarity test among the keys), except the row's own positive.
+With exact duplicates in the batch the masked loss of every row then equals its loss in
+the deduplicated batch (the paper's mask alone only stops a row from treating its own
+copies as negatives; other rows still see a duplicated item twice).
 """
 
 from __future__ import annotations
@@ -29,11 +35,17 @@ def _positive_mask(n: int, m: int, positive_index: torch.Tensor | None, device) 
     return pos
 
 
-def false_negative_mask(similar: torch.Tensor, positive_index: torch.Tensor | None = None) -> torch.Tensor:
+def false_negative_mask(similar: torch.Tensor, positive_index: torch.Tensor | None = None,
+                        key_duplicates: torch.Tensor | None = None) -> torch.Tensor:
     """Keep-mask [N, M] from a bool matrix ``similar`` (True = probable false negative):
-    ``~similar``, with each row's positive column always kept."""
+    ``~similar``, with each row's positive column always kept. ``key_duplicates`` [M] bool
+    (True = this key duplicates an earlier key) removes those columns from every row too
+    (again except each row's positive)."""
     n, m = similar.shape
-    return ~similar.to(torch.bool) | _positive_mask(n, m, positive_index, similar.device)
+    drop = similar.to(torch.bool)
+    if key_duplicates is not None:
+        drop = drop | key_duplicates.to(torch.bool).unsqueeze(0)
+    return ~drop | _positive_mask(n, m, positive_index, similar.device)
 
 
 class FalseNegativeMasker:
@@ -45,6 +57,8 @@ class FalseNegativeMasker:
             degrees; mask distance < ``threshold`` km) or "cell" (``a``, ``b`` are [N], [M]
             integer geocell ids; mask equal ids, ``threshold`` unused).
         threshold: ``phi`` for cosine (paper: 0.95) or the radius in km.
+        dedup_keys: also drop key columns similar to an earlier key column (see module
+            docstring); meant for exact duplicates, so off by default.
 
     ``masker(a, b, positive_index=None) -> [N, M]`` bool keep-mask. ``positive_index``
     [N] gives each row's positive column (default ``arange(N)``; under a local loss pass
@@ -54,13 +68,14 @@ class FalseNegativeMasker:
     citation = ("Wang et al., Large Language Models can Contrastively Refine their Generation for "
                 "Better Sentence Representation Learning (MultiCSR), NAACL 2024")
 
-    def __init__(self, mode: str = "cosine", threshold: float = 0.95) -> None:
+    def __init__(self, mode: str = "cosine", threshold: float = 0.95, dedup_keys: bool = False) -> None:
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         if mode == "km" and not threshold > 0:
             raise ValueError(f"threshold must be > 0 km, got {threshold}")
         self.mode = mode
         self.threshold = float(threshold)
+        self.dedup_keys = dedup_keys
 
     @torch.no_grad()
     def similar(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -83,7 +98,11 @@ class FalseNegativeMasker:
     def __call__(self, a: torch.Tensor, b: torch.Tensor | None = None,
                  positive_index: torch.Tensor | None = None) -> torch.Tensor:
         b = a if b is None else b
-        return false_negative_mask(self.similar(a, b), positive_index)
+        dup = None
+        if self.dedup_keys:
+            kk = self.similar(b, b)
+            dup = torch.triu(kk, diagonal=1).any(dim=0)  # similar to some earlier key
+        return false_negative_mask(self.similar(a, b), positive_index, dup)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "threshold": self.threshold}
+        return {"mode": self.mode, "threshold": self.threshold, "dedup_keys": self.dedup_keys}
