@@ -7,7 +7,12 @@ import torch.nn.functional as F
 from ma_reference import naive_clip
 
 from representation.augment.text import split_sentences, sub_caption_sampler
-from representation.losses.dreamlip import DreamLIPLoss, grouping_pool, grouping_weights, image_to_captions_multipos
+from representation.losses.dreamlip import (
+    DreamLIPLoss,
+    grouping_pool,
+    grouping_weights,
+    image_to_captions_multipos,
+)
 
 LONG = ("A narrow cobbled street lined with stone houses. Red shutters on every window! "
         "Mountains rise behind the church? A blue sign says Andorra la Vella; cars park on the left.\nThe sky is grey.")

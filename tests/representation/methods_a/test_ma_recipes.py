@@ -1,0 +1,144 @@
+import random
+from collections import Counter
+
+import pytest
+import torch
+import torch.nn.functional as F
+from ma_reference import naive_clip
+
+from representation.augment.text import EDA, STOP_WORDS, drop_stop_words, random_deletion, random_swap
+from representation.losses.cl2l import CL2LLoss, ViewProjectors
+from representation.losses.multi_positive import clip_pair_loss
+from representation.losses.multitask import MultiTaskLoss
+from representation.losses.negclip import NegCLIPLoss
+
+# ---------------- CL2L (Fini et al.) ----------------
+
+
+def _pairs(a=2, b=5, d=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: F.normalize(torch.randn(*s, generator=g, dtype=torch.float64), dim=-1)  # noqa: E731
+    return r(b, d), r(b, d), r(a, b, d), r(a, b, d)
+
+
+def test_cl2l_no_augs_is_clip():
+    img, txt, _, _ = _pairs()
+    got = CL2LLoss(temperature=0.1)(img, txt)
+    assert got.item() == pytest.approx(naive_clip(img, txt, 10.0), rel=1e-10)
+
+
+def test_label_smoothing_matches_torch_and_zero_is_ce():
+    img, txt, _, _ = _pairs()
+    labels = torch.arange(5)
+    for eps in (0.0, 0.1, 0.3):
+        ref = 0.5 * (F.cross_entropy(7 * img @ txt.T, labels, label_smoothing=eps)
+                     + F.cross_entropy(7 * txt @ img.T, labels, label_smoothing=eps))
+        assert clip_pair_loss(img, txt, 7.0, label_smoothing=eps).item() == pytest.approx(ref.item(), rel=1e-10)
+        assert clip_pair_loss(img, txt, 7.0, label_smoothing=eps).item() == pytest.approx(
+            naive_clip(img, txt, 7.0, eps), rel=1e-10)
+
+
+def test_cl2l_total_is_mean_of_terms():
+    img, txt, iv, tv = _pairs(a=3)
+    fn = CL2LLoss(temperature=0.1, label_smoothing=0.1)
+    out = fn(img, txt, image_views=iv, text_views=tv, return_dict=True)
+    terms = [naive_clip(img, txt, 10.0)] + [naive_clip(iv[a], tv[a], 10.0, 0.1) for a in range(3)]
+    total = fn(img, txt, image_views=iv, text_views=tv)
+    assert total.item() == pytest.approx(sum(terms) / 4, rel=1e-10)
+    assert (out["clip_loss"] + out["cl2l_aug_loss"]).item() == pytest.approx(total.item(), rel=1e-12)
+    assert out["logs"]["num_augs"] == 3
+    with pytest.raises(ValueError):
+        fn(img, txt, image_views=iv)
+    with pytest.raises(ValueError):
+        CL2LLoss(label_smoothing=1.0)
+
+
+def test_view_projectors_are_separate():
+    proj = ViewProjectors(6, 4, num_augs=2)
+    x = torch.randn(3, 6)
+    outs = [proj(x, v) for v in range(3)]
+    assert not torch.allclose(outs[0], outs[1])
+    outs[1].sum().backward()
+    assert proj.heads[1].weight.grad is not None and proj.heads[0].weight.grad is None
+    assert proj.get_config_dict() == {"in_dim": 6, "out_dim": 4, "num_augs": 2}
+
+
+def test_eda_operations():
+    words = "a photo of the old harbour in Porto at dusk".split()
+    rng = random.Random(0)
+    assert Counter(random_swap(words, 3, rng)) == Counter(words)
+    kept = random_deletion(words, 0.5, rng)
+    assert 1 <= len(kept) <= len(words) and all(w in words for w in kept)
+    assert random_deletion(words, 1.0, rng) and len(random_deletion(words, 1.0, rng)) == 1
+    assert drop_stop_words(words) == ["photo", "old", "harbour", "Porto", "dusk"]
+    assert drop_stop_words(["the", "of"]) == ["the", "of"]
+    eda = EDA(seed=3)
+    outs = {eda(" ".join(words)) for _ in range(30)}
+    assert len(outs) > 3 and all(o for o in outs)
+    assert EDA(n_swaps=0, p_delete=0, drop_stop=False)("keep me as is") == "keep me as is"
+    assert "the" in STOP_WORDS
+
+
+# ---------------- MOFI multi-task combiner ----------------
+
+
+class _Toy(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Linear(6, 8)
+        self.cls_head = torch.nn.Linear(8, 5)
+        self.img_proj = torch.nn.Linear(8, 4)
+        self.txt_tower = torch.nn.Linear(3, 4)
+
+
+def _inputs(model, x, y, t):
+    h = model.backbone(x)
+    return {"cls": (model.cls_head(h), y), "clip": {"image": model.img_proj(h), "text": model.txt_tower(t)}}
+
+
+def test_multitask_sum_dict_and_gradient_isolation():
+    torch.manual_seed(0)
+    model = _Toy()
+    x, y, t = torch.randn(6, 6), torch.randint(0, 5, (6,)), torch.randn(6, 3)
+    fn = MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss(), "clip": NegCLIPLoss(temperature=0.1)},
+                       weights={"cls": 0.3, "clip": 2.0})
+    out = fn(_inputs(model, x, y, t), return_dict=True)
+    inp = _inputs(model, x, y, t)
+    ce = F.cross_entropy(*inp["cls"])
+    cl = NegCLIPLoss(temperature=0.1)(**inp["clip"])
+    assert out["cls_loss"].item() == pytest.approx(0.3 * ce.item())
+    assert out["clip_loss"].item() == pytest.approx(2.0 * cl.item())
+    total = fn(_inputs(model, x, y, t))
+    assert total.item() == pytest.approx(0.3 * ce.item() + 2.0 * cl.item(), rel=1e-6)
+    # each term's gradient reaches only the parameters it depends on
+    params = dict(model.named_parameters())
+    g_cls = torch.autograd.grad(out["cls_loss"], list(params.values()), allow_unused=True, retain_graph=True)
+    g_clip = torch.autograd.grad(out["clip_loss"], list(params.values()), allow_unused=True)
+    by_name_cls = dict(zip(params, g_cls))
+    by_name_clip = dict(zip(params, g_clip))
+    assert by_name_cls["txt_tower.weight"] is None and by_name_cls["img_proj.weight"] is None
+    assert by_name_cls["cls_head.weight"] is not None and by_name_cls["backbone.weight"] is not None
+    assert by_name_clip["cls_head.weight"] is None and by_name_clip["txt_tower.weight"] is not None
+
+
+def test_multitask_disabled_term_leaves_grad_none():
+    model = _Toy()
+    fn = MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss(), "clip": NegCLIPLoss()}, weights={"cls": 0.0})
+    x, y, t = torch.randn(4, 6), torch.randint(0, 5, (4,)), torch.randn(4, 3)
+    inp = _inputs(model, x, y, t)
+    out = fn({"clip": inp["clip"]}, return_dict=True)
+    assert set(out) == {"clip_loss", "logs"}
+    out["clip_loss"].backward()
+    assert model.cls_head.weight.grad is None and model.txt_tower.weight.grad is not None
+    with pytest.raises(ValueError):
+        MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss()}, weights={"nope": 1.0})
+    with pytest.raises(ValueError):
+        MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss()})({})
+    cfg = fn.get_config_dict()
+    assert cfg["weights"] == {"cls": 0.0, "clip": 1.0} and cfg["terms"]["cls"] == "CrossEntropyLoss"
+
+
+def test_multitask_accepts_dict_terms():
+    fn = MultiTaskLoss({"a": lambda x: {"a_loss": x.sum(), "b_loss": 2 * x.sum(), "logs": {}}}, {"a": 0.5})
+    x = torch.ones(3)
+    assert fn({"a": (x,)}).item() == pytest.approx(0.5 * 9.0)
