@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from representation.adapters.video_prompt import VideoSpecificPrompt
-from representation.blocks.cross_frame import CrossFrameAttention, MultiFrameIntegration, ViewFusion, mean_fuse
+from representation.blocks.cross_frame import (
+    CrossFrameAttention,
+    MultiFrameIntegration,
+    ViewFusion,
+    mean_fuse,
+)
 
 
 def test_cross_frame_attention_is_frame_permutation_equivariant() -> None:

@@ -70,7 +70,7 @@ def test_weights_in_unit_interval_and_teacher_equal_student_gives_zero_kl() -> N
     loss_fn = DCDLoss(num_negatives=3, temperature=0.1)
     out = loss_fn(q, k, torch.randn(8, 8, dtype=torch.float64) * 5, return_dict=True)
     assert 0.0 <= out["logs"]["weight_mean"].item() <= 1.0
-    ce, kl, w = dcd_terms(torch.randn(8, 8) * 5, torch.randn(8, 8) * 5, torch.eye(8, dtype=torch.bool),
+    _ce, _kl, w = dcd_terms(torch.randn(8, 8) * 5, torch.randn(8, 8) * 5, torch.eye(8, dtype=torch.bool),
                           torch.ones(8, 8, dtype=torch.bool))
     assert ((w >= 0) & (w <= 1)).all()
     student = 10.0 * torch.nn.functional.normalize(q, dim=-1) @ torch.nn.functional.normalize(k, dim=-1).T
