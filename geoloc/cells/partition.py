@@ -75,7 +75,8 @@ def optics_split(
     frac = len(sample) / total
     min_samples, xi = params
     ms = max(min(int(min_samples), MIN_SAMPLES_FLOOR), round(min_samples * frac))
-    s_labels = optics_xi_labels(xy[sample], ms, xi)
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero reachability between duplicates
+        s_labels = optics_xi_labels(xy[sample], ms, xi)
     if s_labels.max(initial=-1) < 0:
         return None
     _, nn = cKDTree(xy[sample]).query(xy, k=1)
@@ -156,7 +157,13 @@ def partition_points(
     stats = PartitionStats()
     labels = np.full(len(xy), -1, dtype=np.int64)
     next_label = 0
-    stack: list[tuple[np.ndarray, bool]] = [(np.arange(len(xy)), False)]
+    heavy = np.flatnonzero(w > max_size) if w.sum() > max_size else np.zeros(0, dtype=np.int64)
+    for h in heavy:  # one location with more than max_size points: its own (unsplittable) group
+        stats.unsplittable.append(next_label)
+        labels[h] = next_label
+        next_label += 1
+    rest = np.flatnonzero(labels < 0)
+    stack: list[tuple[np.ndarray, bool]] = [(rest, False)] if rest.size else []
     while stack:
         idx, median_only = stack.pop()
         total = int(w[idx].sum())
@@ -182,4 +189,36 @@ def partition_points(
             sub = idx[groups == g]
             if sub.size:
                 stack.append((sub, median_only))
+    labels = _absorb_small_groups(xy, w, labels, min_size, max_size, stats)
     return labels, stats
+
+
+def _absorb_small_groups(
+    xy: np.ndarray, w: np.ndarray, labels: np.ndarray, min_size: int, max_size: int, stats: PartitionStats
+) -> np.ndarray:
+    """Merge groups lighter than ``min_size`` (left by weighted median splits next to heavy
+    locations) into the nearest group that stays within ``max_size``, else the nearest group.
+    Returns relabelled ``0..K-1`` labels; ``stats.unsplittable`` is renumbered to match."""
+    n_groups = int(labels.max()) + 1
+    weight = np.bincount(labels, weights=w, minlength=n_groups)
+    alive = np.ones(n_groups, dtype=bool)
+    while alive.sum() > 1:
+        small = np.flatnonzero(alive & (weight < min_size))
+        if small.size == 0:
+            break
+        g = int(small[np.argmin(weight[small])])
+        sw = np.bincount(labels, weights=w, minlength=n_groups)
+        cx = np.bincount(labels, weights=w * xy[:, 0], minlength=n_groups) / np.maximum(sw, 1)
+        cy = np.bincount(labels, weights=w * xy[:, 1], minlength=n_groups) / np.maximum(sw, 1)
+        d2 = (cx - cx[g]) ** 2 + (cy - cy[g]) ** 2
+        d2[~alive] = np.inf
+        d2[g] = np.inf
+        fits = weight + weight[g] <= max_size
+        target = int(np.argmin(np.where(fits, d2, np.inf))) if np.isfinite(d2[fits]).any() else int(np.argmin(d2))
+        labels[labels == g] = target
+        weight[target] += weight[g]
+        weight[g] = 0
+        alive[g] = False
+    remap = np.cumsum(alive) - 1
+    stats.unsplittable = sorted({int(remap[u]) for u in stats.unsplittable if alive[u]})
+    return remap[labels]
