@@ -1,0 +1,25 @@
+"""Evaluation: distance-threshold accuracy, median/mean error, GeoGuessr score, admin accuracy, report."""
+
+from __future__ import annotations
+
+from geoloc.eval.metrics import (
+    THRESHOLDS_KM,
+    accuracy_at_km,
+    distance_errors_km,
+    geolocation_metrics,
+    label_accuracy,
+    threshold_key,
+)
+from geoloc.eval.report import EvalReport, markdown_table, report
+
+__all__ = [
+    "THRESHOLDS_KM",
+    "EvalReport",
+    "accuracy_at_km",
+    "distance_errors_km",
+    "geolocation_metrics",
+    "label_accuracy",
+    "markdown_table",
+    "report",
+    "threshold_key",
+]
