@@ -36,6 +36,7 @@ def ddp_inputs() -> dict:
 
 
 @pytest.fixture(scope="session")
-def ddp_suite() -> tuple[dict, list[dict]]:
+def ddp_suite(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[dict]]:
     inputs = ddp_inputs()
+    inputs["trainer_dir"] = str(tmp_path_factory.mktemp("ddp_trainer"))
     return inputs, run_ddp(workers.suite, world_size=2, args=(inputs,), timeout_s=300)

@@ -90,4 +90,52 @@ def suite(rank: int, world_size: int, inputs: dict) -> dict:
     out: dict = {"info": rank_info_and_gather(rank, world_size, inputs["gather_x"])}
     out["infonce_grads"] = infonce_grads(rank, world_size, inputs["infonce_cases"])
     out["two_tower"] = ddp_train_two_tower(rank, world_size, inputs["kinds"], inputs["xs"], inputs["ys"])
+    out["trainer"] = ddp_trainer(rank, world_size, inputs["trainer_dir"])
     return out
+
+
+class PairTowers(torch.nn.Module):
+    """Two-tower model for the Trainer: batch (x [n, 8], y [n, 5]) -> (img [n, 6], txt [n, 6])."""
+
+    def __init__(self, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.img = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Dropout(dropout),
+                                       torch.nn.Linear(16, 6))
+        self.txt = torch.nn.Linear(5, 6)
+
+    def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        return self.img(x), self.txt(y)
+
+
+def pair_dataset(n: int = 48, seed: int = 0, dtype: torch.dtype = torch.float64) -> torch.utils.data.TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 8, generator=g, dtype=dtype)
+    y = x[:, :5] + 0.3 * torch.randn(n, 5, generator=g, dtype=dtype)
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def run_trainer(out_dir: str, batch_size: int, total_steps: int, *, micro: int | None = None,
+                stop_at: int | None = None, dropout: float = 0.0, model_seed: int = 0,
+                checkpoint_every: int = 1000, kind: str = "infonce") -> dict[str, torch.Tensor]:
+    from representation.losses.siglip import SigLIPLoss
+    from representation.train import PairLoss, TrainConfig, Trainer
+
+    torch.manual_seed(model_seed)
+    model = PairTowers(dropout).double()
+    loss = PairLoss(InfoNCELoss.clip() if kind == "infonce" else SigLIPLoss(chunk_size=4)).double()
+    cfg = TrainConfig(out_dir=out_dir, total_steps=total_steps, batch_size=batch_size, micro_batch_size=micro,
+                      lr=0.05, warmup_steps=2, grad_clip=1.0, checkpoint_every=checkpoint_every,
+                      log_every=1, progress=False, device="cpu", seed=7)
+    trainer = Trainer(model, loss, pair_dataset(), cfg)
+    trainer.fit(stop_at_step=stop_at)
+    state = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    state.update({f"loss.{k}": v.detach().clone() for k, v in loss.state_dict().items()})
+    return state
+
+
+def ddp_trainer(rank: int, world_size: int, out_dir: str) -> dict[str, torch.Tensor]:
+    """2 ranks x batch 6 with GradCache micro-batches of 4 (uneven split 4+2) and a
+    mid-run stop + resume, to compare with 1 process x batch 12."""
+    run_trainer(out_dir, 6, 5, micro=4, stop_at=2, checkpoint_every=2)
+    return run_trainer(out_dir, 6, 5, micro=4, checkpoint_every=2, model_seed=99)
