@@ -1,0 +1,141 @@
+"""Hydra / SimLAP: gate range, gated cosine logits, reduction to SupCon, probe detachment."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from representation.heads.gate import GateFilter
+from representation.losses.hydra import (
+    HydraLoss,
+    gated_cosine_logits,
+    hydra_contrastive_loss,
+    hydra_masks,
+    sample_partner_labels,
+)
+
+
+def _naive_supcon(z: torch.Tensor, labels: torch.Tensor, tau: float) -> float:
+    """Khosla et al. L_out, mean over anchors with at least one positive."""
+    zn = torch.nn.functional.normalize(z, dim=1)
+    n, total, count = z.shape[0], 0.0, 0
+    for i in range(n):
+        others = [a for a in range(n) if a != i]
+        pos = [p for p in others if labels[p] == labels[i]]
+        if not pos:
+            continue
+        lse = math.log(sum(math.exp(float(zn[i] @ zn[a]) / tau) for a in others))
+        total += sum(lse - float(zn[i] @ zn[p]) / tau for p in pos) / len(pos)
+        count += 1
+    return total / count
+
+
+def test_gate_in_open_unit_interval_and_open_gate_is_one() -> None:
+    torch.manual_seed(0)
+    g = GateFilter(10, 16)
+    y1, y2 = torch.randint(0, 10, (32,)), torch.randint(0, 10, (32,))
+    gate = g(y1, y2)
+    assert gate.shape == (32, 16)
+    assert ((gate > 0) & (gate < 1)).all()
+    torch.testing.assert_close(g(y1, y1), torch.sigmoid(g.mlp(g.label_embedding(y1))))
+    torch.testing.assert_close(g(y1, y2), g(y2, y1))
+    assert torch.equal(GateFilter(10, 16, open_gate=True)(y1, y2), torch.ones(32, 16))
+
+
+def test_gated_cosine_logits_match_loop() -> None:
+    torch.manual_seed(0)
+    z, k, gate = torch.randn(4, 6, dtype=torch.float64), torch.randn(5, 6, dtype=torch.float64), \
+        torch.rand(4, 6, dtype=torch.float64)
+    got = gated_cosine_logits(z, k, gate)
+    for i in range(4):
+        for j in range(5):
+            a, b = z[i] * gate[i], k[j] * gate[i]
+            assert got[i, j].item() == pytest.approx((a @ b / (a.norm() * b.norm())).item(), rel=1e-10)
+
+
+def test_masks_exclude_both_classes_from_negatives() -> None:
+    y1 = torch.tensor([0, 1, 2])
+    y2 = torch.tensor([1, 1, 0])
+    keys = torch.tensor([0, 1, 2, 3, 1])
+    pos, neg = hydra_masks(y1, y2, keys)
+    for i in range(3):
+        for j in range(5):
+            assert pos[i, j] == (keys[j] == y2[i])
+            assert neg[i, j] == (keys[j] != y1[i] and keys[j] != y2[i])
+
+
+def test_open_gate_identical_partner_is_supcon() -> None:
+    torch.manual_seed(0)
+    z = torch.randn(12, 8, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 4, 4])
+    loss = HydraLoss(5, 8, temperature=0.2, partner="identical", open_gate=True).double()
+    assert loss(z, labels).item() == pytest.approx(_naive_supcon(z, labels, 0.2), rel=1e-10)
+
+
+def test_per_positive_denominator_equals_supcon_with_two_views_per_class() -> None:
+    torch.manual_seed(0)
+    z = torch.randn(10, 8, dtype=torch.float64)
+    labels = torch.arange(5).repeat(2)
+    loss = HydraLoss(5, 8, temperature=0.5, partner="identical", denominator="per_positive",
+                     open_gate=True).double()
+    assert loss(z, labels).item() == pytest.approx(_naive_supcon(z, labels, 0.5), rel=1e-10)
+
+
+def test_per_positive_matches_naive_loop_for_class_pairs() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(6, 6, dtype=torch.float64)
+    y1 = torch.tensor([0, 0, 1, 1, 2, 2])
+    y2 = torch.tensor([1, 2, 0, 2, 0, 1])
+    pos, neg = hydra_masks(y1, y2, y1, torch.eye(6, dtype=torch.bool))
+    got = hydra_contrastive_loss(logits, pos, neg, "per_positive").item()
+    rows = []
+    for i in range(6):
+        ps = [j for j in range(6) if pos[i, j]]
+        ns = [j for j in range(6) if neg[i, j]]
+        terms = [-float(logits[i, p]) + math.log(math.exp(float(logits[i, p]))
+                                                 + sum(math.exp(float(logits[i, n])) for n in ns)) for p in ps]
+        rows.append(sum(terms) / len(terms))
+    assert got == pytest.approx(sum(rows) / len(rows), rel=1e-10)
+
+
+def test_partner_sampling_modes() -> None:
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 7, (50,))
+    assert torch.equal(sample_partner_labels(labels, "identical", 7), labels)
+    d = sample_partner_labels(labels, "distinct", 7, gen)
+    assert (d != labels).all() and ((d >= 0) & (d < 7)).all()
+    a = sample_partner_labels(labels, "arbitrary", 7, gen)
+    assert sorted(a.tolist()) == sorted(labels.tolist())
+
+
+def test_probe_is_detached_and_dict_output() -> None:
+    torch.manual_seed(0)
+    feats = torch.randn(8, 5, requires_grad=True)
+    z = torch.randn(8, 4, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    loss = HydraLoss(4, 4, probe_dim=5)
+    out = loss(z, labels, probe_features=feats, return_dict=True)
+    assert set(out) == {"hydra_loss", "probe_loss", "logs"}
+    out["probe_loss"].backward()
+    assert feats.grad is None
+    assert loss.probe.weight.grad is not None
+
+
+def test_hydra_loss_decreases() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(32, 10)
+    labels = torch.arange(4).repeat(8)
+    x = x + 2 * torch.randn(4, 10)[labels]
+    enc = torch.nn.Linear(10, 8)
+    loss_fn = HydraLoss(4, 8, temperature=0.2)
+    opt = torch.optim.Adam([*enc.parameters(), *loss_fn.parameters()], lr=1e-2)
+    gen = torch.Generator().manual_seed(1)
+    y2 = sample_partner_labels(labels, "arbitrary", 4, gen)
+    first = loss_fn(enc(x), labels, partner_labels=y2).item()
+    for _ in range(60):
+        opt.zero_grad()
+        loss_fn(enc(x), labels, partner_labels=y2).backward()
+        opt.step()
+    assert loss_fn(enc(x), labels, partner_labels=y2).item() < first - 0.2
