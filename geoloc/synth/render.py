@@ -308,6 +308,8 @@ def _draw_building(d: ImageDraw.ImageDraw, view: _View, b: Building, geo: dict, 
     d.polygon(wall, fill=_lit(b.wall, light))
     if (y.max() - y.min()) < 7:
         return
+    if b.shop is not None:
+        _draw_shop_sign(d, view, b, geo, light)
     wx, wy, wf = view.project(geo["windows"])
     ok = (wf >= NEAR_M).all(axis=1) & (wx.max(axis=1) >= 0) & (wx.min(axis=1) < size)
     glass = _lit((55, 65, 80), light)
@@ -320,6 +322,40 @@ def _draw_building(d: ImageDraw.ImageDraw, view: _View, b: Building, geo: dict, 
             d.polygon(pts, fill=trim)
         else:
             d.polygon(pts, fill=glass, outline=trim if big[i] else None)
+
+
+SHOP_Z = (3.05, 3.85)
+"""Height range (m) of shop sign bands."""
+
+
+def _shop_geometry(b: Building) -> tuple[float, float]:
+    w = b.u1 - b.u0
+    return b.u0 + 0.12 * w, b.u1 - 0.12 * w
+
+
+def _draw_shop_sign(d: ImageDraw.ImageDraw, view: _View, b: Building, geo: dict, light: float) -> None:
+    ua, ub = _shop_geometry(b)
+    z0, z1 = SHOP_Z
+    band = view.poly([(ua, b.v, z0), (ub, b.v, z0), (ub, b.v, z1), (ua, b.v, z1)])
+    if band is None:
+        return
+    bg = b.shop["bg"]
+    d.polygon(band, fill=_lit(bg, light))
+    codes = b.shop["codes"]
+    ys = [p[1] for p in band]
+    if not codes or max(ys) - min(ys) < 3:
+        return
+    # Glyphs laid out in facade coordinates (metres), then projected point by point.
+    width, height = ub - ua, z1 - z0
+    strokes = layout_text(b.shop.get("script", "Latn"), codes, width, height)
+    ink = (20, 20, 20) if sum(bg) > 380 else (240, 240, 240)
+    ink = _lit(ink, light)
+    pts = [np.array([(ua + px, b.v, z1 - py) for px, py in line]) for line in strokes]
+    for line in pts:
+        x, y, fw = view.project(line)
+        if (fw < NEAR_M).any():
+            continue
+        d.line(list(zip(x.tolist(), y.tolist(), strict=True)), fill=ink, width=1)
 
 
 def _rect(d, x0, y0, x1, y1, fill) -> None:
@@ -368,24 +404,28 @@ def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprit
         st = p["style"]
         facing = view.ca  # the panel faces traffic travelling along +u
         _rect(d, x - 0.04 * k, y - 2.1 * k, x + 0.04 * k, y, _lit((150, 150, 150), light))
-        shape = st.sign_shape
-        pw, ph = (1.5, 0.6) if shape == "wide" else (0.9, 0.75)
+        text = p.get("text", False)
+        shape = "rect" if text else st.sign_shape
+        pw, ph = ((2.4, 1.1) if text else (1.5, 0.6) if shape == "wide" else (0.9, 0.75))
         hw = pw / 2 * k * max(abs(facing), 0.12)
         cx, cy = x, y - (2.1 + ph / 2) * k
         hh = ph / 2 * k
+        if text:  # a second post for the wide panel
+            _rect(d, x - hw * 0.8 - 0.04 * k, y - 2.1 * k, x - hw * 0.8 + 0.04 * k, y, _lit((150, 150, 150), light))
         if facing < 0.15:  # seen from behind or edge-on: grey back
             _sign_shape(d, shape, cx, cy, hw, hh, _lit((130, 130, 135), light), None)
             return
         _sign_shape(d, shape, cx, cy, hw, hh, _lit(st.sign_bg, light), _lit(st.sign_border, light))
         codes = p.get("codes")
-        if codes and hw > 4:
-            n_lines = p["lines"]
-            bw, bh = hw * 1.2, hh * 1.1
+        if text and codes and hw > 2.5:
+            n_lines = p["lines"] if hh > 3 else 1
+            bw, bh = hw * 1.7, hh * 1.5
+            ink = _lit(st.sign_ink, light)
             for li in range(n_lines):
                 oy = cy - bh / 2 + li * bh / n_lines
                 strokes = layout_text(p["script"], codes[li::n_lines] or codes, bw, bh / n_lines)
                 for line in strokes:
-                    d.line([(cx - bw / 2 + px, oy + py) for px, py in line], fill=_lit(st.sign_ink, light), width=1)
+                    d.line([(cx - bw / 2 + px, oy + py) for px, py in line], fill=ink, width=1)
     elif s.kind == "tree":
         _draw_tree(d, p, x, y, k, light)
     elif s.kind == "car":
@@ -557,3 +597,50 @@ def render_view(scene: Scene, heading: float, size: int = 128) -> np.ndarray:
 def render_views(scene: Scene, size: int = 128, headings=HEADINGS) -> list[Image.Image]:
     """The scene's views at ``headings`` (degrees): PIL RGB images ``size`` x ``size``."""
     return [Image.fromarray(render_view(scene, h, size)) for h in headings]
+
+
+SPRITE_EXTENT_M = {
+    "billboard": (2.2, 5.2), "banner": (0.6, 5.5), "sign": (2.6, 3.4), "bollard": (0.25, 1.3),
+    "pole": (2.0, 9.7), "car": (2.4, 1.7), "tree": (3.6, 11.5),
+}
+"""Half width and height (metres) that bound each sprite kind's drawing."""
+
+
+def cue_boxes(scene: Scene, heading: float, size: int, family: str) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes ``(x0, y0, x1, y1)`` (inclusive) bounding what one cue family draws as
+    objects in a view (its sprites; for ``signs`` also the shop sign bands on facades); boxes
+    are clipped to the image. Used to check that a cue switch changes only its own pixels,
+    and to highlight cues."""
+    view = _View(scene, heading, size)
+    out = []
+    if family == "signs":
+        for b in scene.buildings:
+            if b.shop is None:
+                continue
+            ua, ub = _shop_geometry(b)
+            band = view.poly([(ua, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[1]), (ua, b.v, SHOP_Z[1])])
+            if band is None:
+                continue
+            xs_, ys_ = [p[0] for p in band], [p[1] for p in band]
+            x0, x1 = math.floor(min(xs_)) - 2, math.ceil(max(xs_)) + 2
+            y0, y1 = math.floor(min(ys_)) - 2, math.ceil(max(ys_)) + 2
+            if x1 < 0 or x0 >= size or y1 < 0 or y0 >= size:
+                continue
+            out.append((max(0, x0), max(0, y0), min(size - 1, x1), min(size - 1, y1)))
+    for s in scene.sprites:
+        if s.family != family:
+            continue
+        fw, lt = view.cam(s.u, s.v)
+        fw, lt = float(fw), float(lt)
+        if fw <= NEAR_M + 0.3 or abs(lt) >= fw * 1.15 + 6.0:
+            continue
+        k = view.f / fw
+        x = view.c + lt * k
+        y = view.c + CAMERA_HEIGHT_M * k
+        hw, h = SPRITE_EXTENT_M[s.kind]
+        x0, x1 = math.floor(x - hw * k) - 1, math.ceil(x + hw * k) + 1
+        y0, y1 = math.floor(y - h * k) - 1, math.ceil(y) + 1
+        if x1 < 0 or x0 >= size or y1 < 0 or y0 >= size:
+            continue
+        out.append((max(0, x0), max(0, y0), min(size - 1, x1), min(size - 1, y1)))
+    return out

@@ -104,7 +104,8 @@ class Building:
     trim: tuple[int, int, int]
     floors: int
     window_cols: int
-    motif: bool = False
+    shop: dict | None = None
+    """A shop sign band above the ground floor: ``{"codes": glyph codes or None, "bg": RGB}``."""
 
 
 @dataclass
@@ -263,17 +264,20 @@ def build_scene(attrs: Mapping, cues: Iterable[str] | str | None = None, seed: i
             for u in np.arange(-EXTENT_M + offset_p, EXTENT_M, spacing_p):
                 sprites.append(Sprite("pole", float(u), pole_side * (kerb_v + 1.6), {"style": fs}, "furniture"))
 
-    # --- signs (panel design from "furniture", glyphs from "signs")
+    # --- signs (panel design from "furniture", glyphs from "signs"). Text signs are wide
+    # rectangular direction signs in the country's sign colour; shape signs use its shape.
     g = _rng(seed, "signs")
     has_signs = g.random() < PRESENCE["signs"]
     n_signs = int(g.integers(1, 4))
-    sign_u = g.uniform(6, 60, n_signs) * np.where(g.random(n_signs) < 0.75, 1, -1)
-    codes = [list(g.integers(0, 24, int(g.integers(3, 7)))) for _ in range(n_signs)]
+    sign_u = g.uniform(5, 45, n_signs) * np.where(g.random(n_signs) < 0.75, 1, -1)
+    sign_text = g.random(n_signs) < 0.65
+    codes = [list(g.integers(0, 24, int(g.integers(4, 9)))) for _ in range(n_signs)]
     lines = [int(g.integers(1, 3)) for _ in range(n_signs)]
     if has_signs and ("signs" in cues or furn_on):
         for k in range(n_signs):
             sprites.append(Sprite("sign", float(sign_u[k]), cam_side * (kerb_v + 1.2),
-                                  {"style": fs, "codes": codes[k] if "signs" in cues else None,
+                                  {"style": fs, "text": bool(sign_text[k]),
+                                   "codes": codes[k] if "signs" in cues else None,
                                    "lines": lines[k], "script": str(attrs["script"])}, "signs"))
 
     # --- vegetation (family "ground")
@@ -325,6 +329,15 @@ def build_scene(attrs: Mapping, cues: Iterable[str] | str | None = None, seed: i
                 buildings.append(Building(u, u + width, vv, floors * 3.0 + 1.0, wall, roof,
                                           _jitter(pal.roof_colour, b, 8), pal.trim, floors, cols))
             u += width + gap
+    # Shop signs on ground floors (text in the local script; family "signs" for the glyphs).
+    shop = _rng(seed, "shopsigns")
+    for bld in buildings:
+        has_shop = shop.random() < 0.25 + 0.5 * urban
+        shop_codes = list(shop.integers(0, 24, int(shop.integers(3, 8))))
+        shop_bg = tuple(int(c) for c in shop.integers(20, 235, 3))
+        if has_shop:
+            bld.shop = {"codes": shop_codes if "signs" in cues else None, "bg": shop_bg,
+                        "script": str(attrs["script"])}
 
     # --- the town motif (family "motif"): a billboard near the camera, sometimes a facade mural
     m = _rng(seed, "motif")
