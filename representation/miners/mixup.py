@@ -103,9 +103,10 @@ class MixupPairGenerator:
             low_idx, has_low = _sample_columns(diff < -self.tolerance, self.num_positives, generator)
             high_idx, has_high = _sample_columns(diff > self.tolerance, self.num_positives, generator)
             y_i, y_j = yd[low_idx], yd[high_idx]
-            lam = (y_j - yd.unsqueeze(1)) / (y_j - y_i).clamp_min(torch.finfo(torch.float64).tiny)
-            labels = lam * y_i + (1 - lam) * y_j
             ok = (has_low & has_high).unsqueeze(1).expand(-1, self.num_positives)
+            lam = (y_j - yd.unsqueeze(1)) / (y_j - y_i).clamp_min(torch.finfo(torch.float64).tiny)
+            lam = torch.where(ok, lam, torch.full_like(lam, 0.5))  # invalid entries: any finite mix
+            labels = lam * y_i + (1 - lam) * y_j
             parts.append((low_idx, high_idx, lam, labels, torch.ones_like(lam, dtype=torch.bool), ok))
         first, second, lam, labels, positive, valid = (torch.cat(t, dim=1) for t in zip(*parts, strict=True))
         lam_z = lam.to(z.dtype).unsqueeze(-1)

@@ -142,3 +142,22 @@ def test_multitask_accepts_dict_terms():
     fn = MultiTaskLoss({"a": lambda x: {"a_loss": x.sum(), "b_loss": 2 * x.sum(), "logs": {}}}, {"a": 0.5})
     x = torch.ones(3)
     assert fn({"a": (x,)}).item() == pytest.approx(0.5 * 9.0)
+
+
+# ---------------- MultiPositiveLoss ----------------
+
+
+def test_multi_positive_one_positive_is_clip_and_matches_loop():
+    from ma_reference import naive_soft_ce
+
+    from representation.losses.multi_positive import MultiPositiveLoss
+
+    img, txt, _, _ = _pairs()
+    eye = torch.eye(5, dtype=torch.bool)
+    fn = MultiPositiveLoss(temperature=0.1, symmetric=True)
+    assert fn(img, txt, targets=eye).item() == pytest.approx(naive_clip(img, txt, 10.0), rel=1e-10)
+    g = torch.Generator().manual_seed(9)
+    pos = torch.rand(5, 7, generator=g) > 0.6
+    k = F.normalize(torch.randn(7, 4, generator=g, dtype=torch.float64), dim=-1)
+    got = MultiPositiveLoss(temperature=0.1)(img, k, targets=pos)
+    assert got.item() == pytest.approx(naive_soft_ce((10 * img @ k.T).tolist(), pos.double().tolist()), rel=1e-10)
