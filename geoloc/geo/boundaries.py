@@ -8,14 +8,17 @@ levels are always consistent. Coordinates are WGS84 degrees (EPSG:4326).
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from geoloc.errors import CoordinateError
 from geoloc.geo.datafiles import data_path
 from geoloc.geo.distance import haversine_km
+from geoloc.geo.validate import check_coordinates, invalid_coordinate_mask
 
 ADMIN1_FILE = "ne_admin1_10m.geojson.gz"
 ADMIN1_COLUMNS = ["adm1_code", "iso_3166_2", "name", "admin", "adm0_a3", "iso_a2", "type_en"]
@@ -67,61 +70,171 @@ def load_admin0() -> gpd.GeoDataFrame:
     return _admin0_cached().copy()
 
 
-def lookup_admin(lat, lon, *, max_km: float = 25.0) -> pd.DataFrame:
+LOOKUP_COLUMNS = ["adm0_a3", "country", "adm1_code", "admin1", "iso_a2", "index", "distance_km"]
+"""Columns of :func:`lookup_admin`."""
+
+NONE = "none"
+"""Label of points that fall in no unit (open sea, Antarctic gaps, invalid rows)."""
+
+_KM_PER_DEG = 111.19492664455873  # pi * 6371.0088 / 180
+
+
+def lookup_admin(
+    lat,
+    lon,
+    *,
+    max_km: float = 25.0,
+    invalid: Literal["raise", "none"] = "raise",
+    chunk_size: int = 250_000,
+) -> pd.DataFrame:
     """Vectorised point -> (country, admin-1) lookup.
 
     Parameters
     ----------
-    lat, lon : array-like [N] in degrees.
-    max_km : points outside every polygon (sea, coast, simplification gaps) take the
-        nearest unit when it is within ``max_km`` km; farther points get "none".
+    lat, lon : scalar or array-like [N], degrees.
+    max_km : points outside every polygon (sea, coasts, gaps left by the 0.02 degree
+        simplification) take the nearest unit whose boundary is within ``max_km`` km (great-circle,
+        measured to the closest polygon point in degree space); farther points get "none".
+        ``max_km=0`` disables the fallback.
+    invalid : what to do with NaN / infinite / out-of-range rows: ``"raise"`` (default) raises
+        :class:`~geoloc.errors.CoordinateError` naming them; ``"none"`` labels them "none" with
+        ``index`` -2 and ``distance_km`` NaN, so batch jobs can count and report them.
+    chunk_size : points per internal batch (bounds memory).
 
     Returns
     -------
-    DataFrame [N] with columns ``adm0_a3, country, adm1_code, admin1, iso_a2, index``
-    (``index`` is the row in :func:`load_admin1`, -1 for none) and ``distance_km``
-    (0 inside a polygon, the approximate distance to the nearest unit otherwise).
+    DataFrame [N] with columns ``adm0_a3, country, adm1_code, admin1, iso_a2, index,
+    distance_km``: ``index`` is the row in :func:`load_admin1` (-1 for none, -2 for invalid),
+    ``distance_km`` is 0 inside a polygon, the distance to the unit taken by the fallback, and
+    inf for "none" (NaN for invalid rows).
+    A point on a border shared by two units (or in a sliver where simplified neighbours overlap)
+    takes the unit with the lowest index.
     """
     lat = np.asarray(lat, dtype=np.float64).ravel()
     lon = np.asarray(lon, dtype=np.float64).ravel()
+    if lat.shape != lon.shape:
+        raise CoordinateError(f"lookup_admin: {lat.size} latitudes but {lon.size} longitudes")
+    bad = invalid_coordinate_mask(lat, lon)
+    if invalid == "raise":
+        check_coordinates(lat, lon, what="lookup_admin")
+    elif invalid != "none":
+        raise ValueError(f"invalid must be 'raise' or 'none', got {invalid!r}")
+    n = lat.size
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    good = np.flatnonzero(~bad)
+    for s in range(0, good.size, max(1, chunk_size)):
+        rows = good[s : s + chunk_size]
+        idx[rows], dist[rows] = _lookup_valid(lat[rows], lon[rows], max_km)
+    idx[bad] = -2
+    dist[bad] = np.nan
+    return _label_frame(idx, dist)
+
+
+def _label_frame(idx: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
     a1 = _admin1_cached()
-    tree = _admin1_tree()
-    pts = shapely.points(lon, lat)
-    idx = np.full(lat.shape[0], -1, dtype=np.int64)
-    dist = np.full(lat.shape[0], np.inf)
-    if lat.size:
-        p_idx, g_idx = tree.query(pts, predicate="intersects")
-        # A point on a shared border matches two units: keep the first (lowest index).
-        order = np.lexsort((g_idx, p_idx))
-        p_idx, g_idx = p_idx[order], g_idx[order]
-        first = np.unique(p_idx, return_index=True)[1]
-        idx[p_idx[first]] = g_idx[first]
-        dist[p_idx[first]] = 0.0
-        missing = np.flatnonzero(idx < 0)
-        if missing.size:
-            # Nearest in degree space, then the distance converted with the local scale.
-            m_idx, n_idx = tree.query_nearest(pts[missing], return_distance=False, all_matches=False)
-            nearest_pt = shapely.shortest_line(pts[missing][m_idx], a1.geometry.values[n_idx])
-            coords = shapely.get_coordinates(nearest_pt).reshape(-1, 2, 2)
-            d = haversine_km(coords[:, 0, 1], coords[:, 0, 0], coords[:, 1, 1], coords[:, 1, 0])
-            ok = d <= max_km
-            sel = missing[m_idx]
-            idx[sel[ok]] = n_idx[ok]
-            dist[sel] = d
     found = idx >= 0
     take = np.where(found, idx, 0)
-    out = pd.DataFrame(
+
+    def col(name: str) -> np.ndarray:
+        return np.where(found, a1[name].to_numpy(dtype=object)[take], NONE)
+
+    return pd.DataFrame(
         {
-            "adm0_a3": np.where(found, a1["adm0_a3"].values[take], "none"),
-            "country": np.where(found, a1["admin"].values[take], "none"),
-            "adm1_code": np.where(found, a1["adm1_code"].values[take], "none"),
-            "admin1": np.where(found, a1["name"].values[take], "none"),
-            "iso_a2": np.where(found, a1["iso_a2"].values[take], "none"),
+            "adm0_a3": col("adm0_a3"),
+            "country": col("admin"),
+            "adm1_code": col("adm1_code"),
+            "admin1": col("name"),
+            "iso_a2": col("iso_a2"),
             "index": idx,
             "distance_km": dist,
         }
     )
-    return out
+
+
+def _lookup_valid(lat: np.ndarray, lon: np.ndarray, max_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Unit index [n] (-1 none) and distance [n] km for valid points."""
+    geoms = _admin1_prepared()
+    tree = _admin1_tree()
+    n = lat.size
+    idx = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    if n == 0:
+        return idx, dist
+    # Bounding-box candidates from the tree, then an exact (prepared) point-in-polygon test.
+    p_idx, g_idx = tree.query(shapely.points(lon, lat))
+    hit = shapely.intersects_xy(geoms[g_idx], lon[p_idx], lat[p_idx])
+    p_idx, g_idx = p_idx[hit], g_idx[hit]
+    # Lowest unit index wins where a point is inside two (shared border, overlapping slivers).
+    order = np.lexsort((g_idx, p_idx))
+    p_idx, g_idx = p_idx[order], g_idx[order]
+    first = np.unique(p_idx, return_index=True)[1]
+    idx[p_idx[first]] = g_idx[first]
+    dist[p_idx[first]] = 0.0
+    missing = np.flatnonzero(idx < 0)
+    if missing.size and max_km > 0:
+        m_idx, m_dist = _nearest_units(lat[missing], lon[missing], max_km)
+        ok = (m_idx >= 0) & (m_dist <= max_km)
+        idx[missing[ok]] = m_idx[ok]
+        dist[missing[ok]] = m_dist[ok]
+    return idx, dist
+
+
+def _nearest_units(lat: np.ndarray, lon: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest unit [n] (-1 if none) within ``radius_km`` and its distance [n] km (inf if none).
+
+    Candidates are the units whose bounding box meets a lat/lon box around the point that
+    contains the ``radius_km`` circle (wider in longitude by 1/cos(lat); copies shifted by
+    +-360 degrees handle the antimeridian). The distance is the great-circle length of the
+    shortest line (in degree space) from the point to each candidate.
+    """
+    geoms = _admin1_prepared()
+    tree = _admin1_tree()
+    n = lat.size
+    dlat = radius_km / _KM_PER_DEG
+    dlon = np.minimum(dlat / np.maximum(np.cos(np.radians(lat)), 1e-3), 360.0)
+    best = np.full(n, -1, dtype=np.int64)
+    best_d = np.full(n, np.inf)
+    for shift in (0.0, -360.0, 360.0):
+        plon = lon + shift
+        sel = np.flatnonzero((plon - dlon <= 180.0) & (plon + dlon >= -180.0))
+        if sel.size == 0:
+            continue
+        boxes = shapely.box(plon[sel] - dlon[sel], lat[sel] - dlat, plon[sel] + dlon[sel], lat[sel] + dlat)
+        b_idx, g_idx = tree.query(boxes)
+        if b_idx.size == 0:
+            continue
+        rows = sel[b_idx]
+        pts = shapely.points(plon[rows], lat[rows])
+        # A degree of longitude is never longer than one of latitude, so a unit whose distance in
+        # degree space exceeds radius / (km per degree * cos(highest latitude nearby)) is too far.
+        deg = shapely.distance(geoms[g_idx], pts)
+        coslat = np.cos(np.radians(np.minimum(np.abs(lat[rows]) + dlat, 90.0)))
+        near = deg * _KM_PER_DEG * np.maximum(coslat, 1e-3) <= radius_km
+        rows, g_idx, pts = rows[near], g_idx[near], pts[near]
+        if rows.size == 0:
+            continue
+        # Prepared polygon first: GEOS then uses its indexed facets (faster on big units).
+        line = shapely.shortest_line(geoms[g_idx], pts)
+        xy = shapely.get_coordinates(line).reshape(-1, 2, 2)
+        wrap = (xy[:, :, 0] + 180.0) % 360.0 - 180.0  # shifted copies back into [-180, 180)
+        d = haversine_km(xy[:, 1, 1], wrap[:, 1], xy[:, 0, 1], wrap[:, 0])
+        # Keep the closest candidate per point (ties: lowest unit index).
+        order = np.lexsort((g_idx, d, rows))
+        rows, g_sorted, d_sorted = rows[order], g_idx[order], d[order]
+        first = np.unique(rows, return_index=True)[1]
+        r, g, dd = rows[first], g_sorted[first], d_sorted[first]
+        better = dd < best_d[r]
+        best[r[better]] = g[better]
+        best_d[r[better]] = dd[better]
+    return best, best_d
+
+
+@functools.lru_cache(maxsize=1)
+def _admin1_prepared() -> np.ndarray:
+    geoms = _admin1_cached().geometry.values.copy()
+    shapely.prepare(geoms)
+    return geoms
 
 
 @functools.lru_cache(maxsize=1)
