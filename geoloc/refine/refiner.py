@@ -32,7 +32,7 @@ from geoloc.refine.prototypes import LocationPrototypes
 from geoloc.refine.search import METRICS, PartitionedIndex, segment_best_torch
 
 WITHIN = ("nearest", "centroid")
-BACKENDS = ("torch", "faiss")
+BACKENDS = ("auto", "torch", "faiss")
 
 
 @dataclass(frozen=True)
@@ -76,13 +76,15 @@ class Refiner:
         within: ``"nearest"`` member (default) or ``"centroid"``.
         max_km: maximum refinement distance in km (street view 1000; None = no cap).
         metric: ``"l2"`` (PIGEON) or ``"ip"``; queries are L2-normalised when the prototypes were.
-        backend: ``"torch"`` (CPU or CUDA) or ``"faiss"`` (cell-partitioned IVF, exact).
+        backend: ``"torch"`` (CPU or CUDA), ``"faiss"`` (cell-partitioned IVF, exact, CPU) or
+            ``"auto"`` (faiss on a CPU device, torch on CUDA: on CPU the faiss scan has far less
+            per-query overhead; results are the same).
         device: torch device for the torch backend.
     """
 
     def __init__(self, prototypes: LocationPrototypes, *, cell_centroids: np.ndarray | None = None,
                  top_k: int = 5, temperature: float = 1.6, within: str = "nearest",
-                 max_km: float | None = None, metric: str = "l2", backend: str = "torch",
+                 max_km: float | None = None, metric: str = "l2", backend: str = "auto",
                  device: str | torch.device = "cpu") -> None:
         if within not in WITHIN:
             raise ValueError(f"within must be one of {WITHIN}, got {within!r}")
@@ -94,6 +96,9 @@ class Refiner:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
+        self.device = torch.device(device)
+        if backend == "auto":
+            backend = "faiss" if self.device.type == "cpu" else "torch"
         self.p = prototypes
         self.top_k, self.temperature, self.within = int(top_k), float(temperature), within
         self.max_km, self.metric, self.backend = max_km, metric, backend
@@ -102,7 +107,6 @@ class Refiner:
         if cents.shape != (prototypes.num_cells, 2):
             raise ValueError(f"cell_centroids must be [{prototypes.num_cells}, 2], got {cents.shape}")
         self.cell_centroids = cents
-        self.device = torch.device(device)
         if backend == "torch":
             self._protos = torch.from_numpy(prototypes.embeddings).to(self.device)
             self._members = torch.from_numpy(prototypes.member_embeddings).to(self.device)

@@ -85,7 +85,7 @@ def segment_best_torch(queries: torch.Tensor, table: torch.Tensor, seg_query: to
 class PartitionedIndex:
     """Exact faiss search restricted to chosen partitions of a vector table.
 
-    ``table`` [R, D] is split into consecutive partitions by ``offsets`` [L + 1]; partition l
+    ``table`` [R, D] (float32, or float16 stored as fp16 codes) is split into consecutive partitions by ``offsets`` [L + 1]; partition l
     becomes inverted list l of an ``IndexIVFFlat`` (ids = table rows). ``best(queries, lists)``
     returns the nearest row of list ``lists[i]`` for every query row i.
     """
@@ -96,22 +96,26 @@ class PartitionedIndex:
         if metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         self.metric = metric
-        table = np.ascontiguousarray(table, dtype=np.float32)
         r, d = table.shape
         n_lists = int(offsets.shape[0] - 1)
         faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        # The coarse quantizer is never used (lists are preassigned at add and search time), so
+        # it stays empty; is_trained is set by hand. float16 tables are stored as fp16 codes
+        # (IndexIVFScalarQuantizer, QT_fp16, no residual: lossless for fp16 input).
         quantizer = faiss.IndexFlat(d, faiss_metric)
-        # The coarse quantizer is never queried (lists are preassigned); it only needs L entries.
-        quantizer.add(np.zeros((max(n_lists, 1), d), np.float32))
-        index = faiss.IndexIVFFlat(quantizer, d, max(n_lists, 1), faiss_metric)
+        if table.dtype == np.float16:
+            index = faiss.IndexIVFScalarQuantizer(quantizer, d, max(n_lists, 1), faiss.ScalarQuantizer.QT_fp16,
+                                                  faiss_metric, False)
+        else:
+            index = faiss.IndexIVFFlat(quantizer, d, max(n_lists, 1), faiss_metric)
         index.is_trained = True
-        ids = np.arange(r, dtype=np.int64)
-        lengths = np.diff(offsets)
-        for lst in np.flatnonzero(lengths):
-            a, b = int(offsets[lst]), int(offsets[lst + 1])
-            index.invlists.add_entries(int(lst), b - a, faiss.swig_ptr(ids[a:b]),
-                                       faiss.swig_ptr(table[a:b].view(np.uint8).ravel()))
-        index.ntotal = r
+        assign = np.repeat(np.arange(n_lists, dtype=np.int64), np.diff(offsets))
+        step = max(1, _CHUNK_ELEMENTS // max(1, d))
+        for a in range(0, r, step):  # chunks: no full float32 copy of the table
+            b = min(r, a + step)
+            x = np.ascontiguousarray(table[a:b], dtype=np.float32)
+            ids = np.arange(a, b, dtype=np.int64)
+            index.add_core(b - a, faiss.swig_ptr(x), faiss.swig_ptr(ids), faiss.swig_ptr(assign[a:b]))
         self.index, self._quantizer, self.dim = index, quantizer, d
 
     def best(self, queries: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -128,8 +128,8 @@ def test_cuda_equals_cpu():
     rng, p, _centers = _world(seed=3)
     q = rng.normal(size=(64, p.dim)).astype(np.float32)
     probs = rng.dirichlet(np.full(p.num_cells, 0.2), size=64)
-    a = Refiner(p, device="cpu").refine(q, probs)
-    b = Refiner(p, device="cuda").refine(q, probs)
+    a = Refiner(p, device="cpu", backend="torch").refine(q, probs)
+    b = Refiner(p, device="cuda", backend="torch").refine(q, probs)
     np.testing.assert_array_equal(a.member, b.member)
 
 
@@ -142,3 +142,20 @@ def test_shape_errors():
         ref.refine(np.zeros((2, p.dim)), np.zeros((2, p.num_cells + 1)))
     with pytest.raises(ValueError, match="within"):
         Refiner(p, within="farthest")
+
+
+def test_float16_members_and_auto_backend_agree():
+    rng = np.random.default_rng(5)
+    n = 800
+    cell = rng.integers(0, 12, n)
+    lat, lon = cell * 3.0 + rng.normal(0, 0.3, n), rng.normal(0, 0.3, n)
+    p = build_prototypes(cell, lat, lon, rng.normal(size=(n, 16)), 12, progress=False, member_dtype=np.float16)
+    assert p.member_embeddings.dtype == np.float16
+    q, probs = rng.normal(size=(100, 16)), rng.dirichlet(np.ones(12), 100)
+    a = Refiner(p, backend="torch").refine(q, probs)
+    b = Refiner(p, backend="faiss").refine(q, probs)
+    c = Refiner(p).refine(q, probs)
+    assert Refiner(p).backend == "faiss"
+    for r in (b, c):
+        np.testing.assert_array_equal(a.member, r.member)
+        np.testing.assert_array_equal(a.cluster, r.cluster)
