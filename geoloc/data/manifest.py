@@ -256,9 +256,9 @@ def validate_manifest(
     lon = pd.to_numeric(df[LON], errors="coerce").to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         bad_coord = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(lat) > 90) | (np.abs(lon) > 180)
-    for r in np.flatnonzero(bad_coord):
-        problems.append(RowProblem(int(r), REASON_BAD_COORDINATES,
-                                   f"lat={df[LAT].iloc[r]!r}, lon={df[LON].iloc[r]!r}"))
+    lat_raw, lon_raw = df[LAT].to_numpy(), df[LON].to_numpy()
+    problems += [RowProblem(int(r), REASON_BAD_COORDINATES, f"lat={lat_raw[r]!r}, lon={lon_raw[r]!r}")
+                 for r in np.flatnonzero(bad_coord)]
 
     if PATH in df.columns:
         paths = df[PATH]
@@ -284,30 +284,31 @@ def validate_manifest(
         view_num = pd.to_numeric(df[VIEW], errors="coerce").to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore"):
             bad_view = ~np.isfinite(view_num) | (view_num != np.round(view_num)) | (view_num < 0)
-        for r in np.flatnonzero(bad_view):
-            problems.append(RowProblem(int(r), REASON_BAD_VIEW, f"view={df[VIEW].iloc[r]!r}"))
+        view_raw = df[VIEW].to_numpy()
+        problems += [RowProblem(int(r), REASON_BAD_VIEW, f"view={view_raw[r]!r}")
+                     for r in np.flatnonzero(bad_view)]
         view = np.where(bad_view, -1, np.nan_to_num(view_num, nan=-1)).astype(np.int64)
 
     if HEADING in df.columns:
         heading = pd.to_numeric(df[HEADING], errors="coerce").to_numpy(dtype=np.float64)
         bad_heading = ~np.isfinite(heading) & df[HEADING].notna().to_numpy()
-        for r in np.flatnonzero(bad_heading):
-            problems.append(RowProblem(int(r), REASON_BAD_HEADING, f"heading={df[HEADING].iloc[r]!r}"))
+        heading_raw = df[HEADING].to_numpy()
+        problems += [RowProblem(int(r), REASON_BAD_HEADING, f"heading={heading_raw[r]!r}")
+                     for r in np.flatnonzero(bad_heading)]
 
     if ID in df.columns:
         ids = df[ID].astype(str)
+        key = pd.DataFrame({"id": ids.to_numpy(), "view": view if view is not None else 0})
+        dup = key.duplicated(keep="first").to_numpy().copy()
         if view is not None:
-            key = pd.DataFrame({"id": ids, "view": view})
-            dup = key.duplicated(keep="first").to_numpy() & (view >= 0)
-            reason = REASON_DUPLICATE
-        else:
-            dup = ids.duplicated(keep="first").to_numpy()
-            reason = REASON_DUPLICATE_ID
-        first_row = {}
-        for r, k in enumerate(ids if view is None else zip(ids, view, strict=True)):
-            first_row.setdefault(k, r)
-            if dup[r]:
-                problems.append(RowProblem(r, reason, f"id={ids.iloc[r]!r} first at row {first_row[k]}"))
+            dup &= view >= 0
+        reason = REASON_DUPLICATE if view is not None else REASON_DUPLICATE_ID
+        if dup.any():
+            key["row"] = np.arange(n)
+            first = key.groupby(["id", "view"], sort=False)["row"].transform("min").to_numpy()
+            id_raw = ids.to_numpy()
+            problems += [RowProblem(int(r), reason, f"id={id_raw[r]!r} first at row {first[r]}")
+                         for r in np.flatnonzero(dup)]
 
     unnamed = [c for c in df.columns if str(c).lower().startswith("unnamed:")]
     if unnamed:

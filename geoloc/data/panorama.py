@@ -52,19 +52,26 @@ def perspective_rays(out_h: int, out_w: int, fov_deg: float, heading_deg: float,
 
 
 def _bilinear(src: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Sample ``src`` [H, W, C] at continuous pixel coordinates (u: column, wraps around;
-    v: row, clamped) -> [h, w, C] float."""
-    h_src, w_src = src.shape[:2]
-    u0 = np.floor(u).astype(np.int64)
-    v0 = np.floor(v).astype(np.int64)
-    du = (u - u0)[..., None]
-    dv = (v - v0)[..., None]
+    """Sample ``src`` [H, W, C] (uint8) at continuous pixel coordinates (u: column, wraps
+    around; v: row, clamped) -> [h, w, C] float32."""
+    h_src, w_src, channels = src.shape
+    flat = src.reshape(-1, channels)
+    u0 = np.floor(u)
+    v0 = np.floor(v)
+    du = (u - u0).astype(np.float32)[..., None]
+    dv = (v - v0).astype(np.float32)[..., None]
+    u0 = u0.astype(np.int64)
+    v0 = v0.astype(np.int64)
     u0w, u1w = u0 % w_src, (u0 + 1) % w_src
-    v0c, v1c = np.clip(v0, 0, h_src - 1), np.clip(v0 + 1, 0, h_src - 1)
-    srcf = src.astype(np.float32)
-    top = srcf[v0c, u0w] * (1 - du) + srcf[v0c, u1w] * du
-    bottom = srcf[v1c, u0w] * (1 - du) + srcf[v1c, u1w] * du
-    return top * (1 - dv) + bottom * dv
+    r0 = np.clip(v0, 0, h_src - 1) * w_src
+    r1 = np.clip(v0 + 1, 0, h_src - 1) * w_src
+    p00 = flat[r0 + u0w].astype(np.float32)
+    p01 = flat[r0 + u1w].astype(np.float32)
+    p10 = flat[r1 + u0w].astype(np.float32)
+    p11 = flat[r1 + u1w].astype(np.float32)
+    top = p00 + (p01 - p00) * du
+    bottom = p10 + (p11 - p10) * du
+    return top + (bottom - top) * dv
 
 
 def equirect_to_perspective(pano: Image.Image, heading_deg: float, *, fov_deg: float = 90.0,
