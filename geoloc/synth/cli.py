@@ -68,3 +68,16 @@ def coverage(
     df = sample_locations(n, seed)
     typer.echo(f"{n} locations: {df['adm0_a3'].nunique()} countries, {df['adm1_code'].nunique()} admin-1, "
                f"{df['town_id'].nunique()} towns; splits {df['split'].value_counts().to_dict()}")
+
+
+@app.command()
+def gallery(
+    out: Path = typer.Option(Path("synth_grid.png"), "--out", help="PNG to write."),
+    size: int = typer.Option(128, "--size", help="View side in pixels."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Draw a labelled grid of scenes from 12 countries."""
+    from geoloc.synth.gallery import make_grid
+
+    make_grid(out, size=size, seed=seed)
+    typer.echo(f"wrote {out}")
