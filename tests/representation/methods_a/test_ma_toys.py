@@ -1,0 +1,133 @@
+"""Slow toy "beats its baseline" runs for the graded-target methods (numbers recorded in
+benchmarks/results/representation_methods_a.md)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from representation.losses.soft_contrastive import SoftContrastiveLoss
+from representation.losses.space2 import Space2Loss
+from representation.losses.supcon import SupConLoss
+from representation.targets.geo import haversine_kernel_targets
+from representation.targets.hierarchy import hierarchy_jaccard_targets
+from representation.targets.labels import same_label_targets
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    ra, rb = a.argsort().argsort().double(), b.argsort().argsort().double()
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    return float((ra * rb).sum() / (ra.norm() * rb.norm()))
+
+
+def _mlp(d_in, d_out=16):
+    return torch.nn.Sequential(torch.nn.Linear(d_in, 64), torch.nn.ReLU(), torch.nn.Linear(64, d_out))
+
+
+# ---------------- SPACE-2: continent > country > region > cell ----------------
+
+PATHS = [(a, b, c, d) for a in range(4) for b in range(3) for c in range(3) for d in range(3)]
+
+
+def _hier_sampler(seed):
+    """Inputs = tanh(random mix of (sum of one prototype per hierarchy level) + noise)."""
+    g = torch.Generator().manual_seed(seed)
+    sizes = (4, 3, 3, 3)
+    protos = [torch.randn(*sizes[:lvl + 1], 32, generator=g) for lvl in range(4)]
+    mix = torch.randn(32, 32, generator=g) / 32 ** 0.5
+
+    def sample(n, gen):
+        idx = torch.randint(0, len(PATHS), (n,), generator=gen)
+        ps = [PATHS[i] for i in idx.tolist()]
+        x = sum(torch.stack([protos[lvl][p[:lvl + 1]] for p in ps]) for lvl in range(4))
+        return torch.tanh((x + torch.randn(n, 32, generator=gen)) @ mix), ps
+
+    return sample
+
+
+def _train_hier(kind, seed, steps=250):
+    sample = _hier_sampler(seed)
+    torch.manual_seed(seed)
+    net = _mlp(32)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(seed + 1)
+    supcon, space2 = SupConLoss(temperature=0.1), Space2Loss(temperature=0.1)
+    for _ in range(steps):
+        x, ps = sample(128, gen)
+        z = net(x)
+        if kind == "supcon":  # hard labels at the finest level (geocell)
+            loss = supcon(z, torch.tensor([PATHS.index(p) for p in ps]))
+        else:
+            loss = space2(z, ps)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, ps = sample(400, torch.Generator().manual_seed(777))
+    with torch.no_grad():
+        z = F.normalize(net(x), dim=1)
+    iu = torch.triu_indices(400, 400, 1)
+    return spearman((z @ z.T)[iu[0], iu[1]], hierarchy_jaccard_targets(ps)[iu[0], iu[1]])
+
+
+@pytest.mark.slow
+def test_space2_graded_targets_keep_the_hierarchy_better_than_cell_supcon():
+    """Spearman(embedding cosine, hierarchy Jaccard) on held-out pairs."""
+    res = {k: [_train_hier(k, s) for s in range(2)] for k in ("supcon", "space2")}
+    mean = {k: sum(v) / len(v) for k, v in res.items()}
+    print("SPACE-2 toy Spearman(cos, Jaccard):", res, mean)
+    assert mean["space2"] > mean["supcon"] + 0.1
+
+
+# ---------------- Dialog2Flow soft targets with a haversine kernel ----------------
+
+
+def _geo_sampler(seed):
+    """Locations uniform in a 20 x 40 degree box; inputs = noisy random Fourier features."""
+    g = torch.Generator().manual_seed(seed)
+    freqs = torch.randn(2, 32, generator=g) * 0.15
+    phase = torch.rand(32, generator=g) * 6.283
+
+    def sample(n, gen):
+        lat = 35 + 20 * torch.rand(n, generator=gen)
+        lon = -10 + 40 * torch.rand(n, generator=gen)
+        feats = lambda: torch.sin(torch.stack([lat, lon], 1) @ freqs + phase) + 0.3 * torch.randn(  # noqa: E731
+            n, 32, generator=gen)
+        return feats(), feats(), lat, lon
+
+    return sample
+
+
+def _train_geo(kind, seed, steps=250, tau_km=300.0):
+    sample = _geo_sampler(seed)
+    torch.manual_seed(seed)
+    net = _mlp(32)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(seed + 1)
+    loss_fn = SoftContrastiveLoss(temperature=0.1)
+    for _ in range(steps):
+        x1, x2, lat, lon = sample(128, gen)
+        if kind == "haversine":
+            t = haversine_kernel_targets(lat, lon, lat, lon, tau_km)
+        else:  # hard targets: same 5-degree geocell (the hard-label SupCon form of the loss)
+            cell = (lat // 5) * 100 + lon // 5
+            t = same_label_targets(cell.long(), cell.long())
+        loss = loss_fn(net(x1), net(x2), targets=t)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x1, _, lat, lon = sample(400, torch.Generator().manual_seed(777))
+    with torch.no_grad():
+        z = F.normalize(net(x1), dim=1)
+    from geoloc.geo.distance import haversine_km_torch
+
+    d = haversine_km_torch(lat.unsqueeze(1), lon.unsqueeze(1), lat.unsqueeze(0), lon.unsqueeze(0))
+    iu = torch.triu_indices(400, 400, 1)
+    return spearman((1 - z @ z.T)[iu[0], iu[1]], d[iu[0], iu[1]])
+
+
+@pytest.mark.slow
+def test_haversine_soft_targets_beat_hard_cell_targets():
+    """Spearman(embedding distance, km) on held-out points."""
+    res = {k: [_train_geo(k, s) for s in range(2)] for k in ("cells", "haversine")}
+    mean = {k: sum(v) / len(v) for k, v in res.items()}
+    print("Dialog2Flow haversine toy Spearman(dist, km):", res, mean)
+    assert mean["haversine"] > mean["cells"] + 0.05
