@@ -42,7 +42,8 @@ class GaussianNoise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x
-        noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
+        gen_device = self.generator.device if self.generator is not None else x.device
+        noise = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=gen_device).to(x.device)
         out = x + self.std * noise
         return F.normalize(out, dim=-1) if self.renormalize else out
 

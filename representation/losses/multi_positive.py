@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from representation.distributed.gather import GatherSpec, gather_features, rank_offset_labels
+from representation.distributed.gather import GatherSpec, gather_features, world
 from representation.functional.soft_ce import soft_cross_entropy
 from representation.losses.base import LossBase
 
@@ -71,8 +71,9 @@ def one_direction_loss(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor | f
         logits = torch.cat([logits, scale * q @ extra_k.T], dim=1)
         if extra_valid is not None:
             mask = torch.cat([torch.ones(q.shape[0], keys.shape[0], dtype=torch.bool, device=q.device),
-                              extra_valid.to(torch.bool).unsqueeze(0).expand(q.shape[0], -1)], dim=1)
-    labels = rank_offset_labels(q.shape[0], q.device, GatherSpec(local_loss=True, with_grad=spec.with_grad))
+                              extra_valid.to(device=q.device, dtype=torch.bool).unsqueeze(0).expand(q.shape[0], -1)],
+                             dim=1)
+    labels = torch.arange(q.shape[0], device=q.device) + world()[0] * q.shape[0]  # rank-offset positives
     targets = _smoothed_one_hot(labels, logits.shape[1], label_smoothing, logits.dtype, mask)
     return soft_cross_entropy(logits, targets, mask, reduction=reduction)
 

@@ -69,7 +69,8 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor | None = None, *,
     if targets is None:
         if labels is None:
             sample_t = torch.zeros(n, m, dtype=feats.dtype, device=feats.device)
-            sample_t[torch.arange(n), torch.arange(n) + rank * n] = 1.0
+            idx = torch.arange(n, device=feats.device)
+            sample_t[idx, idx + rank * n] = 1.0
         else:
             all_labels = gather_features(labels, _LABEL_SPEC)
             sample_t = same_label_targets(labels, all_labels, dtype=feats.dtype)

@@ -51,8 +51,10 @@ def _sample_columns(allowed: torch.Tensor, k: int, generator: torch.Generator | 
     returns (indices [N, k], row_has_any [N])."""
     has = allowed.any(dim=1)
     w = allowed.to(torch.float64) + (~has).unsqueeze(1).to(torch.float64)  # dummy weights for empty rows
+    if generator is not None:  # draw on the generator's device, then move back
+        w = w.to(generator.device)
     idx = torch.multinomial(w, k, replacement=True, generator=generator)
-    return idx, has
+    return idx.to(allowed.device), has
 
 
 class MixupPairGenerator:
@@ -93,7 +95,9 @@ class MixupPairGenerator:
         if self.num_negatives:
             neg_idx, has_neg = _sample_columns(diff.abs() > self.tolerance, self.num_negatives, generator)
             lo, hi = self.lam_range
-            lam = lo + (hi - lo) * torch.rand(n, self.num_negatives, generator=generator, dtype=torch.float64)
+            gen_device = generator.device if generator is not None else device
+            lam = lo + (hi - lo) * torch.rand(n, self.num_negatives, generator=generator, dtype=torch.float64,
+                                              device=gen_device)
             lam = lam.to(device)
             first = rows.expand(-1, self.num_negatives)
             labels = lam * yd.unsqueeze(1) + (1 - lam) * yd[neg_idx]
