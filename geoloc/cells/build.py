@@ -5,8 +5,8 @@ Pipeline (each step keeps every training point in exactly one cell):
 1. **Initial units** (:mod:`geoloc.cells.units`): pseudo admin-2 pieces inside every admin-1
    unit holding at least ``min_size`` points (when ``admin2``), whole admin-1 units elsewhere,
    for every country that holds a point. Points take the unit they fall in, else the nearest
-   unit; such outside points are *snapped* to the nearest point of that unit for the geometry
-   steps below (their own coordinates are kept for centroids).
+   unit; such outside points are *snapped* just inside that unit (nearest boundary point plus
+   1e-8 degrees, :func:`geoloc.cells.lookup.snap_inside`) for the geometry steps below (their own coordinates are kept for centroids).
 2. **Merge** units below ``min_size`` into neighbours in PIGEON's order (:mod:`geoloc.cells.merge`).
 3. **Split** cells above ``max_size``: labels from OPTICS passes with median-split fallback
    (:mod:`geoloc.cells.partition`), polygons from the Voronoi regions of the points dissolved
@@ -133,7 +133,7 @@ def build_geocells(
 
     from geoloc.cells import units as U
     from geoloc.cells.geocell_set import GeocellSet
-    from geoloc.cells.lookup import locate_points, nearest_points_on
+    from geoloc.cells.lookup import locate_points, snap_inside
     from geoloc.cells.merge import merge_small_cells, unit_adjacency
     from geoloc.cells.partition import partition_points
     from geoloc.cells.sphere import grouped_spherical_mean, local_xy
@@ -177,7 +177,7 @@ def build_geocells(
     unit_idx, outside = locate_points(units.tree, lon, lat)
     sx, sy = lon.copy(), lat.copy()
     out = np.flatnonzero(outside)
-    sx[out], sy[out] = nearest_points_on(units.geometry[unit_idx[out]], lon[out], lat[out])
+    sx[out], sy[out] = snap_inside(units.geometry[unit_idx[out]], lon[out], lat[out], key=unit_idx[out])
     report.points_outside_polygons = int(out.size)
     unit_size = np.bincount(unit_idx, minlength=len(units))
     lap("locate")

@@ -98,3 +98,38 @@ def nearest_points_on(geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> tu
     lines = shapely.shortest_line(shapely.points(lon, lat), geoms)
     xy = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 1, :]
     return xy[:, 0].copy(), xy[:, 1].copy()
+
+
+def snap_inside(
+    geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, key: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points outside ``geoms[i]`` moved just inside it: to the nearest boundary point, then
+    :data:`PROBE_DEG` further along the same direction (where that probe lies inside; else the
+    boundary point itself). Returns ``(lon, lat)`` [N] degrees.
+
+    Points sharing a boundary point get the same snapped position (the probe follows their
+    mean direction; ``key`` [N], e.g. the polygon index, separates groups further). A build clusters outside points (sea, gaps) at these snapped positions, so
+    that each one is a Voronoi generator strictly inside its own cell and :func:`locate_points`
+    finds that cell as the nearest one for the original point.
+    """
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.asarray(lat, dtype=np.float64)
+    qx, qy = nearest_points_on(geoms, lon, lat)
+    if len(qx) == 0:
+        return qx, qy
+    dx, dy = qx - lon, qy - lat
+    norm = np.hypot(dx, dy)
+    norm[norm == 0] = 1.0
+    dx, dy = dx / norm, dy / norm
+    # Points that share a boundary point (all points off a convex corner share the vertex) must
+    # share the snapped position too: use their mean direction (it stays inside the normal cone).
+    k = np.zeros(len(qx)) if key is None else np.asarray(key, dtype=np.float64)
+    _, group = np.unique(np.stack([qx, qy, k], axis=1), axis=0, return_inverse=True)
+    group = group.ravel()
+    mx = np.bincount(group, weights=dx)[group]
+    my = np.bincount(group, weights=dy)[group]
+    mnorm = np.hypot(mx, my)
+    mnorm[mnorm == 0] = 1.0
+    px, py = qx + PROBE_DEG * mx / mnorm, qy + PROBE_DEG * my / mnorm
+    inside = shapely.intersects(geoms, shapely.points(px, py))
+    return np.where(inside, px, qx), np.where(inside, py, qy)

@@ -214,7 +214,9 @@ def _absorb_small_groups(
         d2[~alive] = np.inf
         d2[g] = np.inf
         fits = weight + weight[g] <= max_size
-        target = int(np.argmin(np.where(fits, d2, np.inf))) if np.isfinite(d2[fits]).any() else int(np.argmin(d2))
+        target = (
+            int(np.argmin(np.where(fits, d2, np.inf))) if np.isfinite(d2[fits]).any() else int(np.argmin(d2))
+        )
         labels[labels == g] = target
         weight[target] += weight[g]
         weight[g] = 0

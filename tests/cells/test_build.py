@@ -40,9 +40,8 @@ def test_sizes_within_bounds_except_listed(built):
         assert sizes[item["cell"]] > MAX_SIZE
 
 
-def test_isolated_island_and_unsplittable_duplicates_are_listed(built, points):
+def test_isolated_island_and_unsplittable_duplicates_are_listed(built):
     cells, report = built
-    lat, lon = points
     malta = cells.assign([35.9], [14.5])[0]
     assert cells.frame.country[malta] == "MLT"
     assert malta in {d["cell"] for d in report.isolated}
@@ -82,7 +81,7 @@ def test_no_land_lost_within_countries(built):
     """The cells of each country cover that country's admin polygons, except dropped empty units."""
     from geoloc.cells.units import admin1_table, clean_admin1_geometry
 
-    cells, report = built
+    cells, _ = built
     a1 = admin1_table()
     for country in ("BEL", "LUX"):
         rows = np.flatnonzero(a1["adm0_a3"].to_numpy() == country)
