@@ -42,29 +42,41 @@ def optics_graph(xy: np.ndarray, min_samples: int) -> tuple[np.ndarray, np.ndarr
     dist, _ = cKDTree(xy).query(xy, k=k)
     core = dist if dist.ndim == 1 else dist[:, -1]
     core = np.around(core, decimals=_DECIMALS)
-    x, y = xy[:, 0].copy(), xy[:, 1].copy()
     reach = np.full(n, np.inf)
     pred = np.full(n, -1, dtype=np.int64)
-    # key: reachability of unprocessed points (finite stand-in for inf keeps the
-    # smallest-index tie rule among unreached points), +inf once processed.
-    key = np.full(n, np.finfo(np.float64).max)
-    open_ = np.ones(n, dtype=bool)
     ordering = np.empty(n, dtype=np.int64)
+    # Work arrays over the still-open points, in index order (so argmin's first-minimum rule is
+    # scikit-learn's smallest-index tie rule). Processed entries get key +inf and are dropped
+    # by an order-preserving compaction whenever they make up half of the arrays.
+    ids = np.arange(n)
+    ox, oy = xy[:, 0].copy(), xy[:, 1].copy()
+    okey = np.full(n, np.finfo(np.float64).max)  # finite stand-in for "unreached" (inf)
+    oreach = np.full(n, np.inf)
+    n_dead = 0
     for step in range(n):
-        p = int(np.argmin(key))
-        key[p] = np.inf
-        open_[p] = False
+        j = int(np.argmin(okey))
+        p = int(ids[j])
+        okey[j] = np.inf
+        oreach[j] = -1.0  # never "improved" again
+        n_dead += 1
         ordering[step] = p
         c = core[p]
-        if not np.isfinite(c):
-            continue
-        d = np.hypot(x - x[p], y - y[p])
-        np.maximum(d, c, out=d)
-        np.around(d, decimals=_DECIMALS, out=d)
-        better = (d < reach) & open_
-        reach[better] = d[better]
-        pred[better] = p
-        key[better] = d[better]
+        if np.isfinite(c):
+            d = np.hypot(ox - ox[j], oy - oy[j])
+            np.maximum(d, c, out=d)
+            np.around(d, decimals=_DECIMALS, out=d)
+            better = d < oreach
+            if better.any():
+                nd = d[better]
+                oreach[better] = nd
+                okey[better] = nd
+                hit = ids[better]
+                reach[hit] = nd
+                pred[hit] = p
+        if 2 * n_dead >= ids.size and ids.size > 64:
+            keep = np.isfinite(okey)
+            ids, ox, oy, okey, oreach = ids[keep], ox[keep], oy[keep], okey[keep], oreach[keep]
+            n_dead = 0
     return ordering, core, reach, pred
 
 

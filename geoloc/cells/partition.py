@@ -174,7 +174,7 @@ def partition_points(
             next_label += 1
             continue
         groups = None
-        if not median_only:
+        if not median_only and total >= 2 * min_size:  # OPTICS needs room for two clusters
             for params in optics_params:
                 stats.optics_calls += 1
                 groups = optics_split(xy[idx], w[idx], params, min_size, rng, sample_size)
