@@ -26,3 +26,21 @@ def test_scalar_and_invalid():
     assert is_land(48.8566, 2.3522).shape == ()
     with pytest.raises(CoordinateError, match="row 2"):
         is_land([0, 0, 0], [0, 0, 200])
+
+
+def test_identical_to_global_land_mask_package():
+    from global_land_mask import globe
+
+    rng = np.random.default_rng(0)
+    lat = np.concatenate([rng.uniform(-90, 90, 20_000), [90.0, -90.0, 0.0, 89.999, -89.999]])
+    lon = np.concatenate([rng.uniform(-180, 180, 20_000), [180.0, -180.0, 179.999, -179.999, 0.0]])
+    # Points on and around cell edges (1/120 degree grid).
+    edge_lat = np.round(rng.uniform(-89, 89, 2000) * 120) / 120
+    edge_lon = np.round(rng.uniform(-179, 179, 2000) * 120) / 120
+    lat = np.concatenate([lat, edge_lat, edge_lat + 1e-9, edge_lat - 1e-9])
+    lon = np.concatenate([lon, edge_lon, edge_lon - 1e-9, edge_lon + 1e-9])
+    np.testing.assert_array_equal(is_land(lat, lon), globe.is_land(lat, lon))
+    # Coastal points sampled near land/sea transitions.
+    coast_lat = np.linspace(43.0, 44.0, 3000)
+    coast_lon = np.full(3000, 7.3)
+    np.testing.assert_array_equal(is_land(coast_lat, coast_lon), globe.is_land(coast_lat, coast_lon))
