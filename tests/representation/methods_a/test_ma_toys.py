@@ -180,3 +180,49 @@ def test_multicsr_masking_improves_same_cell_retrieval():
     mean = {k: sum(v) / len(v) for k, v in res.items()}
     print("MultiCSR toy same-cell mAP:", res, mean)
     assert mean["masked"] > mean["plain"] + 0.1
+
+
+# ---------------- MOFI: classification + contrastive combiner ----------------
+
+
+def _train_mofi(weights, seed, steps=200, n_a=6, n_b=5):
+    """Toy clusters indexed by (a, b) (think: country x scene type). The classification term
+    sees only ``a`` (entity ids), the caption term only ``b`` (captions describe the scene):
+    retrieval of the same (a, b) needs both kinds of supervision."""
+    from representation.losses.multitask import MultiTaskLoss
+    from representation.losses.negclip import NegCLIPLoss
+
+    g = torch.Generator().manual_seed(seed)
+    proto_a, proto_b = torch.randn(n_a, 32, generator=g), torch.randn(n_b, 32, generator=g)
+    caption_emb = torch.randn(n_b, 16, generator=g)
+
+    def sample(n, gen):
+        a, b = torch.randint(0, n_a, (n,), generator=gen), torch.randint(0, n_b, (n,), generator=gen)
+        x = proto_a[a] + proto_b[b] + torch.randn(n, 32, generator=gen)
+        return x, caption_emb[b] + 0.3 * torch.randn(n, 16, generator=gen), a, b
+
+    torch.manual_seed(seed)
+    backbone, cls_head, text_tower = _mlp(32), torch.nn.Linear(16, n_a), torch.nn.Linear(16, 16)
+    loss_fn = MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss(), "clip": NegCLIPLoss(temperature=0.1)}, weights)
+    opt = torch.optim.Adam([*backbone.parameters(), *cls_head.parameters(), *text_tower.parameters()], lr=3e-3)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for _ in range(steps):
+        x, t, a, _ = sample(128, gen)
+        h = backbone(x)
+        inputs = {"cls": (cls_head(h), a), "clip": {"image": h, "text": text_tower(t)}}
+        loss = loss_fn({k: v for k, v in inputs.items() if weights[k]})
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, _, a, b = sample(600, torch.Generator().manual_seed(99))
+    with torch.no_grad():
+        return mean_average_precision(F.normalize(backbone(x), dim=1), a * n_b + b)
+
+
+@pytest.mark.slow
+def test_mofi_joint_loss_beats_either_term_alone():
+    cfgs = {"cls": {"cls": 1.0, "clip": 0.0}, "clip": {"cls": 0.0, "clip": 1.0}, "joint": {"cls": 1.0, "clip": 1.0}}
+    res = {k: [_train_mofi(w, s) for s in range(2)] for k, w in cfgs.items()}
+    mean = {k: sum(v) / len(v) for k, v in res.items()}
+    print("MOFI toy retrieval mAP:", res, mean)
+    assert mean["joint"] >= max(mean["cls"], mean["clip"])
