@@ -146,8 +146,8 @@ class ManifestDataset(Dataset):
     :func:`default_transform`).
     """
 
-    def __init__(self, manifest: pd.DataFrame | str | os.PathLike, transform: Transform | None = None, *,
-                 views: int = 1, root: str | os.PathLike | None = None,
+    def __init__(self, manifest: pd.DataFrame | str | os.PathLike, transform: Transform | None = None,
+                 views: int = 1, *, root: str | os.PathLike | None = None,
                  label_columns: Sequence[str] = (), max_pixels: int | None = DEFAULT_MAX_PIXELS,
                  image_size: int = 224) -> None:
         if isinstance(manifest, str | os.PathLike):
