@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from representation.adapters.context_decoder import CoOpContext, ContextDecoder
+from representation.adapters.context_decoder import ContextDecoder, CoOpContext
 from representation.adapters.open_clip_prompts import PromptedCLIP
 from representation.adapters.prompt_learner import (
     SharedPromptLearner,

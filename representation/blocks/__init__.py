@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from representation.blocks.cross_frame import CrossFrameAttention, MultiFrameIntegration, ViewFusion, mean_fuse
+from representation.blocks.cross_frame import (
+           CrossFrameAttention,
+           MultiFrameIntegration,
+           ViewFusion,
+           mean_fuse,
+)
 from representation.blocks.pixel_propagation import PixelPropagationModule, propagation_weights
 from representation.blocks.task_moe import TaskRoutedMoE, TaskRoutedResidualMLP
 

@@ -104,6 +104,10 @@ class HydraLoss(LossBase):
                  partner: str = "arbitrary", denominator: str = "supcon", probe_dim: int | None = None,
                  open_gate: bool = False, gate_embed_dim: int = 64, gate_hidden: int = 128) -> None:
         super().__init__(None if learn_scale else temperature, learn_scale)
+        if partner not in ("arbitrary", "identical", "distinct"):
+            raise ValueError(f"partner must be arbitrary, identical or distinct, got {partner!r}")
+        if denominator not in ("supcon", "per_positive"):
+            raise ValueError(f"denominator must be 'supcon' or 'per_positive', got {denominator!r}")
         self.num_classes, self.dim, self.partner, self.denominator = num_classes, dim, partner, denominator
         self.probe_dim = probe_dim
         self.gate = GateFilter(num_classes, dim, gate_embed_dim, gate_hidden, open_gate=open_gate)

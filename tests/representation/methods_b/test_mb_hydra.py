@@ -108,6 +108,10 @@ def test_partner_sampling_modes() -> None:
     assert (d != labels).all() and ((d >= 0) & (d < 7)).all()
     a = sample_partner_labels(labels, "arbitrary", 7, gen)
     assert sorted(a.tolist()) == sorted(labels.tolist())
+    with pytest.raises(ValueError, match="partner"):
+        HydraLoss(7, 4, partner="nearest")
+    with pytest.raises(ValueError, match="denominator"):
+        HydraLoss(7, 4, denominator="dcl")
 
 
 def test_probe_is_detached_and_dict_output() -> None:
