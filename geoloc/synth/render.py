@@ -94,7 +94,11 @@ def _render_sky(scene: Scene, heading: float, size: int) -> tuple[np.ndarray, np
         elr = np.radians(el)
         cosd = np.sin(elr) * math.sin(sel) + np.cos(elr) * math.cos(sel) * np.cos(np.radians(az - saz))
         glow = np.exp((cosd - 1.0) * 18.0) * (0.55 if sky["sun_el"] > -2 else 0.2) * (1 - 0.7 * cover)
-        warm = np.array([255, 230, 190], np.float32) if sky["sun_el"] > 10 else np.array([255, 170, 90], np.float32)
+        warm = (
+            np.array([255, 230, 190], np.float32)
+            if sky["sun_el"] > 10
+            else np.array([255, 170, 90], np.float32)
+        )
         img = img + (warm[None, None, :] - img) * glow[..., None]
         if sky["sun_el"] > -1 and cover < 0.8:
             disc = cosd > math.cos(math.radians(2.6))
@@ -136,48 +140,72 @@ def _dashes(u: np.ndarray, period: float, duty: float, foot_u: np.ndarray) -> np
     return np.where(foot_u > period * 0.5, duty, hard)
 
 
-def _render_ground(scene: Scene, heading: float, size: int, horizon: np.ndarray) -> np.ndarray:
-    """The lower half of a view: uint8 [size - size / 2, size, 3]."""
+@functools.lru_cache(maxsize=8)
+def _ground_rays(size: int) -> tuple[np.ndarray, ...]:
+    """Per-pixel ground geometry of the lower half, independent of heading: forward distance
+    ``t`` [R, 1] (m), lateral offset ``lat`` [R, S] (m), lateral and along-view pixel
+    footprints [R, 1] (m), and the texture fade [R, 1]."""
     xs, ys, f = _pixel_rays(size)
     half = size // 2
+    t = (CAMERA_HEIGHT_M / np.maximum(ys[half:], 1e-4))[:, None].astype(np.float32)
+    lat = (t * xs[None, :]).astype(np.float32)
+    pix = t / f
+    foot_u = t * t / (CAMERA_HEIGHT_M * f)
+    fade = np.clip(1.0 - t / 35.0, 0.0, 1.0)
+    for arr in (t, lat, pix, foot_u, fade):
+        arr.setflags(write=False)
+    return t, lat, pix, foot_u, fade
+
+
+def _blend(base: np.ndarray, colour: np.ndarray, cov: np.ndarray) -> None:
+    """In place: ``base += (colour - base) * cov`` on the pixels with coverage only."""
+    idx = np.nonzero(cov > 0.0)
+    if idx[0].size:
+        c = cov[idx][:, None]
+        base[idx] += (colour - base[idx]) * c
+
+
+def _render_ground(scene: Scene, heading: float, size: int, horizon: np.ndarray) -> np.ndarray:
+    """The lower half of a view: uint8 [size - size / 2, size, 3]."""
+    t, lat, pix, foot_u, fade = _ground_rays(size)
     a = math.radians(heading - scene.road_bearing)
-    ca, sa = math.cos(a), math.sin(a)
-    yv = ys[half:][:, None]
-    xv = xs[None, :]
-    t = CAMERA_HEIGHT_M / np.maximum(yv, 1e-4)  # forward distance [rows, 1]
-    lat = t * xv
+    ca, sa = np.float32(math.cos(a)), np.float32(math.sin(a))
     u = t * ca - lat * sa
-    v = scene.camera_v + t * sa + lat * ca
+    v = (t * sa + lat * ca) + np.float32(scene.camera_v)
     av = np.abs(v)
-    pix = t / f  # lateral footprint of a pixel (m)
-    foot_u = t * t / (CAMERA_HEIGHT_M * f)  # along-view footprint of a row (m)
     kerb_v = scene.road_width / 2
     # Cheap hashed texture on a 0.5 m lattice, faded with distance.
-    cell = np.floor(u * 2.0) * 12.9898 + np.floor(v * 2.0) * 78.233
-    noise = (np.sin(cell) * 43758.5453) % 1.0 - 0.5
-    fade = np.clip(1.0 - t / 35.0, 0.0, 1.0)
-    grain = 1.0 + noise * fade * 2.0
-
-    base = np.empty((*av.shape, 3), np.float32)
-    base[:] = np.asarray(scene.ground, np.float32)
-    base *= (1.0 + (grain - 1.0) * scene.ground_noise * 2.0)[..., None]
-    if scene.sidewalk:
-        walk = (av >= kerb_v) & (av < kerb_v + 2.4)
-        base[walk] = np.array([172, 168, 160], np.float32)
+    cell = np.floor(u * 2.0) * np.float32(12.9898) + np.floor(v * 2.0) * np.float32(78.233)
+    noise = (np.sin(cell) * np.float32(43758.5453)) % 1.0 - 0.5
+    grain = noise * fade  # [-0.5, 0.5]
     road = av < kerb_v
     surf = np.asarray(scene.asphalt if scene.surface == "asphalt" else (150, 122, 88), np.float32)
-    base[road] = surf * (1.0 + (grain[road, None] - 1.0) * 0.05)
+    ground = np.asarray(scene.ground, np.float32)
+    if scene.sidewalk:
+        walk = av < kerb_v + 2.4
+        base = np.where(road[..., None], surf, np.where(walk[..., None], np.float32((172, 168, 160)), ground))
+        amp = np.where(
+            road, np.float32(0.1), np.where(walk, np.float32(0.04), np.float32(scene.ground_noise * 4))
+        )
+    else:
+        base = np.where(road[..., None], surf, ground)
+        amp = np.where(road, np.float32(0.1), np.float32(scene.ground_noise * 4))
+    base *= (1.0 + grain * amp)[..., None]
     if scene.kerb != "none":
         c1, c2 = (np.asarray(c, np.float32) for c in KERB_COLOURS.get(scene.kerb, KERB_COLOURS["plain"]))
         band = _soft_line(av - (kerb_v + 0.12), 0.12, pix)
-        stripe = ((u / 1.0) % 2.0 < 1.0)[..., None]
-        kcol = np.where(stripe, c1, c2)
-        if scene.kerb != "plain":
-            kcol = np.where((foot_u > 1.0)[..., None], (c1 + c2) / 2, kcol)
-        base += (kcol - base) * band[..., None]
-    lc = np.asarray(scene.lane_colour, np.float32)
-    cov = np.zeros(av.shape, np.float32)
+        if scene.kerb == "plain":
+            _blend(base, c1, band)
+        else:
+            stripe = (u % 2.0) < 1.0
+            far = np.broadcast_to(foot_u > 1.0, band.shape)
+            _blend(base, c1, band * (stripe & ~far))
+            _blend(base, c2, band * (~stripe & ~far))
+            _blend(base, (c1 + c2) / 2, band * far)
+    if scene.edge_line:
+        _blend(base, np.float32((232, 232, 228)), _soft_line(av - (kerb_v - 0.35), 0.07, pix))
     pat = scene.lane_pattern
+    cov = None
     if pat == "dashed":
         cov = _soft_line(v, 0.07, pix) * _dashes(u, 10.0, 0.35, foot_u)
     elif pat == "long_dash":
@@ -187,17 +215,16 @@ def _render_ground(scene: Scene, heading: float, size: int, horizon: np.ndarray)
     elif pat == "double":
         cov = np.maximum(_soft_line(v - 0.17, 0.06, pix), _soft_line(v + 0.17, 0.06, pix))
     elif pat == "solid_dashed":
-        cov = np.maximum(_soft_line(v - 0.15, 0.06, pix),
-                         _soft_line(v + 0.15, 0.06, pix) * _dashes(u, 10.0, 0.4, foot_u))
-    if scene.edge_line:
-        white = _soft_line(av - (kerb_v - 0.35), 0.07, pix)
-        base += (np.array([232, 232, 228], np.float32) - base) * white[..., None]
-    base += (lc - base) * cov[..., None]
-    base *= scene.light
+        cov = np.maximum(
+            _soft_line(v - 0.15, 0.06, pix), _soft_line(v + 0.15, 0.06, pix) * _dashes(u, 10.0, 0.4, foot_u)
+        )
+    if cov is not None:
+        _blend(base, np.asarray(scene.lane_colour, np.float32), cov)
     fog = scene.nuisance["fog"] if scene.nuisance["on"] else 0.0
-    haze = 1.0 - np.exp(-t / (450.0 * (1.0 - fog) + 25.0))
-    base += (horizon * (0.7 + 0.3 * scene.light) - base) * haze[..., None]
-    return np.clip(base, 0, 255).astype(np.uint8)
+    haze = 1.0 - np.exp(-t / np.float32(450.0 * (1.0 - fog) + 25.0))  # [R, 1]
+    hcol = (horizon * (0.7 + 0.3 * scene.light)).astype(np.float32)
+    out = base * (scene.light * (1.0 - haze))[..., None] + haze[..., None] * hcol
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------ objects
@@ -260,13 +287,34 @@ ROOF_SHAPES = {
     "gable": [(0.0, 0.0), (0.5, 0.32), (1.0, 0.0)],
     "hip": [(-0.03, 0.0), (0.22, 0.18), (0.78, 0.18), (1.03, 0.0)],
     "flat": [(0.0, 0.0), (0.0, 0.04), (1.0, 0.04), (1.0, 0.0)],
-    "parapet": [(0.0, 0.0), (0.0, 0.09), (0.1, 0.09), (0.1, 0.05), (0.9, 0.05), (0.9, 0.09), (1.0, 0.09),
-                (1.0, 0.0)],
-    "pagoda": [(-0.12, 0.06), (0.0, 0.02), (0.12, 0.16), (0.88, 0.16), (1.0, 0.02), (1.12, 0.06),
-               (1.0, 0.0), (0.0, 0.0)],
+    "parapet": [
+        (0.0, 0.0),
+        (0.0, 0.09),
+        (0.1, 0.09),
+        (0.1, 0.05),
+        (0.9, 0.05),
+        (0.9, 0.09),
+        (1.0, 0.09),
+        (1.0, 0.0),
+    ],
+    "pagoda": [
+        (-0.12, 0.06),
+        (0.0, 0.02),
+        (0.12, 0.16),
+        (0.88, 0.16),
+        (1.0, 0.02),
+        (1.12, 0.06),
+        (1.0, 0.0),
+        (0.0, 0.0),
+    ],
     "shed": [(0.0, 0.0), (0.0, 0.22), (1.0, 0.06), (1.0, 0.0)],
-    "dome": [(0.0, 0.0), (0.0, 0.04), *[(0.5 + 0.3 * math.cos(t), 0.04 + 0.3 * math.sin(t))
-                                         for t in np.linspace(math.pi, 0, 9)], (1.0, 0.04), (1.0, 0.0)],
+    "dome": [
+        (0.0, 0.0),
+        (0.0, 0.04),
+        *[(0.5 + 0.3 * math.cos(t), 0.04 + 0.3 * math.sin(t)) for t in np.linspace(math.pi, 0, 9)],
+        (1.0, 0.04),
+        (1.0, 0.0),
+    ],
 }
 
 
@@ -366,8 +414,16 @@ def _rect(d, x0, y0, x1, y1, fill) -> None:
     d.rectangle((x0, y0, x1, y1), fill=fill)
 
 
-def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprite, x: float, y: float,
-                 k: float, light: float) -> None:
+def _draw_sprite(
+    img: Image.Image,
+    d: ImageDraw.ImageDraw,
+    view: _View,
+    s: Sprite,
+    x: float,
+    y: float,
+    k: float,
+    light: float,
+) -> None:
     """Draw one sprite standing at screen ``(x, y)`` with ``k`` pixels per metre."""
     p = s.params
     if s.kind == "bollard":
@@ -378,8 +434,10 @@ def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprit
         if st.bollard_shape == "round":
             d.ellipse((x - w, top - w, x + w, top + w), fill=_lit(st.bollard_cap, light))
         elif st.bollard_shape == "slant":
-            d.polygon([(x - w, top), (x + w, top - 0.1 * k), (x + w, top + 0.12 * k), (x - w, top + 0.15 * k)],
-                      fill=_lit(st.bollard_cap, light))
+            d.polygon(
+                [(x - w, top), (x + w, top - 0.1 * k), (x + w, top + 0.12 * k), (x - w, top + 0.15 * k)],
+                fill=_lit(st.bollard_cap, light),
+            )
         else:
             _rect(d, x - w, top, x + w, top + 0.16 * k, _lit(st.bollard_cap, light))
         _rect(d, x - w, top + 0.2 * k, x + w, top + 0.36 * k, st.reflector)
@@ -396,8 +454,14 @@ def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprit
         elif st.pole_top == "lamp":
             side = -1 if s.v > 0 else 1
             d.line([(x, top), (x + side * 1.5 * k, top - 0.3 * k)], fill=col, width=max(1, int(0.12 * k)))
-            _rect(d, x + side * 1.5 * k - 0.3 * k, top - 0.35 * k, x + side * 1.5 * k + 0.3 * k,
-                  top - 0.15 * k, _lit((230, 230, 200), light))
+            _rect(
+                d,
+                x + side * 1.5 * k - 0.3 * k,
+                top - 0.35 * k,
+                x + side * 1.5 * k + 0.3 * k,
+                top - 0.15 * k,
+                _lit((230, 230, 200), light),
+            )
         elif st.pole_top == "t_top":
             _rect(d, x - 0.4 * k, top, x + 0.4 * k, top + 0.25 * k, col)
     elif s.kind == "sign":
@@ -406,12 +470,19 @@ def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprit
         _rect(d, x - 0.04 * k, y - 2.1 * k, x + 0.04 * k, y, _lit((150, 150, 150), light))
         text = p.get("text", False)
         shape = "rect" if text else st.sign_shape
-        pw, ph = ((2.4, 1.1) if text else (1.5, 0.6) if shape == "wide" else (0.9, 0.75))
+        pw, ph = (2.4, 1.1) if text else (1.5, 0.6) if shape == "wide" else (0.9, 0.75)
         hw = pw / 2 * k * max(abs(facing), 0.12)
         cx, cy = x, y - (2.1 + ph / 2) * k
         hh = ph / 2 * k
         if text:  # a second post for the wide panel
-            _rect(d, x - hw * 0.8 - 0.04 * k, y - 2.1 * k, x - hw * 0.8 + 0.04 * k, y, _lit((150, 150, 150), light))
+            _rect(
+                d,
+                x - hw * 0.8 - 0.04 * k,
+                y - 2.1 * k,
+                x - hw * 0.8 + 0.04 * k,
+                y,
+                _lit((150, 150, 150), light),
+            )
         if facing < 0.15:  # seen from behind or edge-on: grey back
             _sign_shape(d, shape, cx, cy, hw, hh, _lit((130, 130, 135), light), None)
             return
@@ -435,8 +506,15 @@ def _draw_sprite(img: Image.Image, d: ImageDraw.ImageDraw, view: _View, s: Sprit
         col = _lit(p["colour"], light)
         _rect(d, x - w, y - 0.95 * k, x + w, y - 0.25 * k, col)
         cw = w * (0.7 if not side_on else 0.55)
-        d.polygon([(x - cw, y - 0.95 * k), (x + cw, y - 0.95 * k), (x + cw * 0.85, y - 1.45 * k),
-                   (x - cw * 0.85, y - 1.45 * k)], fill=_lit((60, 70, 85), light))
+        d.polygon(
+            [
+                (x - cw, y - 0.95 * k),
+                (x + cw, y - 0.95 * k),
+                (x + cw * 0.85, y - 1.45 * k),
+                (x - cw * 0.85, y - 1.45 * k),
+            ],
+            fill=_lit((60, 70, 85), light),
+        )
         wh = 0.3 * k
         if side_on:
             for wx in (x - w * 0.65, x + w * 0.65):
@@ -488,8 +566,11 @@ def _draw_tree(d, p, x, y, k, light) -> None:
         d.line([(x, y), (x + 0.4 * k, y - h)], fill=trunk, width=max(1, int(0.3 * k)))
         tx, ty = x + 0.4 * k, y - h
         for ang in np.linspace(0.15, math.pi - 0.15, 6):
-            d.line([(tx, ty), (tx + math.cos(ang) * 2.6 * k, ty + (0.8 - math.sin(ang)) * 1.2 * k)],
-                   fill=leaf, width=max(1, int(0.35 * k)))
+            d.line(
+                [(tx, ty), (tx + math.cos(ang) * 2.6 * k, ty + (0.8 - math.sin(ang)) * 1.2 * k)],
+                fill=leaf,
+                width=max(1, int(0.35 * k)),
+            )
     elif kind == "conifer" or kind == "cypress":
         h = (9 if kind == "conifer" else 8) * s * k
         w = (1.8 if kind == "conifer" else 0.7) * s * k
@@ -512,8 +593,11 @@ def _draw_tree(d, p, x, y, k, light) -> None:
         _rect(d, x - 0.18 * k, y - h * 0.6, x + 0.18 * k, y, trunk)
         if leaf is None:  # bare winter tree
             for ang in (-0.6, -0.2, 0.25, 0.65):
-                d.line([(x, y - h * 0.5), (x + math.sin(ang) * r, y - h * 0.5 - math.cos(ang) * r * 1.2)],
-                       fill=trunk, width=1)
+                d.line(
+                    [(x, y - h * 0.5), (x + math.sin(ang) * r, y - h * 0.5 - math.cos(ang) * r * 1.2)],
+                    fill=trunk,
+                    width=1,
+                )
         else:
             d.ellipse((x - r, y - h - r * 0.4, x + r, y - h * 0.45), fill=leaf)
 
@@ -544,8 +628,19 @@ def _apply_nuisance(img: Image.Image, scene: Scene, heading: float) -> np.ndarra
         yy, xx = np.ogrid[:size, :size]
         m = np.clip(1.0 - ((xx - cx) ** 2 + (yy - cy) ** 2) / (r * r), 0, 1).astype(np.float32)[..., None]
         arr = arr * (1 - 0.6 * m) + 25.0 * 0.6 * m
-    arr = arr * nz["exposure"] + rng.standard_normal(arr.shape[:2], np.float32)[..., None] * nz["noise"]
+    oy, ox = rng.integers(0, size, 2)
+    grain = _noise_bank(size)[oy : oy + size, ox : ox + size]
+    arr = arr * np.float32(nz["exposure"]) + (grain * np.float32(nz["noise"]))[..., None]
     return np.clip(arr, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=8)
+def _noise_bank(size: int) -> np.ndarray:
+    """A fixed field of standard normal sensor noise [2 size, 2 size] (float32); each view
+    takes a window at a random offset (cheaper than drawing fresh noise)."""
+    bank = np.random.default_rng(size).standard_normal((2 * size, 2 * size), dtype=np.float32)
+    bank.setflags(write=False)
+    return bank
 
 
 # ------------------------------------------------------------------------------------ public
@@ -600,8 +695,13 @@ def render_views(scene: Scene, size: int = 128, headings=HEADINGS) -> list[Image
 
 
 SPRITE_EXTENT_M = {
-    "billboard": (2.2, 5.2), "banner": (0.6, 5.5), "sign": (2.6, 3.4), "bollard": (0.25, 1.3),
-    "pole": (2.0, 9.7), "car": (2.4, 1.7), "tree": (3.6, 11.5),
+    "billboard": (2.2, 5.2),
+    "banner": (0.6, 5.5),
+    "sign": (2.6, 3.4),
+    "bollard": (0.25, 1.3),
+    "pole": (2.0, 9.7),
+    "car": (2.4, 1.7),
+    "tree": (3.6, 11.5),
 }
 """Half width and height (metres) that bound each sprite kind's drawing."""
 
@@ -618,7 +718,9 @@ def cue_boxes(scene: Scene, heading: float, size: int, family: str) -> list[tupl
             if b.shop is None:
                 continue
             ua, ub = _shop_geometry(b)
-            band = view.poly([(ua, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[1]), (ua, b.v, SHOP_Z[1])])
+            band = view.poly(
+                [(ua, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[0]), (ub, b.v, SHOP_Z[1]), (ua, b.v, SHOP_Z[1])]
+            )
             if band is None:
                 continue
             xs_, ys_ = [p[0] for p in band], [p[1] for p in band]
