@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
@@ -209,3 +210,16 @@ def test_bytes_io_source_name_in_error():
     bio.name = "upload.png"
     with pytest.raises(ImageDecodeError, match=r"upload\.png"):
         load_image(bio)
+
+
+def test_pillow_bomb_limits_defer_to_max_pixels(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow warns > 1000 px, errors > 2000 px
+    warn_size = tmp_path / "warn.png"
+    gradient_rgb(40, 40).save(warn_size)  # 1600 px: only Pillow's warning, which we ignore
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_image(warn_size).size == (40, 40)
+    err_size = tmp_path / "err.png"
+    gradient_rgb(50, 50).save(err_size)  # 2500 px: Pillow's hard error -> our typed error
+    with pytest.raises(ImageDecodeError, match=r"err\.png: image too large"):
+        load_image(err_size, max_pixels=None)
