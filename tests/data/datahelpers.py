@@ -37,3 +37,22 @@ def write_manifest_folder(tmp: Path, n: int = 4, views: int = 1, size: int = 24)
             rows.append({"id": f"loc{i}", "view": v, "heading": 90.0 * v, "lat": 10.0 + i,
                          "lon": -20.0 - i, "path": name, "country": f"C{i % 2}", "month": i + 1})
     return pd.DataFrame(rows)
+
+
+def tiff_rgb16(arr: np.ndarray) -> bytes:
+    """A minimal uncompressed little-endian 16-bit-per-channel RGB TIFF (Pillow cannot
+    write one) from a uint16 array [H, W, 3]."""
+    import struct
+
+    h, w, _ = arr.shape
+    data = arr.astype("<u2").tobytes()
+    n_tags, ifd_off = 10, 8
+    bps_off = ifd_off + 2 + n_tags * 12 + 4
+    data_off = bps_off + 6
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, bps_off), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 1, data_off), (277, 3, 1, 3), (278, 3, 1, h), (279, 4, 1, len(data)), (284, 3, 1, 1)]
+    out = b"II*\x00" + struct.pack("<I", ifd_off) + struct.pack("<H", n_tags)
+    for tag, typ, cnt, val in tags:
+        out += (struct.pack("<HHIHH", tag, typ, cnt, val, 0) if typ == 3 and cnt == 1
+                else struct.pack("<HHII", tag, typ, cnt, val))
+    return out + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + data

@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from datahelpers import encode, gradient_rgb
+from datahelpers import encode, gradient_rgb, tiff_rgb16
 from PIL import Image
 
 from geoloc.data.images import encode_image, load_image, to_rgb
@@ -223,3 +223,12 @@ def test_pillow_bomb_limits_defer_to_max_pixels(tmp_path, monkeypatch):
     gradient_rgb(50, 50).save(err_size)  # 2500 px: Pillow's hard error -> our typed error
     with pytest.raises(ImageDecodeError, match=r"err\.png: image too large"):
         load_image(err_size, max_pixels=None)
+
+
+def test_tiff_16bit_rgb(tmp_path):
+    arr = np.random.default_rng(0).integers(0, 65536, (6, 5, 3)).astype(np.uint16)
+    path = tmp_path / "rgb16.tif"
+    path.write_bytes(tiff_rgb16(arr))
+    out = np.asarray(load_image(path)).astype(int)
+    assert out.shape == (6, 5, 3)
+    assert np.abs(out - np.rint(arr / 257.0)).max() <= 1
