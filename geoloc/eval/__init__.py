@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from geoloc.eval.admin import admin_labels
 from geoloc.eval.metrics import (
     THRESHOLDS_KM,
     accuracy_at_km,
@@ -16,6 +17,7 @@ __all__ = [
     "THRESHOLDS_KM",
     "EvalReport",
     "accuracy_at_km",
+    "admin_labels",
     "distance_errors_km",
     "geolocation_metrics",
     "label_accuracy",

@@ -55,7 +55,7 @@ def markdown_table(rows: Mapping[str, Mapping[str, Any]], thresholds=THRESHOLDS_
 
 def report(pred_lat, pred_lon, true_lat, true_lon, *, out_dir: str | Path | None = None, name: str = "model",
            pred_country=None, true_country=None, pred_admin1=None, true_admin1=None,
-           thresholds=THRESHOLDS_KM, plots: bool = True) -> EvalReport:
+           thresholds=THRESHOLDS_KM, plots: bool = True, admin_from_coordinates: bool = False) -> EvalReport:
     """Compute the metrics; with ``out_dir``, write ``metrics.json``, ``metrics.md``,
     ``error_histogram.png`` and ``error_map.png`` there.
 
@@ -63,7 +63,19 @@ def report(pred_lat, pred_lon, true_lat, true_lon, *, out_dir: str | Path | None
         pred_lat, pred_lon, true_lat, true_lon: [N] degrees.
         name: row label in the Markdown table and plot titles.
         pred_country ... true_admin1: optional [N] label arrays (ISO codes, admin-1 codes).
+        admin_from_coordinates: where labels are not given, look up the country (``adm0_a3``)
+            and admin-1 (``adm1_code``) of the predicted and true points (Natural Earth).
     """
+    if admin_from_coordinates and (pred_country is None or true_country is None
+                                   or pred_admin1 is None or true_admin1 is None):
+        from geoloc.eval.admin import admin_labels
+
+        pc, pa = admin_labels(pred_lat, pred_lon)
+        tc, ta = admin_labels(true_lat, true_lon)
+        if pred_country is None or true_country is None:
+            pred_country, true_country = pc, tc
+        if pred_admin1 is None or true_admin1 is None:
+            pred_admin1, true_admin1 = pa, ta
     m = geolocation_metrics(pred_lat, pred_lon, true_lat, true_lon, pred_country=pred_country,
                             true_country=true_country, pred_admin1=pred_admin1, true_admin1=true_admin1,
                             thresholds=thresholds)

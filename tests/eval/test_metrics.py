@@ -108,3 +108,19 @@ def test_report_without_output_dir():
     pl, po, tl, to, _ = _case()
     rep = report(pl, po, tl, to)
     assert rep.files == {} and "| model |" in rep.markdown
+
+
+def test_admin_labels_from_coordinates():
+    from geoloc.eval import admin_labels
+
+    # Paris, Lyon (both FRA, different admin-1), Berlin, mid-Atlantic (unknown)
+    lat = [48.8566, 45.764, 52.52, 30.0]
+    lon = [2.3522, 4.8357, 13.405, -40.0]
+    country, admin1 = admin_labels(lat, lon)
+    assert list(country) == ["FRA", "FRA", "DEU", None]
+    assert admin1[0] != admin1[1] and admin1[3] is None
+    rep = report([48.85, 52.5, 45.76], [2.35, 13.4, 4.83], [48.86, 48.86, 30.0], [2.35, 2.35, -40.0],
+                 admin_from_coordinates=True)
+    # truths: FRA, FRA, unknown (sea) -> 2 scored, one right (Paris), one wrong (Berlin)
+    assert rep.metrics["country_acc"] == 0.5 and rep.metrics["n_country"] == 2
+    assert rep.metrics["admin1_acc"] == 0.5 and rep.metrics["n_admin1"] == 2
