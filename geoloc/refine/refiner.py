@@ -29,7 +29,7 @@ import torch
 
 from geoloc.geo.distance import haversine_km
 from geoloc.refine.prototypes import LocationPrototypes
-from geoloc.refine.search import METRICS, PartitionedIndex, segment_best_torch
+from geoloc.refine.search import METRICS, PartitionedIndex, row_sq_norms, segment_best_torch
 
 WITHIN = ("nearest", "centroid")
 BACKENDS = ("auto", "torch", "faiss")
@@ -110,6 +110,8 @@ class Refiner:
         if backend == "torch":
             self._protos = torch.from_numpy(prototypes.embeddings).to(self.device)
             self._members = torch.from_numpy(prototypes.member_embeddings).to(self.device)
+            self._proto_sq = row_sq_norms(self._protos) if metric == "l2" else None
+            self._member_sq = row_sq_norms(self._members) if metric == "l2" else None
             self._cell_off = torch.from_numpy(prototypes.cell_offsets).to(self.device)
             self._mem_off = torch.from_numpy(prototypes.member_offsets).to(self.device)
         else:
@@ -128,7 +130,7 @@ class Refiner:
         start = self._cell_off[flat]
         length = self._cell_off[flat + 1] - start
         seg_query = torch.arange(b, device=self.device).repeat_interleave(k)
-        score, row = segment_best_torch(q, self._protos, seg_query, start, length, self.metric)
+        score, row = segment_best_torch(q, self._protos, seg_query, start, length, self.metric, self._proto_sq)
         return score.view(b, k), row.view(b, k)
 
     def _nearest_member(self, q: torch.Tensor, query_of: torch.Tensor, clusters: torch.Tensor) -> np.ndarray:
@@ -140,7 +142,8 @@ class Refiner:
         safe = clusters.clamp_min(0).to(self.device)
         start = self._mem_off[safe]
         length = torch.where(valid.to(self.device), self._mem_off[safe + 1] - start, 0)
-        _, row = segment_best_torch(q, self._members, query_of.to(self.device), start, length, self.metric)
+        _, row = segment_best_torch(q, self._members, query_of.to(self.device), start, length, self.metric,
+                                    self._member_sq)
         return row.cpu().numpy()
 
     # -- public API ------------------------------------------------------------------------

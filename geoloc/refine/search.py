@@ -10,8 +10,8 @@ Scores (larger = nearer):
 * ``"ip"``: ``q . v`` (cosine similarity when both are L2-normalised).
 
 Backends:
-* ``"torch"``: gathers the segments' rows into flat chunks and reduces with
-  ``scatter_reduce``; runs on CPU or CUDA (GPU path).
+* ``"torch"``: gathers the segments' rows in padded chunks and scores them with a batched
+  matrix product; runs on CPU or CUDA (GPU path).
 * ``"faiss"``: an ``IndexIVFFlat`` whose inverted lists ARE the segments' tables (list s =
   the prototypes of cell s, or the members of cluster s), searched with
   ``search_preassigned`` (nprobe = 1 list per query row, k = 1): exact, multi-threaded C++,
@@ -30,55 +30,77 @@ METRICS = ("l2", "ip")
 _CHUNK_ELEMENTS = 1 << 22  # rows x dim floats gathered at once (16 MiB in float32)
 
 
-def _scores(q: torch.Tensor, v: torch.Tensor, metric: str) -> torch.Tensor:
-    """Row-wise scores of q [T, D] against v [T, D] -> [T] (float32 accumulation)."""
-    if metric == "ip":
-        return (q * v).sum(dim=1)
-    return -torch.linalg.vector_norm(q - v, dim=1)
+def row_sq_norms(table: torch.Tensor) -> torch.Tensor:
+    """Squared L2 norms [R] (float32) of the rows of ``table`` [R, D], computed in chunks."""
+    out = torch.empty(table.shape[0], dtype=torch.float32, device=table.device)
+    step = max(1, _CHUNK_ELEMENTS // max(1, table.shape[1]))
+    for a in range(0, table.shape[0], step):
+        x = table[a: a + step].float()
+        out[a: a + step] = (x * x).sum(dim=1)
+    return out
 
 
 def segment_best_torch(queries: torch.Tensor, table: torch.Tensor, seg_query: torch.Tensor,
                        seg_start: torch.Tensor, seg_len: torch.Tensor, metric: str = "l2",
+                       table_sq_norms: torch.Tensor | None = None,
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """Best row per segment (torch backend).
 
+    Segments are sorted by length and processed in chunks; each chunk gathers its rows padded to
+    the chunk's longest segment, [S_c, L_c, D], and scores them against its queries with one
+    batched matrix product (no per-row copy of the queries). ``-||q - v||`` is evaluated as
+    ``-sqrt(max(|q|^2 + |v|^2 - 2 q.v, 0))``.
+
     Args:
         queries: [B, D] float tensor.
-        table: [R, D] vectors (float32 or float16; computed in the queries' dtype).
+        table: [R, D] vectors (float32 or float16; computed in float32).
         seg_query: [S] int64 query row of each segment.
         seg_start, seg_len: [S] int64 first row and length of each segment in ``table``.
         metric: ``"l2"`` or ``"ip"``.
+        table_sq_norms: [R] precomputed ``row_sq_norms(table)`` (l2 only; computed if None).
 
     Returns:
-        (score [S] float, row [S] int64); empty segments get score -inf and row -1.
+        (score [S] float32, row [S] int64); empty segments get score -inf and row -1.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     dev = queries.device
+    q = queries.float()
     s = seg_query.shape[0]
-    best = torch.full((s,), float("-inf"), device=dev, dtype=queries.dtype)
+    best = torch.full((s,), float("-inf"), device=dev)
     best_row = torch.full((s,), -1, device=dev, dtype=torch.long)
     seg_len = seg_len.to(dev).long()
-    total = int(seg_len.sum())
-    if total == 0:
+    seg_start = seg_start.to(dev).long()
+    seg_query = seg_query.to(dev).long()
+    if s == 0 or int(seg_len.max()) == 0:
         return best, best_row
-    seg_of = torch.repeat_interleave(torch.arange(s, device=dev), seg_len)  # [T]
-    first = torch.cumsum(seg_len, 0) - seg_len
-    rows = seg_start.to(dev).long()[seg_of] + (torch.arange(total, device=dev) - first[seg_of])
-    qrow = seg_query.to(dev).long()[seg_of]
-    step = max(1, _CHUNK_ELEMENTS // max(1, queries.shape[1]))
-    scores = torch.empty(total, device=dev, dtype=queries.dtype)
-    for a in range(0, total, step):  # chunks of rows (not of queries): bounded memory
-        b = min(total, a + step)
-        v = table.index_select(0, rows[a:b]).to(queries.dtype)
-        scores[a:b] = _scores(queries.index_select(0, qrow[a:b]), v, metric)
-    best.scatter_reduce_(0, seg_of, scores, reduce="amax")
-    position = torch.arange(total, device=dev)
-    is_best = scores == best[seg_of]
-    first_best = torch.full((s,), total, device=dev, dtype=torch.long)
-    first_best.scatter_reduce_(0, seg_of, torch.where(is_best, position, total), reduce="amin")
-    found = first_best < total
-    best_row[found] = rows[first_best[found]]
+    if metric == "l2" and table_sq_norms is None:
+        table_sq_norms = row_sq_norms(table)
+    order = torch.argsort(seg_len, descending=True)
+    lengths = seg_len[order].cpu().numpy()
+    n_nonempty = int((lengths > 0).sum())
+    budget = max(1, _CHUNK_ELEMENTS // max(1, q.shape[1]))  # padded rows gathered per chunk
+    a = 0
+    while a < n_nonempty:  # chunks of segments (longest first), not a loop over queries
+        width = int(lengths[a])
+        b = min(n_nonempty, a + max(1, budget // width))
+        seg = order[a:b]
+        offs = torch.arange(width, device=dev)
+        valid = offs[None, :] < seg_len[seg][:, None]  # [S_c, L_c]
+        rows = torch.where(valid, seg_start[seg][:, None] + offs[None, :], 0)
+        v = table[rows].float()  # [S_c, L_c, D]
+        qs = q[seg_query[seg]]  # [S_c, D]
+        dots = torch.bmm(v, qs.unsqueeze(2)).squeeze(2)  # [S_c, L_c]
+        if metric == "ip":
+            score = dots
+        else:
+            sq = (qs * qs).sum(dim=1, keepdim=True) + table_sq_norms[rows] - 2.0 * dots
+            score = -torch.sqrt(sq.clamp_min(0.0))
+        score = score.masked_fill(~valid, float("-inf"))
+        top, arg = score.max(dim=1)  # first maximum on ties
+        best[seg] = top
+        best_row[seg] = rows.gather(1, arg.unsqueeze(1)).squeeze(1)
+        a = b
     return best, best_row
 
 
