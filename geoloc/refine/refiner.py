@@ -182,7 +182,8 @@ class Refiner:
         # refine within the winner and within the top-1 cell's best cluster (for the max_km cap)
         win_cluster = cluster[ar, rank]
         top1_cluster = cluster[:, 0]
-        lat, lon, member = self._locate(q, torch.cat([win_cluster, top1_cluster]))
+        both = torch.cat([win_cluster, top1_cluster]) if self.max_km is not None else win_cluster
+        lat, lon, member = self._locate(q, both)
         top_cell = top_c[:, 0].cpu().numpy()
         top_cent = self.cell_centroids[top_cell]
         capped = np.zeros(b, bool)
@@ -191,7 +192,7 @@ class Refiner:
             far = np.zeros(b, bool)
             far[ok] = haversine_km(lat[:b][ok], lon[:b][ok], top_cent[ok, 0], top_cent[ok, 1]) > self.max_km
             capped = far & ~fallback.cpu().numpy()
-        pick = np.where(capped, np.arange(b) + b, np.arange(b))
+        pick = np.where(capped, np.arange(b) + b, np.arange(b))  # capped rows exist only with max_km
         lat_o, lon_o, member_o = lat[pick], lon[pick], member[pick]
         rank_np = np.where(capped, 0, rank.cpu().numpy())
         cluster_o = np.where(capped, top1_cluster.cpu().numpy(), win_cluster.cpu().numpy())
