@@ -162,7 +162,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         sep = "\t" if suffix == ".tsv" else ","
-        return pd.read_csv(path, sep=sep, low_memory=False)
+        header = pd.read_csv(path, sep=sep, nrows=0).columns
+        renamed = normalize_columns(pd.DataFrame(columns=header), source=str(path)).columns
+        as_text = {orig: str for orig, new in zip(header, renamed, strict=True) if new in (ID, PATH)}
+        return pd.read_csv(path, sep=sep, low_memory=False, dtype=as_text)
     except pd.errors.EmptyDataError as exc:
         raise InputFileError(f"{path}: manifest is empty") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
@@ -173,8 +176,9 @@ def read_manifest(path: str | os.PathLike, *, root: str | os.PathLike | None = N
                   require_path: bool = True) -> pd.DataFrame:
     """Read a CSV / TSV / Parquet manifest into the canonical schema.
 
-    Columns are renamed through :data:`COLUMN_ALIASES`; ``lat``/``lon`` stay as read
-    (validate with :func:`validate_manifest`). The image root (``root`` or the manifest's
+    Columns are renamed through :data:`COLUMN_ALIASES`; ``id`` and ``path`` are read as
+    text from CSV (``"00123"`` keeps its zeros); ``lat``/``lon`` stay as read (validate
+    with :func:`validate_manifest`). The image root (``root`` or the manifest's
     folder) is stored in ``df.attrs["root"]`` and used to resolve relative paths.
     Raises :class:`InputFileError` for a missing/unreadable file or missing required columns.
     """

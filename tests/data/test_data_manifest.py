@@ -130,3 +130,11 @@ def test_unnamed_index_column_is_noted(tmp_path):
     df.to_csv(tmp_path / "m.csv")  # with the index
     _, report = validate_manifest(read_manifest(tmp_path / "m.csv"))
     assert report.ok and any("Unnamed" in n for n in report.notes)
+
+
+def test_ids_and_paths_read_as_text(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("pano_id,view,LAT,LON,image\n00123,0,1.5,2.5,0042\n00123,1,1.5,2.5,0043\n")
+    df = read_manifest(path)
+    assert df["id"].tolist() == ["00123", "00123"] and df["path"].tolist() == ["0042", "0043"]
+    assert df["lat"].dtype == np.float64
