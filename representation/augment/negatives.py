@@ -9,6 +9,10 @@ two spans of the caption (characters outside the two spans are untouched).
   country names, ``"near the border of France and Spain"`` ->
   ``"near the border of Spain and France"``; or two colours / attributes).
 * ``"word_swap"``: exchange two different non-stop words (word-order perturbation).
+* ``"neighbour_replace"`` (opt-in; does NOT keep the bag of words): replace a place name by
+  one of its geographic neighbours (``"a street in France"`` -> ``"a street in Belgium"``),
+  a hard negative for geolocation captions. :func:`country_neighbours` builds the map from
+  polygons, e.g. Natural Earth countries from :func:`geoloc.geo.boundaries.load_admin0`.
 
 :class:`CompositionalTextNegatives` tries the strategies in order and reports a caption
 it could not perturb as invalid (so the loss masks that column instead of training on a
@@ -29,6 +33,7 @@ from representation.augment.text import STOP_WORDS
 
 _WORD = re.compile(r"\w[\w'’-]*")
 STRATEGIES = ("category_swap", "word_swap")
+ALL_STRATEGIES = (*STRATEGIES, "neighbour_replace")
 
 
 def _swap_spans(text: str, a: tuple[int, int], b: tuple[int, int]) -> str:
@@ -66,6 +71,43 @@ def word_swap(text: str, rng: random.Random, stop_words: Iterable[str] = STOP_WO
     return _swap_spans(text, x[:2], y[:2])
 
 
+def neighbour_replace(text: str, pattern: re.Pattern[str], neighbours: Mapping[str, Sequence[str]],
+                      rng: random.Random) -> str | None:
+    """Replace one matched place name by a random neighbour of it; None if no matched name
+    has a neighbour different from itself."""
+    spans = [(m.start(), m.end(), m.group(0)) for m in pattern.finditer(text)
+             if any(n != m.group(0) for n in neighbours.get(m.group(0), ()))]
+    if not spans:
+        return None
+    start, end, name = rng.choice(spans)
+    new = rng.choice([n for n in neighbours[name] if n != name])
+    return text[:start] + new + text[end:]
+
+
+def country_neighbours(geometries: Sequence[Any], names: Sequence[str], *, tolerance_deg: float = 0.0
+                       ) -> dict[str, list[str]]:
+    """Neighbour map ``name -> sorted names`` of polygons that touch or intersect (after
+    buffering by ``tolerance_deg`` degrees, to close small gaps between borders).
+
+    Args:
+        geometries: shapely (multi)polygons in lon/lat degrees, e.g. ``load_admin0().geometry``.
+        names: one name per geometry (e.g. the ``admin`` column).
+    """
+    import shapely
+
+    geoms = [g.buffer(tolerance_deg) if tolerance_deg > 0 else g for g in geometries]
+    names = list(names)
+    if len(geoms) != len(names):
+        raise ValueError(f"{len(geoms)} geometries but {len(names)} names")
+    tree = shapely.STRtree(geoms)
+    out: dict[str, set[str]] = {n: set() for n in names}
+    left, right = tree.query(geoms, predicate="intersects")
+    for i, j in zip(left.tolist(), right.tolist(), strict=True):
+        if names[i] != names[j]:
+            out[names[i]].add(names[j])
+    return {k: sorted(v) for k, v in out.items()}
+
+
 def bag_of_words(text: str) -> dict[str, int]:
     """Word counts (``\\w`` runs), for checking that a perturbation keeps the bag of words."""
     out: dict[str, int] = {}
@@ -80,7 +122,9 @@ class CompositionalTextNegatives:
     Args:
         categories: name -> phrases of that category (e.g. ``{"country": [...], "colour": [...]}``);
             phrases match whole words, longest first.
-        strategies: order in which to try ``"category_swap"`` and ``"word_swap"``.
+        strategies: order in which to try ``"category_swap"``, ``"word_swap"`` and (opt-in)
+            ``"neighbour_replace"``.
+        neighbours: place name -> neighbouring place names, for ``"neighbour_replace"``.
         seed: seed of the internal ``random.Random``.
 
     ``negs(captions) -> (negatives: list[str], valid: BoolTensor [B])``; an invalid
@@ -91,10 +135,15 @@ class CompositionalTextNegatives:
                 "and what to do about it?, ICLR 2023")
 
     def __init__(self, categories: Mapping[str, Iterable[str]] | None = None,
-                 strategies: Sequence[str] = STRATEGIES, seed: int | None = None) -> None:
-        bad = [s for s in strategies if s not in STRATEGIES]
+                 strategies: Sequence[str] = STRATEGIES, seed: int | None = None,
+                 neighbours: Mapping[str, Sequence[str]] | None = None) -> None:
+        bad = [s for s in strategies if s not in ALL_STRATEGIES]
         if bad:
-            raise ValueError(f"unknown strategies {bad}; use {STRATEGIES}")
+            raise ValueError(f"unknown strategies {bad}; use {ALL_STRATEGIES}")
+        if "neighbour_replace" in strategies and not neighbours:
+            raise ValueError("strategy 'neighbour_replace' needs a neighbours map")
+        self.neighbours = {k: list(v) for k, v in (neighbours or {}).items()}
+        self.neighbour_pattern = _phrase_pattern(self.neighbours)
         self.categories = {k: sorted(set(v)) for k, v in (categories or {}).items()}
         self.patterns = {k: p for k, v in self.categories.items() if (p := _phrase_pattern(v)) is not None}
         self.strategies = tuple(strategies)
@@ -102,13 +151,19 @@ class CompositionalTextNegatives:
         self.rng = random.Random(seed)
 
     def perturb(self, caption: str) -> str | None:
-        """One hard negative of ``caption`` (different from it, same bag of words) or None."""
+        """One hard negative of ``caption`` (different from it; same bag of words unless
+        ``"neighbour_replace"`` produced it) or None."""
         for strategy in self.strategies:
             if strategy == "category_swap":
                 names = list(self.patterns)
                 self.rng.shuffle(names)
                 for name in names:
                     out = category_swap(caption, self.patterns[name], self.rng)
+                    if out is not None and out != caption:
+                        return out
+            elif strategy == "neighbour_replace":
+                if self.neighbour_pattern is not None:
+                    out = neighbour_replace(caption, self.neighbour_pattern, self.neighbours, self.rng)
                     if out is not None and out != caption:
                         return out
             else:
@@ -124,7 +179,7 @@ class CompositionalTextNegatives:
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"categories": {k: len(v) for k, v in self.categories.items()},
-                "strategies": list(self.strategies), "seed": self.seed}
+                "strategies": list(self.strategies), "seed": self.seed, "neighbours": len(self.neighbours)}
 
 
 def aro_swap_accuracy(image: torch.Tensor, true_text: torch.Tensor, perturbed_text: torch.Tensor,

@@ -172,3 +172,22 @@ def test_negclip_loss_decreases():
         opt.step()
         first = loss.item() if first is None else first
     assert loss.item() < 0.5 * first
+
+
+def test_country_neighbours_and_neighbour_replace():
+    from shapely.geometry import box
+
+    from representation.augment.negatives import country_neighbours
+
+    geoms = [box(0, 0, 1, 1), box(1, 0, 2, 1), box(2, 0, 3, 1), box(2.05, 2, 3, 3)]
+    names = ["Westland", "Midland", "Eastland", "Island"]
+    nb = country_neighbours(geoms, names)
+    assert nb == {"Westland": ["Midland"], "Midland": ["Eastland", "Westland"], "Eastland": ["Midland"],
+                  "Island": []}
+    assert "Island" in country_neighbours(geoms, names, tolerance_deg=0.6)["Eastland"]
+    neg = CompositionalTextNegatives(strategies=["neighbour_replace"], neighbours=nb, seed=0)
+    outs, valid = neg(["A farm in Westland", "A bridge in Midland", "A beach on Island", "Nowhere"])
+    assert valid.tolist() == [True, True, False, False]
+    assert outs[0] == "A farm in Midland" and outs[1] in ("A bridge in Eastland", "A bridge in Westland")
+    with pytest.raises(ValueError):
+        CompositionalTextNegatives(strategies=["neighbour_replace"])
