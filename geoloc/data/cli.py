@@ -92,6 +92,8 @@ def shard(
     root: Path | None = typer.Option(None, "--root", help="Folder relative image paths start from."),
     maxcount: int = typer.Option(1000, "--maxcount", min=1, help="Samples per shard."),
     prefix: str = typer.Option("shard", "--prefix", help="Shard file name prefix."),
+    max_side: int | None = typer.Option(None, "--max-side", min=8,
+                                        help="Shrink images whose longer side exceeds this (pixels)."),
 ) -> None:
     """Write a manifest's images into WebDataset shards (one sample per location)."""
     from geoloc.data.manifest import read_manifest, validate_manifest
@@ -103,7 +105,8 @@ def shard(
         typer.echo(report.summary(), err=True)
     if clean.empty:
         raise InputFileError(f"{manifest}: no valid rows to shard")
-    paths, shard_report = manifest_to_shards(clean, out, root=root, maxcount=maxcount, prefix=prefix)
+    paths, shard_report = manifest_to_shards(clean, out, root=root, maxcount=maxcount, prefix=prefix,
+                                              max_side=max_side)
     if shard_report.problems:
         typer.echo(shard_report.summary(), err=True)
     typer.echo(f"wrote {shard_report.n_valid} samples into {len(paths)} shard(s) in {out}")

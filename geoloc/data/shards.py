@@ -188,12 +188,14 @@ def _finish(key: str, members: dict[str, bytes], decode: bool, url: str) -> dict
 
 
 def manifest_to_shards(manifest: pd.DataFrame, out_dir: str | os.PathLike, *, root=None,
-                       maxcount: int = 1000, prefix: str = "shard",
+                       maxcount: int = 1000, prefix: str = "shard", max_side: int | None = None,
                        progress: bool = True) -> tuple[list[Path], ValidationReport]:
     """Shard a validated manifest: one sample per location (rows grouped by ``id``, views
     ordered by ``view``). Files in JPEG/PNG/WebP are stored byte for byte, others decoded
-    and re-encoded as JPEG. Locations with an unreadable image are skipped and listed in
-    the returned report (row = first manifest row of the location)."""
+    and re-encoded as JPEG; with ``max_side``, images with a longer side are shrunk to it
+    (EXIF orientation applied, bicubic) and stored as JPEG q95. Locations with an
+    unreadable image are skipped and listed in the returned report (row = first manifest
+    row of the location, detail = the file)."""
     from geoloc.data.manifest import RowProblem
     from geoloc.data.panorama import group_views
 
@@ -214,7 +216,10 @@ def manifest_to_shards(manifest: pd.DataFrame, out_dir: str | os.PathLike, *, ro
                         decoded = load_image(data)  # verify that it decodes
                     except ImageDecodeError as exc:
                         raise ImageDecodeError(f"{p}: {str(exc).split(': ', 1)[-1]}") from exc
-                    if image_format(data) not in _EXT_BY_FORMAT:
+                    if max_side is not None and max(decoded.size) > max_side:
+                        decoded.thumbnail((max_side, max_side), Image.Resampling.BICUBIC)
+                        data = encode_image(decoded, "JPEG")
+                    elif image_format(data) not in _EXT_BY_FORMAT:
                         data = encode_image(decoded, "JPEG")
                     images.append(data)
             except (OSError, ImageDecodeError) as exc:

@@ -77,3 +77,15 @@ def test_manifest_to_shards_groups_views_and_reports_bad_files(tmp_path):
     # JPEG files are stored byte for byte
     raw = next(x for x in read_shards(paths, decode=False) if x["id"] == "loc2")
     assert raw["images"][3] == (tmp_path / "img" / "loc2_v3.jpg").read_bytes()
+
+
+def test_manifest_to_shards_max_side(tmp_path):
+    df = write_manifest_folder(tmp_path, n=2, views=1, size=64)
+    df.attrs["root"] = str(tmp_path)
+    paths, report = manifest_to_shards(df, tmp_path / "sh", max_side=32, progress=False)
+    assert report.ok
+    sizes = [s["images"][0].size for s in read_shards(paths)]
+    assert sizes == [(32, 32), (32, 32)]
+    paths2, _ = manifest_to_shards(df, tmp_path / "sh2", max_side=100, progress=False)
+    raw = next(iter(read_shards(paths2, decode=False)))
+    assert raw["images"][0] == (tmp_path / df["path"][0]).read_bytes()  # small enough: untouched
