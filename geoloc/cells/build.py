@@ -174,7 +174,7 @@ def build_geocells(
     report.n_admin1_subdivided = int(sum(1 for r in rows if r in subdivide and U.pseudo_admin2(int(r))))
     report.n_units = len(units)
     lap("units")
-    unit_idx, outside = locate_points(units.tree, lon, lat)
+    unit_idx, outside = locate_points(units.index, lon, lat)
     sx, sy = lon.copy(), lat.copy()
     out = np.flatnonzero(outside)
     sx[out], sy[out] = snap_inside(units.geometry[unit_idx[out]], lon[out], lat[out], key=unit_idx[out])

@@ -91,10 +91,14 @@ class GeocellSet:
         return self._frame["size"].to_numpy(dtype=np.int64)
 
     @functools.cached_property
-    def _tree(self):
-        import shapely
+    def _index(self):
+        from geoloc.cells.lookup import PolygonIndex
 
-        return shapely.STRtree(self.geometries)
+        return PolygonIndex(self.geometries)
+
+    @property
+    def _tree(self):
+        return self._index.tree
 
     # ------------------------------------------------------------------ lookup
     def assign(self, lat, lon) -> np.ndarray:
@@ -108,7 +112,7 @@ class GeocellSet:
         from geoloc.geo.validate import check_coordinates
 
         lat, lon = check_coordinates(lat, lon, what="GeocellSet.assign")
-        idx, _ = locate_points(self._tree, lon, lat)
+        idx, _ = locate_points(self._index, lon, lat)
         return idx
 
     @functools.cache  # noqa: B019 - the set is immutable; one cache per instance lifetime is intended

@@ -15,6 +15,8 @@ lowest index if none or several do).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import shapely
 
@@ -35,45 +37,79 @@ def _first_per_point(p_idx: np.ndarray, g_idx: np.ndarray, out: np.ndarray) -> N
     out[p_idx[first]] = g_idx[first]
 
 
+class PolygonIndex:
+    """Spatial indexes over polygons [P] (lon/lat degrees) for :func:`locate_points`.
+
+    Point-in-polygon tests run with the polygons as *prepared* query geometries against an
+    STRtree of the points; nearest-polygon queries run against an STRtree of the polygons'
+    boundary segments (distance to a segment is O(1), to a polygon O(vertices)).
+    """
+
+    def __init__(self, geoms: np.ndarray) -> None:
+        self.geoms = np.asarray(geoms, dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    @functools.cached_property
+    def tree(self) -> shapely.STRtree:
+        """STRtree over the polygons."""
+        return shapely.STRtree(self.geoms)
+
+    @functools.cached_property
+    def segments(self) -> tuple[shapely.STRtree, np.ndarray]:
+        """``(STRtree over boundary segments, owner polygon index [S])``."""
+        parts, part_idx = shapely.get_parts(self.geoms, return_index=True)
+        rings, ring_idx = shapely.get_rings(parts, return_index=True)
+        coords, c_idx = shapely.get_coordinates(rings, return_index=True)
+        same = c_idx[1:] == c_idx[:-1]
+        seg = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+        owner = part_idx[ring_idx[c_idx[:-1][same]]].astype(np.int64)
+        return shapely.STRtree(shapely.linestrings(seg)), owner
+
+
 def locate_points(
-    tree: shapely.STRtree, lon: np.ndarray, lat: np.ndarray, *, chunk_size: int = DEFAULT_CHUNK
+    index: PolygonIndex, lon: np.ndarray, lat: np.ndarray, *, chunk_size: int = DEFAULT_CHUNK
 ) -> tuple[np.ndarray, np.ndarray]:
     """Polygon index for each point.
 
     Parameters
     ----------
-    tree : STRtree over polygons (lon/lat degrees).
+    index : :class:`PolygonIndex` over polygons (lon/lat degrees).
     lon, lat : [N] degrees.
 
     Returns
     -------
     ``(index [N] int64, outside [N] bool)``: ``outside`` marks points that intersect no polygon and
-    took the nearest one. ``index`` is -1 only when the tree is empty.
+    took the nearest one. ``index`` is -1 only when there are no polygons.
     """
     lon = np.asarray(lon, dtype=np.float64).ravel()
     lat = np.asarray(lat, dtype=np.float64).ravel()
     n = lon.size
     idx = np.full(n, -1, dtype=np.int64)
     outside = np.zeros(n, dtype=bool)
-    if n == 0 or len(tree) == 0:
+    if n == 0 or len(index) == 0:
         outside[:] = True
         return idx, outside
+    geoms = index.geoms
     for start in range(0, n, chunk_size):
         stop = min(n, start + chunk_size)
         pts = shapely.points(lon[start:stop], lat[start:stop])
         part = idx[start:stop]
-        p_idx, g_idx = tree.query(pts, predicate="intersects")
+        g_idx, p_idx = shapely.STRtree(pts).query(geoms, predicate="intersects")
         _first_per_point(p_idx, g_idx, part)
         miss = np.flatnonzero(part < 0)
         outside[start + miss] = True
         if miss.size:
-            m_idx, n_idx = tree.query_nearest(pts[miss], all_matches=True)
+            seg_tree, owner = index.segments
+            m_idx, s_idx = seg_tree.query_nearest(pts[miss], all_matches=True)
+            cand = np.unique(np.stack([m_idx, owner[s_idx]], axis=1), axis=0)
+            m_idx, n_idx = cand[:, 0], cand[:, 1]
             sub = np.full(miss.size, -1, dtype=np.int64)
             _first_per_point(m_idx, n_idx, sub)
             counts = np.bincount(m_idx, minlength=miss.size)
             tied = counts[m_idx] > 1
             if tied.any():
-                geoms = tree.geometries
                 mt, nt = m_idx[tied], n_idx[tied]
                 px, py = lon[start + miss[mt]], lat[start + miss[mt]]
                 qx, qy = nearest_points_on(geoms[nt], px, py)

@@ -22,7 +22,9 @@ def plot_cells(cells, png_path, *, title: str | None = None, dpi: int = 150) -> 
     import matplotlib
 
     matplotlib.use("Agg")
+    import geopandas as gpd
     import matplotlib.pyplot as plt
+    import shapely
 
     from geoloc.geo.boundaries import load_admin0
 
@@ -36,7 +38,10 @@ def plot_cells(cells, png_path, *, title: str | None = None, dpi: int = 150) -> 
     if len(frame):
         frame.plot(ax=ax, color=_colours(len(frame)), edgecolor="white", linewidth=0.2, zorder=1)
         ax.scatter(frame["lon"], frame["lat"], s=1.5, c="black", zorder=3, linewidths=0)
-    countries.boundary.plot(ax=ax, color="#333333", linewidth=0.4, zorder=2)
+    # Outer rings only: the dissolved admin-1 data keeps sliver holes that would draw as dashes.
+    parts = shapely.get_parts(np.asarray(countries.geometry.values, dtype=object))
+    outlines = gpd.GeoSeries(shapely.get_exterior_ring(parts[shapely.area(parts) > 1e-3]))
+    outlines.plot(ax=ax, color="#333333", linewidth=0.4, zorder=2)
     if len(frame):
         minx, miny, maxx, maxy = frame.total_bounds
         pad = max(maxx - minx, maxy - miny) * 0.05 + 0.5

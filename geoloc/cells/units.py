@@ -53,8 +53,14 @@ def admin1_table():
 
 
 @functools.lru_cache(maxsize=1)
+def _admin1_index():
+    from geoloc.cells.lookup import PolygonIndex
+
+    return PolygonIndex(np.array(admin1_table().geometry.values, dtype=object))
+
+
 def _admin1_tree() -> shapely.STRtree:
-    return shapely.STRtree(np.array(admin1_table().geometry.values, dtype=object))
+    return _admin1_index().tree
 
 
 _CLEAN_CACHE: dict[int, shapely.Geometry] = {}
@@ -165,15 +171,22 @@ class AdminUnits:
         return len(self.geometry)
 
     @functools.cached_property
+    def index(self):
+        """:class:`~geoloc.cells.lookup.PolygonIndex` over the unit polygons."""
+        from geoloc.cells.lookup import PolygonIndex
+
+        return PolygonIndex(self.geometry)
+
+    @property
     def tree(self) -> shapely.STRtree:
-        return shapely.STRtree(self.geometry)
+        return self.index.tree
 
 
 def locate_admin1(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Row of :func:`admin1_table` for each point (inside, else the nearest), [N] int64."""
     from geoloc.cells.lookup import locate_points
 
-    idx, _ = locate_points(_admin1_tree(), lon, lat)
+    idx, _ = locate_points(_admin1_index(), lon, lat)
     return idx
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geoloc.cells.lookup import locate_points
+from geoloc.cells.lookup import PolygonIndex, locate_points
 from geoloc.cells.merge import merge_small_cells
 from geoloc.cells.split import split_polygon
 
@@ -81,7 +81,7 @@ def test_split_polygon_tiles_parent_and_agrees_with_labels():
     for a in range(4):
         for b in range(a + 1, 4):
             assert shapely.intersection(pieces[a], pieces[b]).area < 1e-12
-    idx, outside = locate_points(shapely.STRtree(pieces), xy[:, 0], xy[:, 1])
+    idx, outside = locate_points(PolygonIndex(pieces), xy[:, 0], xy[:, 1])
     assert not outside.any()
     np.testing.assert_array_equal(idx, labels)
 
@@ -101,18 +101,25 @@ def test_fragment_without_points_moves_to_neighbour():
 
 
 def test_sea_tie_broken_towards_the_land_the_ray_enters():
-    # two squares sharing the edge x = 1; the sea point (2, 2) is equally near to both at the corner
-    # (1, 1) ... it is not: shift so the corner is convex towards the sea
+    # two squares sharing the edge x = 1: points due north of the shared corner (1, 1) are equally
+    # near to both; the ray from the point through (1, 1) decides
     geoms = np.empty(2, dtype=object)
     geoms[:] = [shapely.box(0, 0, 1, 1), shapely.box(1, 0, 2, 1)]
-    tree = shapely.STRtree(geoms)
-    # point due north of the shared corner (1, 1): equidistant; the ray north->south enters along the border,
-    # so take points slightly to either side instead
+    tree = PolygonIndex(geoms)
+    # slightly west / east of the border are not ties; exactly north the probe runs along the border
+    # (inside both) and the lowest index wins
     idx, outside = locate_points(tree, np.array([0.999999, 1.000001, 1.0]), np.array([3.0, 3.0, 3.0]))
     assert outside.all()
     assert idx.tolist() == [0, 1, 0]
-    # a diagonal point off the convex corner of a union is consistent with its parts
-    union = np.empty(1, dtype=object)
-    union[:] = [shapely.union_all(geoms)]
+    # south-east of the corner (2, 0) only the right square is nearest
     far_idx, _ = locate_points(tree, np.array([3.0]), np.array([-1.5]))
     assert far_idx.tolist() == [1]
+    # sea points off a coastal corner (1, 2) where two units meet: equidistant to both; the ray from
+    # (1.3, 3) through the corner continues to the west of the border x = 1, into unit 0
+    geoms2 = np.empty(2, dtype=object)
+    geoms2[:] = [
+        shapely.Polygon([(0, 0), (1, 0), (1, 2), (0, 1)]),
+        shapely.Polygon([(1, 0), (2, 0), (2, 1), (1, 2)]),
+    ]
+    idx2, out2 = locate_points(PolygonIndex(geoms2), np.array([1.3, 0.7]), np.array([3.0, 3.0]))
+    assert out2.all() and idx2.tolist() == [0, 1]
