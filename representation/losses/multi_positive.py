@@ -10,9 +10,10 @@
   :mod:`representation.distributed.gather` with open_clip's local-loss semantics, with
   optional label smoothing (used by the CL2L recipe) and extra negative key columns.
 
-The methods of the R1 family (CL2L, NegCLIP, DreamLIP, MOFI) build on these two until a
-shared InfoNCE module is used; :func:`clip_pair_loss` equals
-``(F.cross_entropy(s*a@b.T, arange) + F.cross_entropy(s*b@a.T, arange)) / 2``.
+CL2L, NegCLIP and DreamLIP build on these two (they need label smoothing and rank-local
+hard-negative columns, which :class:`representation.losses.infonce.InfoNCELoss` does not
+offer); :func:`clip_pair_loss` equals
+``(F.cross_entropy(s*a@b.T, arange) + F.cross_entropy(s*b@a.T, arange)) / 2`` in one process.
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ class MultiTaskLoss(nn.Module):
         unknown = set(weights or {}) - set(losses)
         if unknown:
             raise ValueError(f"weights for unknown terms {sorted(unknown)}")
-        self.terms = dict(losses)
-        self.modules_ = nn.ModuleDict({k: v for k, v in losses.items() if isinstance(v, nn.Module)})
+        self.terms = dict(losses)  # callables by name (modules are also registered below)
+        self.term_modules = nn.ModuleDict({k: v for k, v in losses.items() if isinstance(v, nn.Module)})
         self.weights = {k: float((weights or {}).get(k, 1.0)) for k in losses}
 
     def forward(self, inputs: Mapping[str, tuple[Any, ...] | Mapping[str, Any]], *, return_dict: bool = False

@@ -161,3 +161,9 @@ def test_multi_positive_one_positive_is_clip_and_matches_loop():
     k = F.normalize(torch.randn(7, 4, generator=g, dtype=torch.float64), dim=-1)
     got = MultiPositiveLoss(temperature=0.1)(img, k, targets=pos)
     assert got.item() == pytest.approx(naive_soft_ce((10 * img @ k.T).tolist(), pos.double().tolist()), rel=1e-10)
+
+
+def test_multitask_registers_term_parameters():
+    fn = MultiTaskLoss({"clip": NegCLIPLoss(learn_scale=True), "fn": lambda x: x.sum()})
+    names = [n for n, _ in fn.named_parameters()]
+    assert names == ["term_modules.clip.logit_scale_module.log_scale"]
