@@ -28,11 +28,11 @@ _EXPORTS: dict[str, str] = {
     "write_shards": "shards", "read_shards": "shards", "manifest_to_shards": "shards",
     # benchmark label formats
     "read_im2gps": "formats", "read_yfcc": "formats", "read_osv5m": "formats",
-    "read_benchmark": "formats", "BENCHMARK_FORMATS": "formats",
+    "read_benchmark": "formats", "BENCHMARK_FORMATS": "formats", "ColumnOrderWarning": "formats",
     # torch
     "ManifestDataset": "datasets", "ShardDataset": "datasets", "collate_skip_failed": "datasets",
     "worker_init_fn": "datasets", "make_loader": "datasets", "open_clip_transform": "datasets",
-    "default_transform": "datasets",
+    "default_transform": "datasets", "FailedSample": "datasets",
 }
 
 __all__ = sorted(_EXPORTS)

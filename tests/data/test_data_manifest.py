@@ -138,3 +138,17 @@ def test_ids_and_paths_read_as_text(tmp_path):
     df = read_manifest(path)
     assert df["id"].tolist() == ["00123", "00123"] and df["path"].tolist() == ["0042", "0043"]
     assert df["lat"].dtype == np.float64
+
+
+def test_package_exports_resolve_lazily():
+    import subprocess
+    import sys
+
+    import geoloc.data as d
+
+    assert all(getattr(d, n) is not None for n in d.__all__) and len(d.__all__) >= 40
+    code = ("import sys, geoloc.data as d; "
+            "d.read_manifest; d.load_image; d.read_exif_gps; d.split_panorama; d.write_shards; d.read_im2gps; "
+            "assert 'torch' not in sys.modules, 'geoloc.data imported torch'")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
