@@ -92,7 +92,9 @@ class HydraLoss(LossBase):
 
     Forward: ``z`` [N, D] anchors, ``labels`` [N]; ``keys`` [M, D] and ``key_labels`` [M] default to
     ``z`` / ``labels`` (same batch, the diagonal is excluded); ``partner_labels`` [N] optional;
-    ``probe_features`` [N, probe_dim] optional (detached inside). Dict output: ``hydra_loss`` and,
+    ``probe_features`` [N, probe_dim] optional (detached inside); ``self_index`` [N]: column of
+    each anchor's own key when ``keys`` are given and contain the anchors (e.g. keys gathered
+    across ranks with ``gather_features`` and ``self_index = rank_offset_labels(N)``). Dict output: ``hydra_loss`` and,
     with a probe, ``probe_loss``.
     """
 
@@ -116,8 +118,8 @@ class HydraLoss(LossBase):
     def forward(self, z: torch.Tensor, labels: torch.Tensor, *, keys: torch.Tensor | None = None,
                 key_labels: torch.Tensor | None = None, partner_labels: torch.Tensor | None = None,
                 probe_features: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
-                generator: torch.Generator | None = None, return_dict: bool = False
-                ) -> torch.Tensor | dict[str, Any]:
+                self_index: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
         same_batch = keys is None
         keys = z if keys is None else keys
         key_labels = labels if key_labels is None else key_labels
@@ -125,7 +127,12 @@ class HydraLoss(LossBase):
             labels, self.partner, self.num_classes, generator)
         gate = self.gate(labels, y2)
         logits = self.resolve_scale(logit_scale) * gated_cosine_logits(z, keys, gate)
-        self_mask = torch.eye(z.shape[0], dtype=torch.bool, device=z.device) if same_batch else None
+        self_mask = None
+        if self_index is not None:  # e.g. rank_offset_labels(N) when keys are gathered across ranks
+            self_mask = torch.zeros(z.shape[0], keys.shape[0], dtype=torch.bool, device=z.device)
+            self_mask[torch.arange(z.shape[0], device=z.device), self_index.to(z.device)] = True
+        elif same_batch:
+            self_mask = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
         pos, neg = hydra_masks(labels, y2, key_labels, self_mask)
         loss = hydra_contrastive_loss(logits, pos, neg, self.denominator)
         if not return_dict:
