@@ -62,7 +62,11 @@ class PromptedCLIP(nn.Module):
         x = x + m.positional_embedding.to(cast)
         x = m.transformer(x, attn_mask=m.attn_mask)
         x = m.ln_final(x)
-        eos = (text.argmax(dim=-1) + n).clamp(max=text.shape[1] - 1)
+        eos = text.argmax(dim=-1) + n
+        if bool((eos >= text.shape[1]).any()):
+            bad = torch.nonzero(eos >= text.shape[1]).flatten().tolist()
+            raise ValueError(f"text rows {bad[:10]}: {n} context tokens push the end token past the context "
+                             f"length {text.shape[1]}; use shorter class prompts or fewer context tokens")
         x = x[torch.arange(x.shape[0], device=x.device), eos]
         if m.text_projection is not None:
             x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection

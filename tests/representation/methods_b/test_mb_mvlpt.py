@@ -123,3 +123,12 @@ def test_prompt_tuning_reduces_masked_multitask_loss() -> None:
         loss_fn().backward()
         opt.step()
     assert loss_fn().item() < first - 0.05
+
+
+def test_prompts_that_push_the_end_token_out_are_rejected() -> None:
+    clip = _tiny_clip()
+    model = PromptedCLIP(clip, SharedPromptLearner(8, 0, text_dim=32, visual_dim=32))
+    with pytest.raises(ValueError, match="context length"):
+        model.encode_text(_tokens())
+    with pytest.raises(ValueError, match="text_dim"):
+        PromptedCLIP(clip, SharedPromptLearner(1, 0, text_dim=16, visual_dim=32))
