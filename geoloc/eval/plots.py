@@ -39,17 +39,26 @@ def plot_error_histogram(errors_km, path: str | Path, *, title: str = "Geolocati
     return path
 
 
+def _country_outlines() -> list[np.ndarray]:
+    """Natural Earth admin-0 boundary lines as [n_i, 2] (lon, lat) arrays (one LineCollection is
+    several times faster to draw than GeoPandas' per-geometry plotting)."""
+    import shapely
+
+    from geoloc.geo.boundaries import load_admin0
+
+    lines = shapely.get_parts(shapely.get_parts(load_admin0().boundary.values))
+    return [np.asarray(shapely.get_coordinates(line)) for line in lines]
+
+
 def plot_error_map(pred_lat, pred_lon, true_lat, true_lon, errors_km, path: str | Path, *,
                    title: str = "Errors", max_lines: int = 2000) -> Path:
     """World map (plate carree): country outlines, true points coloured by error, and a line
     from each true point to its prediction (at most ``max_lines``, evenly subsampled)."""
-    from geoloc.geo.boundaries import load_admin0
-
     e = np.asarray(errors_km, dtype=np.float64)
     tl, to, pl, po = (np.asarray(v, np.float64) for v in (true_lat, true_lon, pred_lat, pred_lon))
     fig = Figure(figsize=(11, 5.6), dpi=110)
     ax = fig.subplots()
-    load_admin0().boundary.plot(ax=ax, color="#999999", linewidth=0.3)
+    ax.add_collection(LineCollection(_country_outlines(), colors="#999999", linewidths=0.3))
     idx = np.arange(e.size)
     if e.size > max_lines:
         idx = np.linspace(0, e.size - 1, max_lines).astype(int)
