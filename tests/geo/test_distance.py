@@ -209,3 +209,15 @@ def test_pairwise_respects_max_bytes():
     extra_default, d2 = _peak_extra_bytes(lambda: pairwise_haversine_km(la, lo, lb, lob, workers=2))
     assert extra_default > 2 * _TEMP_BYTES_PER_ELEMENT * 2**16 * 0.9
     np.testing.assert_array_equal(d, d2)
+
+
+def test_pairwise_float32_small_distances_absolute_accuracy():
+    rng = np.random.default_rng(6)
+    la, lo = rng.uniform(-80, 80, 50), rng.uniform(-179, 179, 50)
+    # Points 1 m .. 10 km away from each row point.
+    off = 10 ** rng.uniform(-5, -1, (50, 20))  # degrees
+    lb, lob = (la[:, None] + off).ravel(), (lo[:, None] - off).ravel()
+    d = pairwise_haversine_km(la, lo, lb, lob)
+    ref = haversine_km(la[:, None], lo[:, None], lb[None, :], lob[None, :])
+    near = ref < 20
+    assert (np.abs(d - ref) / ref)[near].max() < 3e-7  # float32 relative precision
