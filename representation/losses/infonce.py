@@ -91,14 +91,14 @@ class InfoNCELoss(LossBase):
         cfg.update(local_loss=self.gather.local_loss, with_grad=self.gather.with_grad)
         return cfg
 
-    def _direction(self, rows: torch.Tensor, cols: torch.Tensor, row_offset: int, scale: Any,
-                   bias: Any, targets: torch.Tensor | None, mask: torch.Tensor | None,
-                   distributed_local: bool, world_size: int) -> torch.Tensor:
+    def _logits(self, rows: torch.Tensor, cols: torch.Tensor, scale: Any, bias: Any) -> torch.Tensor:
         logits = pairwise_dot(rows, cols) * scale
-        if bias is not None:
-            logits = logits + bias
-        n_rows = rows.shape[0]
-        labels = torch.arange(n_rows, device=rows.device) + row_offset
+        return logits if bias is None else logits + bias
+
+    def _direction(self, logits: torch.Tensor, row_offset: int, targets: torch.Tensor | None,
+                   mask: torch.Tensor | None, distributed_local: bool, world_size: int) -> torch.Tensor:
+        n_rows = logits.shape[0]
+        labels = torch.arange(n_rows, device=logits.device) + row_offset
         t = None if targets is None else targets[row_offset:row_offset + n_rows]
         m = None if mask is None else mask[row_offset:row_offset + n_rows]
         losses, counted = contrastive_row_losses(logits, labels, t, m)
@@ -138,13 +138,17 @@ class InfoNCELoss(LossBase):
             if mat is not None and tuple(mat.shape) != (n_global, width):
                 raise ValueError(f"{name} must be the global [{n_global}, {width}] matrix (gathered rows x "
                                  f"gathered keys + negatives), got {tuple(mat.shape)}")
-        loss = self._direction(rows, cols, offset, scale, logit_bias, targets, mask, distributed_local, size)
+        logits = self._logits(rows, cols, scale, logit_bias)
+        loss = self._direction(logits, offset, targets, mask, distributed_local, size)
         logs: dict[str, Any] = {"logit_scale": scale}
         if self.symmetric:
-            rows_t = k if local else all_k
+            if distributed_local:  # local keys against all queries: a different block
+                logits_t = self._logits(k, all_q, scale, logit_bias)
+            else:  # rows are all queries and the first columns all keys: reuse the transpose
+                logits_t = logits[:, :n_global].T
             t_t = None if targets is None else targets[:, :n_global].T
             m_t = None if mask is None else mask[:, :n_global].T
-            loss_t = self._direction(rows_t, all_q, offset, scale, logit_bias, t_t, m_t, distributed_local, size)
+            loss_t = self._direction(logits_t, offset, t_t, m_t, distributed_local, size)
             logs.update(loss_qk=loss, loss_kq=loss_t)
             loss = 0.5 * (loss + loss_t)
         return self.output(loss, return_dict, **logs)
