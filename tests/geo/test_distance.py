@@ -221,3 +221,16 @@ def test_pairwise_float32_small_distances_absolute_accuracy():
     ref = haversine_km(la[:, None], lo[:, None], lb[None, :], lob[None, :])
     near = ref < 20
     assert (np.abs(d - ref) / ref)[near].max() < 3e-7  # float32 relative precision
+
+
+def test_asin_polynomial_matches_numpy():
+    from geoloc.geo.distance import asin_small_f32
+
+    h = np.concatenate([np.linspace(0.0, 0.5, 100_001), 10.0 ** np.linspace(-30, -1, 1000)]).astype(
+        np.float32
+    )
+    out, x = np.empty_like(h), np.empty_like(h)
+    asin_small_f32(h, out, x)
+    ref = np.arcsin(np.sqrt(h.astype(np.float64)))
+    np.testing.assert_allclose(out, ref, rtol=3e-7, atol=0)
+    assert out[0] == 0.0
