@@ -4,8 +4,9 @@ This is the label half of PIGEON's cell split; the polygons follow the labels af
 (:mod:`geoloc.cells.split`). For a group above ``max_size``:
 
 1. OPTICS passes (PIGEON's ``(min_samples, xi)`` list, tried in order) on a deterministic
-   subsample of at most ``sample_size`` points; every point takes the label of its nearest
-   sampled point. Clusters below ``min_size`` become noise. With two or more clusters the
+   subsample of at most ``sample_size`` points (``min_samples`` scaled by the sampling fraction,
+   at least 5; xi clusters of at least ``min_size`` points, scaled likewise); every point takes
+   the label of its nearest sampled point. Clusters below ``min_size`` become noise. With two or more clusters the
    noise joins the nearest cluster centroid; with one cluster and at least ``min_size`` noise
    points the cluster is cut out of its surroundings ("doughnut" split). The first pass that
    splits wins.
@@ -75,8 +76,11 @@ def optics_split(
     frac = len(sample) / total
     min_samples, xi = params
     ms = max(min(int(min_samples), MIN_SAMPLES_FLOOR), round(min_samples * frac))
+    # Leaf clusters must be able to weigh min_size: ask xi extraction for clusters of at least
+    # min_size points (scaled to the sample) rather than min_samples points.
+    min_cluster = max(2, math.ceil(min_size * frac))
     with np.errstate(divide="ignore", invalid="ignore"):  # zero reachability between duplicates
-        s_labels = optics_xi_labels(xy[sample], ms, xi)
+        s_labels = optics_xi_labels(xy[sample], ms, xi, min_cluster_size=min(min_cluster, len(sample)))
     if s_labels.max(initial=-1) < 0:
         return None
     _, nn = cKDTree(xy[sample]).query(xy, k=1)
