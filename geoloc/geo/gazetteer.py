@@ -86,7 +86,7 @@ def nearest_place(lat, lon) -> pd.DataFrame:
     places = _places_cached()
     if lat.size == 0:
         return pd.DataFrame({c: places[c].iloc[:0] for c in NEAREST_COLUMNS[:-1]} | {"distance_km": []})
-    _, idx = _places_tree().query(unit_vectors(lat, lon), k=1)
+    _, idx = _places_tree().query(unit_vectors(lat, lon), k=1, workers=-1)
     hit = places.iloc[idx].reset_index(drop=True)
     out = hit[["name", "admin1", "admin2", "cc", "lat", "lon"]].copy()
     out["distance_km"] = haversine_km(lat, lon, out["lat"].to_numpy(), out["lon"].to_numpy())
