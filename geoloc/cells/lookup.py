@@ -9,8 +9,9 @@ Ties among nearest polygons are common at sea: every point off a coastal corner 
 units meet is equally near to both (the shared vertex). They are broken geometrically, not
 by index, so that the rule gives the same answer for admin units and for the cells made from
 them: the ray from the point through its nearest boundary point is continued
-:data:`PROBE_DEG` degrees into the land, and the polygon that contains that probe wins (the
-lowest index if none or several do).
+:data:`PROBE_DEG` degrees into the land, and the polygon nearest to that probe wins (the one
+containing it, if any; the lowest index only when the probe is exactly as near to several,
+e.g. when it runs along a border).
 """
 
 from __future__ import annotations
@@ -117,11 +118,13 @@ def locate_points(
                 norm = np.hypot(dx, dy)
                 norm[norm == 0] = 1.0
                 probe = shapely.points(qx + PROBE_DEG * dx / norm, qy + PROBE_DEG * dy / norm)
-                hit = shapely.intersects(geoms[nt], probe)
-                # prefer candidates whose probe lands inside them, then the lowest index
-                best = np.full(miss.size, -1, dtype=np.int64)
-                _first_per_point(mt[hit], nt[hit], best)
-                sub = np.where(best >= 0, best, sub)
+                # the candidate nearest to the probe wins (0 = the probe is inside it); exact ties
+                # (a probe running along a border) go to the lowest index
+                dist = shapely.distance(geoms[nt], probe)
+                order = np.lexsort((nt, dist, mt))
+                mt_o, nt_o = mt[order], nt[order]
+                first = np.flatnonzero(np.r_[True, mt_o[1:] != mt_o[:-1]])
+                sub[mt_o[first]] = nt_o[first]
             part[miss] = sub
         idx[start:stop] = part
     return idx, outside
