@@ -234,3 +234,24 @@ def test_asin_polynomial_matches_numpy():
     ref = np.arcsin(np.sqrt(h.astype(np.float64)))
     np.testing.assert_allclose(out, ref, rtol=3e-7, atol=0)
     assert out[0] == 0.0
+
+
+@pytest.mark.gpu
+def test_torch_cuda_matches_cpu_and_gradients_finite():
+    rng = np.random.default_rng(7)
+    cols = [
+        rng.uniform(-90, 90, 4096),
+        rng.uniform(-180, 180, 4096),
+        rng.uniform(-90, 90, 4096),
+        rng.uniform(-180, 180, 4096),
+    ]
+    cols[2][:16], cols[3][:16] = cols[0][:16], cols[1][:16]  # zero distances
+    for dtype in (torch.float32, torch.float64):
+        cpu = [torch.tensor(c, dtype=dtype) for c in cols]
+        gpu = [c.cuda().requires_grad_(True) for c in cpu]
+        d_gpu = haversine_km_torch(*gpu)
+        d_gpu.sum().backward()
+        np.testing.assert_allclose(
+            d_gpu.detach().cpu().numpy(), haversine_km_torch(*cpu).numpy(), rtol=1e-5, atol=5e-3
+        )
+        assert all(torch.isfinite(g.grad).all() for g in gpu)
