@@ -58,6 +58,14 @@ class PolygonIndex:
         return shapely.STRtree(self.geoms)
 
     @functools.cached_property
+    def parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(polygon parts [Q], owner polygon index [Q])``: multipolygons exploded, so that each
+        part's bounding box is tight (far-flung islands of one cell do not widen it)."""
+        parts, owner = shapely.get_parts(self.geoms, return_index=True)
+        shapely.prepare(parts)
+        return parts, owner.astype(np.int64)
+
+    @functools.cached_property
     def segments(self) -> tuple[shapely.STRtree, np.ndarray]:
         """``(STRtree over boundary segments, owner polygon index [S])``."""
         parts, part_idx = shapely.get_parts(self.geoms, return_index=True)
@@ -97,8 +105,9 @@ def locate_points(
         stop = min(n, start + chunk_size)
         pts = shapely.points(lon[start:stop], lat[start:stop])
         part = idx[start:stop]
-        g_idx, p_idx = shapely.STRtree(pts).query(geoms, predicate="intersects")
-        _first_per_point(p_idx, g_idx, part)
+        parts, owner = index.parts
+        g_idx, p_idx = shapely.STRtree(pts).query(parts, predicate="intersects")
+        _first_per_point(p_idx, owner[g_idx], part)
         miss = np.flatnonzero(part < 0)
         outside[start + miss] = True
         if miss.size:
