@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from representation.distributed.gather import GatherSpec, gather_features, rank_offset_labels, world
 from representation.distributed.launch import (
-           DistEnv,
-           average_gradients,
-           barrier,
-           broadcast_object,
-           init_from_env,
+    DistEnv,
+    average_gradients,
+    barrier,
+    broadcast_object,
+    broadcast_parameters,
+    init_from_env,
 )
 from representation.distributed.reduce import all_reduce_sum
 
 __all__ = ["DistEnv", "GatherSpec", "all_reduce_sum", "average_gradients", "barrier", "broadcast_object",
-           "gather_features", "init_from_env", "rank_offset_labels", "world"]
+           "broadcast_parameters", "gather_features", "init_from_env", "rank_offset_labels", "world"]

@@ -65,6 +65,16 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
             p.grad.div_(size)
 
 
+def broadcast_parameters(params: Iterable[torch.nn.Parameter], src: int = 0) -> None:
+    """Copy the values of ``params`` from rank ``src`` to all ranks in place (DDP does this for
+    its module at construction; use it for parameters outside the DDP module)."""
+    if world()[1] == 1:
+        return
+    with torch.no_grad():
+        for p in params:
+            dist.broadcast(p.data, src=src)
+
+
 def broadcast_object(obj: object, src: int = 0) -> object:
     """Send a picklable object from rank ``src`` to all ranks (identity in one process)."""
     _, size = world()

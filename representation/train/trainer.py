@@ -36,7 +36,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from geoloc.errors import GeolocError
-from representation.distributed.launch import DistEnv, average_gradients, barrier, init_from_env
+from representation.distributed.launch import (
+    DistEnv,
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+    init_from_env,
+)
 from representation.losses.base import sum_losses
 from representation.train import checkpoint as ckpt
 from representation.train.config import TrainConfig
@@ -79,6 +85,7 @@ class Trainer:
         self.dataset = dataset
         self.collate_fn = collate_fn
         self.run_model: torch.nn.Module = self.model
+        broadcast_parameters(self.loss_params)  # the model's are broadcast by DDP itself
         if self.env.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.run_model = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)

@@ -117,13 +117,17 @@ def pair_dataset(n: int = 48, seed: int = 0, dtype: torch.dtype = torch.float64)
 
 def run_trainer(out_dir: str, batch_size: int, total_steps: int, *, micro: int | None = None,
                 stop_at: int | None = None, dropout: float = 0.0, model_seed: int = 0,
-                checkpoint_every: int = 1000, kind: str = "infonce") -> dict[str, torch.Tensor]:
+                checkpoint_every: int = 1000, kind: str = "infonce", loss_init_offset: float = 0.0
+                ) -> dict[str, torch.Tensor]:
     from representation.losses.siglip import SigLIPLoss
     from representation.train import PairLoss, TrainConfig, Trainer
 
     torch.manual_seed(model_seed)
     model = PairTowers(dropout).double()
     loss = PairLoss(InfoNCELoss.clip() if kind == "infonce" else SigLIPLoss(chunk_size=4)).double()
+    with torch.no_grad():
+        for p in loss.parameters():
+            p.add_(loss_init_offset)
     cfg = TrainConfig(out_dir=out_dir, total_steps=total_steps, batch_size=batch_size, micro_batch_size=micro,
                       lr=0.05, warmup_steps=2, grad_clip=1.0, checkpoint_every=checkpoint_every,
                       log_every=1, progress=False, device="cpu", seed=7)
@@ -137,5 +141,6 @@ def run_trainer(out_dir: str, batch_size: int, total_steps: int, *, micro: int |
 def ddp_trainer(rank: int, world_size: int, out_dir: str) -> dict[str, torch.Tensor]:
     """2 ranks x batch 6 with GradCache micro-batches of 4 (uneven split 4+2) and a
     mid-run stop + resume, to compare with 1 process x batch 12."""
-    run_trainer(out_dir, 6, 5, micro=4, stop_at=2, checkpoint_every=2)
+    # rank 1 starts with a different logit scale: the Trainer must broadcast rank 0's
+    run_trainer(out_dir, 6, 5, micro=4, stop_at=2, checkpoint_every=2, loss_init_offset=0.5 * rank)
     return run_trainer(out_dir, 6, 5, micro=4, checkpoint_every=2, model_seed=99)
