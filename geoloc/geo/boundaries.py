@@ -17,7 +17,6 @@ import shapely
 
 from geoloc.errors import CoordinateError
 from geoloc.geo.datafiles import data_path
-from geoloc.geo.distance import haversine_km
 from geoloc.geo.validate import check_coordinates, invalid_coordinate_mask
 
 ADMIN1_FILE = "ne_admin1_10m.geojson.gz"
@@ -93,8 +92,9 @@ def lookup_admin(
     ----------
     lat, lon : scalar or array-like [N], degrees.
     max_km : points outside every polygon (sea, coasts, gaps left by the 0.02 degree
-        simplification) take the nearest unit whose boundary is within ``max_km`` km (great-circle,
-        measured to the closest polygon point in degree space); farther points get "none".
+        simplification) take the nearest unit whose boundary is within ``max_km`` km (measured to
+        the closest boundary point in a local equirectangular projection, < 0.1 % from the
+        great-circle distance at these ranges); farther points get "none".
         ``max_km=0`` disables the fallback.
     invalid : what to do with NaN / infinite / out-of-range rows: ``"raise"`` (default) raises
         :class:`~geoloc.errors.CoordinateError` naming them; ``"none"`` labels them "none" with
@@ -183,51 +183,71 @@ def _lookup_valid(lat: np.ndarray, lon: np.ndarray, max_km: float) -> tuple[np.n
 def _nearest_units(lat: np.ndarray, lon: np.ndarray, radius_km: float) -> tuple[np.ndarray, np.ndarray]:
     """Nearest unit [n] (-1 if none) within ``radius_km`` and its distance [n] km (inf if none).
 
-    Candidates are the units whose bounding box meets a lat/lon box around the point that
-    contains the ``radius_km`` circle (wider in longitude by 1/cos(lat); copies shifted by
-    +-360 degrees handle the antimeridian). The distance is the great-circle length of the
-    shortest line (in degree space) from the point to each candidate.
+    Candidates are the boundary segments (of every ring of every unit) whose bounding box meets
+    a lat/lon box around the point that contains the ``radius_km`` circle (wider in longitude by
+    1/cos(lat); longitudes are wrapped, so the antimeridian is handled). The distance to each
+    candidate segment is measured in a local equirectangular projection centred on the point
+    (error < 0.1 % within a few hundred km); the closest segment's unit wins (ties: lowest unit).
     """
-    geoms = _admin1_prepared()
-    tree = _admin1_tree()
+    tree, x0, y0, x1, y1, unit = _admin1_segments()
     n = lat.size
-    dlat = radius_km / _KM_PER_DEG
-    dlon = np.minimum(dlat / np.maximum(np.cos(np.radians(lat)), 1e-3), 360.0)
     best = np.full(n, -1, dtype=np.int64)
     best_d = np.full(n, np.inf)
+    if n == 0:
+        return best, best_d
+    dlat = radius_km / _KM_PER_DEG
+    coslat = np.maximum(np.cos(np.radians(lat)), 1e-3)
+    dlon = np.minimum(dlat / coslat, 180.0)
     for shift in (0.0, -360.0, 360.0):
         plon = lon + shift
         sel = np.flatnonzero((plon - dlon <= 180.0) & (plon + dlon >= -180.0))
         if sel.size == 0:
             continue
         boxes = shapely.box(plon[sel] - dlon[sel], lat[sel] - dlat, plon[sel] + dlon[sel], lat[sel] + dlat)
-        b_idx, g_idx = tree.query(boxes)
+        b_idx, s_idx = tree.query(boxes)
         if b_idx.size == 0:
             continue
+        if np.any(b_idx[1:] < b_idx[:-1]):  # group pairs by box (STRtree returns them grouped)
+            order = np.argsort(b_idx, kind="stable")
+            b_idx, s_idx = b_idx[order], s_idx[order]
         rows = sel[b_idx]
-        pts = shapely.points(plon[rows], lat[rows])
-        # A degree of longitude is never longer than one of latitude, so a unit whose distance in
-        # degree space exceeds radius / (km per degree * cos(highest latitude nearby)) is too far.
-        deg = shapely.distance(geoms[g_idx], pts)
-        coslat = np.cos(np.radians(np.minimum(np.abs(lat[rows]) + dlat, 90.0)))
-        near = deg * _KM_PER_DEG * np.maximum(coslat, 1e-3) <= radius_km
-        rows, g_idx, pts = rows[near], g_idx[near], pts[near]
-        if rows.size == 0:
-            continue
-        # Prepared polygon first: GEOS then uses its indexed facets (faster on big units).
-        line = shapely.shortest_line(geoms[g_idx], pts)
-        xy = shapely.get_coordinates(line).reshape(-1, 2, 2)
-        wrap = (xy[:, :, 0] + 180.0) % 360.0 - 180.0  # shifted copies back into [-180, 180)
-        d = haversine_km(xy[:, 1, 1], wrap[:, 1], xy[:, 0, 1], wrap[:, 0])
-        # Keep the closest candidate per point (ties: lowest unit index).
-        order = np.lexsort((g_idx, d, rows))
-        rows, g_sorted, d_sorted = rows[order], g_idx[order], d[order]
-        first = np.unique(rows, return_index=True)[1]
-        r, g, dd = rows[first], g_sorted[first], d_sorted[first]
-        better = dd < best_d[r]
-        best[r[better]] = g[better]
+        # Local km coordinates of the segment ends relative to the point.
+        kx = _KM_PER_DEG * coslat[rows]
+        ax, ay = (x0[s_idx] - plon[rows]) * kx, (y0[s_idx] - lat[rows]) * _KM_PER_DEG
+        bx, by = (x1[s_idx] - plon[rows]) * kx, (y1[s_idx] - lat[rows]) * _KM_PER_DEG
+        ex, ey = bx - ax, by - ay
+        length2 = ex * ex + ey * ey
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.where(length2 > 0, -(ax * ex + ay * ey) / length2, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        d = np.hypot(ax + t * ex, ay + t * ey)
+        g = unit[s_idx]
+        # tree.query returns pairs grouped by box (sorted by input index): reduce per group.
+        starts = np.flatnonzero(np.r_[True, b_idx[1:] != b_idx[:-1]])
+        dd = np.minimum.reduceat(d, starts)
+        group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, d.size]))
+        gg = np.minimum.reduceat(np.where(d == dd[group], g, np.iinfo(np.int64).max), starts)
+        r = rows[starts]
+        better = (dd <= radius_km) & (dd < best_d[r])
+        best[r[better]] = gg[better]
         best_d[r[better]] = dd[better]
     return best, best_d
+
+
+@functools.lru_cache(maxsize=1)
+def _admin1_segments():
+    """Boundary segments of all admin-1 rings: STRtree over them, end points ``x0, y0, x1, y1``
+    [S] (degrees) and the unit index [S] of each segment."""
+    geoms = np.asarray(_admin1_cached().geometry)
+    parts, part_unit = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same = ring_of[1:] == ring_of[:-1]
+    x0, y0 = xy[:-1, 0][same], xy[:-1, 1][same]
+    x1, y1 = xy[1:, 0][same], xy[1:, 1][same]
+    unit = part_unit[ring_part[ring_of[:-1][same]]].astype(np.int64)
+    lines = shapely.linestrings(np.stack([np.stack([x0, y0], -1), np.stack([x1, y1], -1)], axis=1))
+    return shapely.STRtree(lines), x0, y0, x1, y1, unit
 
 
 @functools.lru_cache(maxsize=1)

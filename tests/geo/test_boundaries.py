@@ -52,13 +52,21 @@ def test_offshore_point_takes_nearest_unit_within_max_km(admin1):
     out = lookup_admin(lat, lon, max_km=30)
     assert list(out["adm0_a3"]) == ["FRA", "FRA", "AUS"]
     assert ((out["distance_km"] > 0) & (out["distance_km"] <= 30)).all()
-    # The reported unit is the nearest one (brute force over every unit, same distance measure).
+    # The reported unit is the nearest one: brute force with great-circle distances to the
+    # boundaries of all units near the point, densified to ~50 m.
+    bounds = shapely.bounds(np.asarray(admin1.geometry))
     for i in range(3):
-        line = shapely.shortest_line(np.asarray(admin1.geometry), pts[i])
-        xy = shapely.get_coordinates(line).reshape(-1, 2, 2)
-        d = haversine_km(xy[:, 1, 1], xy[:, 1, 0], xy[:, 0, 1], xy[:, 0, 0])
-        assert out.loc[i, "index"] == int(np.argmin(d))
-        assert out.loc[i, "distance_km"] == pytest.approx(d.min())
+        near = np.flatnonzero(
+            (bounds[:, 0] < lon[i] + 2)
+            & (bounds[:, 2] > lon[i] - 2)
+            & (bounds[:, 1] < lat[i] + 2)
+            & (bounds[:, 3] > lat[i] - 2)
+        )
+        dense = shapely.segmentize(shapely.boundary(np.asarray(admin1.geometry)[near]), 0.0005)
+        xy, which = shapely.get_coordinates(dense, return_index=True)
+        d = haversine_km(lat[i], lon[i], xy[:, 1], xy[:, 0])
+        assert out.loc[i, "index"] == near[which[np.argmin(d)]]
+        assert out.loc[i, "distance_km"] == pytest.approx(d.min(), rel=0.005, abs=0.05)
     # A smaller radius than the distance gives "none".
     tight = lookup_admin(lat, lon, max_km=float(out["distance_km"].min()) / 2)
     assert (tight["adm0_a3"] == "none").all()
@@ -121,3 +129,37 @@ def test_admin1_is_valid_polygons(admin1):
     assert admin1.geometry.is_valid.all()
     assert not admin1.geometry.is_empty.any()
     assert set(admin1.geometry.geom_type) <= {"Polygon", "MultiPolygon"}
+
+
+def test_coastal_fallback_matches_brute_force_on_prior_points(admin1):
+    from geoloc.geo.density import sample_photo_locations
+
+    lat, lon = sample_photo_locations(20_000, seed=11, jitter_km=10.0, land_only=False)
+    outside = lookup_admin(lat, lon, max_km=0)["index"].to_numpy() < 0
+    lat, lon = lat[outside][:40], lon[outside][:40]
+    assert lat.size == 40
+    out = lookup_admin(lat, lon, max_km=25)
+    geoms = np.asarray(admin1.geometry)
+    bounds = shapely.bounds(geoms)
+    for i in range(lat.size):
+        near = np.flatnonzero(
+            (bounds[:, 0] < lon[i] + 1)
+            & (bounds[:, 2] > lon[i] - 1)
+            & (bounds[:, 1] < lat[i] + 1)
+            & (bounds[:, 3] > lat[i] - 1)
+        )
+        if near.size == 0:
+            assert out.loc[i, "index"] == -1
+            continue
+        dense = shapely.segmentize(shapely.boundary(geoms[near]), 0.0005)
+        xy, which = shapely.get_coordinates(dense, return_index=True)
+        d = haversine_km(lat[i], lon[i], xy[:, 1], xy[:, 0])
+        per_unit = np.full(near.size, np.inf)
+        np.minimum.at(per_unit, which, d)
+        if per_unit.min() > 25.5:
+            assert out.loc[i, "index"] == -1
+        elif per_unit.min() < 24.5:
+            k = int(np.flatnonzero(near == out.loc[i, "index"])[0])
+            # The reported unit is (one of) the nearest, up to the metric's 0.5 % and the 50 m densification.
+            assert per_unit[k] <= per_unit.min() * 1.005 + 0.05
+            assert out.loc[i, "distance_km"] == pytest.approx(per_unit[k], rel=0.005, abs=0.05)
