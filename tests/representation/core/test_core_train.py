@@ -108,3 +108,14 @@ def test_dataset_smaller_than_a_batch_is_a_user_error(tmp_path):
     trainer = Trainer(workers.PairTowers().double(), PairLoss(InfoNCELoss()), workers.pair_dataset(4), cfg)
     with pytest.raises(GeolocError, match="smaller than one global batch"):
         trainer.fit()
+
+
+def test_example_script_trains_and_checkpoints(tmp_path, capsys):
+    from representation.train.example import main
+
+    main(["--out", str(tmp_path), "--steps", "3", "--batch-size", "32", "--micro-batch-size", "16",
+          "--device", "cpu"])
+    assert "done: step 3" in capsys.readouterr().out
+    assert (tmp_path / "checkpoint-00000003" / "weights.safetensors").exists()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 3 and math.isfinite(rows[-1]["infonce_loss"])
