@@ -528,11 +528,11 @@ def _draw_sprite(
     elif s.kind in ("billboard", "banner"):
         tex = motif_texture(p["motif"])
         if s.kind == "billboard":
-            pw, ph, z0 = 4.0, 2.6, 2.4
-            for lx in (x - 1.3 * k, x + 1.3 * k):
+            pw, ph, z0 = 5.5, 3.4, 1.4
+            for lx in (x - 1.8 * k, x + 1.8 * k):
                 _rect(d, lx - 0.08 * k, y - z0 * k, lx + 0.08 * k, y, _lit((90, 90, 95), light))
         else:
-            pw, ph, z0 = 0.9, 2.0, 3.0
+            pw, ph, z0 = 1.4, 2.8, 2.4
             _rect(d, x - 0.07 * k, y - (z0 + ph + 0.3) * k, x + 0.07 * k, y, _lit((110, 110, 115), light))
         x0, x1 = round(x - pw / 2 * k), round(x + pw / 2 * k)
         y1 = round(y - z0 * k)
@@ -695,8 +695,8 @@ def render_views(scene: Scene, size: int = 128, headings=HEADINGS) -> list[Image
 
 
 SPRITE_EXTENT_M = {
-    "billboard": (2.2, 5.2),
-    "banner": (0.6, 5.5),
+    "billboard": (2.9, 5.0),
+    "banner": (0.8, 5.7),
     "sign": (2.6, 3.4),
     "bollard": (0.25, 1.3),
     "pole": (2.0, 9.7),

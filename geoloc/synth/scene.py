@@ -343,14 +343,17 @@ def build_scene(attrs: Mapping, cues: Iterable[str] | str | None = None, seed: i
     m = _rng(seed, "motif")
     motif = town_motif(str(attrs["town_id"])) if "motif" in cues else None
     has_motif = m.random() < PRESENCE["motif"]
-    bill_u = float(m.uniform(9, 28) * (1 if m.random() < 0.7 else -1))
+    bill_u = float(m.uniform(7, 18) * (1 if m.random() < 0.6 else -1))
     bill_side = 1.0 if m.random() < 0.5 else -1.0
-    second = m.random() < 0.5
-    bill2_u = float(m.uniform(-40, 40))
+    second = m.random() < 0.6
+    bill2_u = float(-np.sign(bill_u) * m.uniform(6, 20))
     if motif is not None and has_motif:
-        sprites.append(Sprite("billboard", bill_u, bill_side * (kerb_v + 3.0), {"motif": motif}, "motif"))
+        # A large town billboard near the camera and often a second emblem (billboard or
+        # banner) on the other side, behind, so that most headings show the town's motif.
+        sprites.append(Sprite("billboard", bill_u, bill_side * (kerb_v + 2.6), {"motif": motif}, "motif"))
         if second:
-            sprites.append(Sprite("banner", bill2_u, -bill_side * (kerb_v + 1.8), {"motif": motif}, "motif"))
+            kind = "banner" if motif.banner else "billboard"
+            sprites.append(Sprite(kind, bill2_u, -bill_side * (kerb_v + 2.0), {"motif": motif}, "motif"))
 
     # --- sky and horizon (family "sky")
     s = _rng(seed, "sky")
