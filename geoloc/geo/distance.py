@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -108,8 +109,8 @@ def pairwise_haversine_km(
     The result (``N x M`` of ``dtype``, float32 or float64) is allocated once and filled in
     cache-sized tiles; the temporaries of all workers together stay under ``max_bytes``
     (:data:`_TEMP_BYTES_PER_ELEMENT` bytes per tile element, at least one element per worker).
-    ``workers`` threads (default: CPU count, at most 8) fill disjoint row bands; numpy releases
-    the GIL in these loops. Invalid coordinates raise :class:`~geoloc.errors.CoordinateError`.
+    ``workers`` threads (default: CPU count, at most 8) pull disjoint row bands (16 per worker, for
+    load balance on shared cores); numpy releases the GIL in these loops. Invalid coordinates raise :class:`~geoloc.errors.CoordinateError`.
 
     Two kernels; both evaluate ``asin(sqrt(h))`` only for ``h <= 1/2`` (the far half is mirrored
     through 90 degrees), where it is well-conditioned:
@@ -146,11 +147,16 @@ def pairwise_haversine_km(
     tile = max(1, min(TILE_ELEMENTS, int(max_bytes // (_TEMP_BYTES_PER_ELEMENT * workers))))
     cols = min(m, tile, TILE_COLUMNS)
     rows = max(1, min(n, tile // cols))
-    bands = np.array_split(np.arange(0, n, rows), workers)
+    # Many small bands pulled by the workers balance the load when cores are shared.
+    starts = np.arange(0, n, rows)
+    bands = np.array_split(starts, min(starts.size, 16 * workers)) if workers > 1 else [starts]
     jobs = [(int(b[0]), int(min(n, b[-1] + rows))) for b in bands if b.size]
+    local = threading.local()
 
     def fill(band: tuple[int, int]) -> None:
-        buf = _TileBuffers(rows, cols)
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = _TileBuffers(rows, cols)
         for r0 in range(band[0], band[1], rows):
             r1 = min(band[1], r0 + rows)
             a = tuple(x[r0:r1, None] for x in tables_a)
@@ -158,10 +164,11 @@ def pairwise_haversine_km(
                 c1 = min(m, c0 + cols)
                 kernel(out[r0:r1, c0:c1], buf, a, tuple(x[None, c0:c1] for x in tables_b))
 
-    if len(jobs) == 1:
-        fill(jobs[0])
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            fill(job)
     else:
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(fill, jobs))
     return out
 
