@@ -41,11 +41,13 @@ def test_deterministic_for_a_seed():
 def test_subsampled_optics_still_fits():
     xy = _clustered(3, 5000)
     w = np.ones(5000, dtype=np.int64)
-    labels, _ = partition_points(
+    labels, stats = partition_points(
         xy, w, min_size=100, max_size=200, rng=np.random.default_rng(0), sample_size=300
     )
     sizes = np.bincount(labels)
     assert sizes.min() >= 100 and sizes.max() <= 200
+    # the subsampled OPTICS passes do split (clusters sized to min_size on the sample)
+    assert stats.optics_splits >= 1
 
 
 def test_heavy_location_is_unsplittable_and_rest_fits():
