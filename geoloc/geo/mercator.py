@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geoloc.errors import CoordinateError
+from geoloc.geo.validate import describe_rows
+
 TILE_SIZE: int = 256
 """Tile edge in pixels; the whole world is one tile at zoom 0."""
 
@@ -35,15 +38,33 @@ def _out(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
+def _check_latlon(lat, lon) -> tuple[np.ndarray, np.ndarray]:
+    """float64 arrays; CoordinateError naming entries with NaN/inf, |lat| > 90 or non-finite lon.
+
+    Longitudes outside [-180, 180] are allowed here (map copies east/west of the main world)."""
+    lat = np.asarray(lat, dtype=np.float64)
+    lon = np.asarray(lon, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(lat) | ~np.isfinite(lon) | (np.abs(np.nan_to_num(lat)) > 90.0)
+    if np.any(bad):
+        rows = np.flatnonzero(np.broadcast_to(bad, np.broadcast(lat, lon).shape).ravel())
+        raise CoordinateError(
+            f"mercator: {rows.size} invalid coordinate(s) (NaN, infinite, or lat outside [-90, 90]) at "
+            f"{describe_rows(rows)}"
+        )
+    return lat, lon
+
+
 def latlon_to_world_px(lat, lon, zoom):
     """Project degrees to world pixels ``(x, y)`` at ``zoom`` (scalars or broadcasting arrays).
 
     Latitude is clamped to ±MAX_LATITUDE; longitude is used as given (lon 180 gives x = world
-    size, lon -180 gives 0). Returns floats for scalar input, else float64 arrays.
+    size, lon -180 gives 0; values beyond ±180 land in the neighbouring world copies). Returns
+    floats for scalar input, else float64 arrays. NaN/inf or |lat| > 90 raise CoordinateError.
     """
     size = world_size_px(zoom)
-    lat = np.clip(np.asarray(lat, dtype=np.float64), -MAX_LATITUDE, MAX_LATITUDE)
-    lon = np.asarray(lon, dtype=np.float64)
+    lat, lon = _check_latlon(lat, lon)
+    lat = np.clip(lat, -MAX_LATITUDE, MAX_LATITUDE)
     x = (lon + 180.0) / 360.0 * size
     s = np.sin(np.radians(lat))
     y = (0.5 - np.log((1.0 + s) / (1.0 - s)) / (4.0 * math.pi)) * size
@@ -58,7 +79,10 @@ def world_px_to_latlon(x, y, zoom, *, wrap: bool = True):
     """
     size = world_size_px(zoom)
     x = np.asarray(x, dtype=np.float64)
-    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, size)
+    y = np.asarray(y, dtype=np.float64)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise CoordinateError("mercator: pixel coordinates must be finite numbers")
+    y = np.clip(y, 0.0, size)
     lon = x / size * 360.0 - 180.0
     if wrap:
         lon = (lon + 180.0) % 360.0 - 180.0

@@ -74,3 +74,18 @@ def test_viewport_bounds_round_trip_and_antimeridian():
 def test_missing_arguments():
     with pytest.raises(ValueError):
         latlon_to_viewport_px(0.0, 0.0, width=10, height=10)
+
+
+def test_invalid_coordinates_raise():
+    from geoloc.errors import CoordinateError
+
+    with pytest.raises(CoordinateError, match="row 1"):
+        latlon_to_world_px([0.0, np.nan], [0.0, 0.0], 3)
+    with pytest.raises(CoordinateError, match="row 0"):
+        latlon_to_viewport_px(95.0, 0.0, center=(0.0, 0.0), zoom=2, width=100, height=100)
+    with pytest.raises(CoordinateError):
+        viewport_px_to_latlon(np.inf, 0.0, center=(0.0, 0.0), zoom=2, width=100, height=100)
+    # Longitudes beyond +-180 are map copies, not errors: lon 190 is drawn one world east of -170.
+    x1, _ = latlon_to_world_px(0.0, 190.0, 0)
+    x2, _ = latlon_to_world_px(0.0, -170.0, 0)
+    assert x1 - x2 == pytest.approx(256.0)
