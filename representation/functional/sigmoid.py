@@ -27,10 +27,12 @@ def _blocks(n: int, m: int, chunk: int) -> Iterator[tuple[int, int, int, int]]:
             yield rs, min(n, rs + chunk), cs, min(m, cs + chunk)
 
 
-def _block_targets(rs: int, re: int, cs: int, ce: int, pos_offset: int, targets: torch.Tensor | None,
+def _block_targets(rs: int, re: int, cs: int, ce: int, pos_offset: int | None, targets: torch.Tensor | None,
                    like: torch.Tensor) -> torch.Tensor:
     if targets is not None:
         return targets[rs:re, cs:ce].to(like.dtype)
+    if pos_offset is None:  # negatives only
+        return torch.zeros_like(like)
     rows = torch.arange(rs, re, device=like.device).unsqueeze(1) + pos_offset
     cols = torch.arange(cs, ce, device=like.device).unsqueeze(0)
     return (rows == cols).to(like.dtype)
@@ -41,7 +43,7 @@ class _SigmoidPairwiseSum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
-                targets: torch.Tensor | None, mask: torch.Tensor | None, pos_offset: int,
+                targets: torch.Tensor | None, mask: torch.Tensor | None, pos_offset: int | None,
                 chunk: int) -> torch.Tensor:
         ctx.save_for_backward(q, k, scale, bias, targets, mask)
         ctx.pos_offset, ctx.chunk = pos_offset, chunk
@@ -82,7 +84,7 @@ class _SigmoidPairwiseSum(torch.autograd.Function):
 
 def sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor | float,
                          bias: torch.Tensor | float = 0.0, *, targets: torch.Tensor | None = None,
-                         mask: torch.Tensor | None = None, pos_offset: int = 0,
+                         mask: torch.Tensor | None = None, pos_offset: int | None = 0,
                          chunk_size: int | None = None) -> torch.Tensor:
     """Sum over pairs of ``softplus(x_ij) - t_ij x_ij`` with ``x = scale * q @ k.T + bias``.
 
@@ -91,7 +93,8 @@ def sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor |
         scale, bias: scalars (floats or 0-d tensors; gradients flow to tensors).
         targets: [N, M] in [0, 1] (bool or float); default: ``t_ij = 1`` iff ``j == i + pos_offset``.
         mask: [N, M] bool, False pairs contribute nothing.
-        pos_offset: column of row 0's positive (rank offset under a local loss).
+        pos_offset: column of row 0's positive (rank offset under a local loss); None: no
+            positives (every pair is a negative; SigLIP ring steps with other ranks' keys).
         chunk_size: block edge; None = one block (N x M). Peak extra memory is a few
             ``chunk x chunk`` blocks.
 
@@ -103,7 +106,7 @@ def sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor |
     for name, mat in (("targets", targets), ("mask", mask)):
         if mat is not None and tuple(mat.shape) != (q.shape[0], k.shape[0]):
             raise ValueError(f"{name} must be [{q.shape[0]}, {k.shape[0]}], got {tuple(mat.shape)}")
-    if targets is None and not 0 <= pos_offset <= k.shape[0] - q.shape[0]:
+    if targets is None and pos_offset is not None and not 0 <= pos_offset <= k.shape[0] - q.shape[0]:
         raise ValueError(f"pos_offset {pos_offset} out of range for N={q.shape[0]}, M={k.shape[0]}")
     scale_t = torch.as_tensor(scale, dtype=q.dtype, device=q.device).reshape(())
     bias_t = torch.as_tensor(bias, dtype=q.dtype, device=q.device).reshape(())

@@ -6,8 +6,11 @@ Loss on rank r (local_loss): ``(1 / n) * sum_{i in local rows} sum_{j in all W*n
 gradient average over W ranks gives exactly the full-batch loss ``(1 / (W n)) * sum`` over
 all pairs. Keys are all-gathered with gradient (the differentiable gather sums each key's
 gradient back to its rank); ``gather=GatherSpec(local_loss=False)`` scores all W*n rows on
-every rank instead. The (n x W*n) logits are never materialised: blocks of
-``chunk_size x chunk_size`` are computed in forward and recomputed in backward.
+every rank instead. ``dist_impl="ring"`` passes the keys round the ring with differentiable
+neighbour send/recv (``distributed/exchange.py``) instead of all-gathering them: same loss
+and gradients, a different communication pattern (W-1 point-to-point hops). The (n x W*n)
+logits are never materialised: blocks of ``chunk_size x chunk_size`` are computed in forward
+and recomputed in backward.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 from representation.distributed import GatherSpec, gather_features, world
+from representation.distributed.exchange import ring_pass
 from representation.functional.sigmoid import sigmoid_pairwise_sum
 from representation.losses.base import LossBase
 
@@ -39,6 +43,7 @@ class SigLIPLoss(LossBase):
         similarity: "cosine" (normalise here) or "dot".
         chunk_size: block edge for the blocked loss (None: one block).
         gather: cross-rank gathering (see module docstring).
+        dist_impl: "gather" (all-gather keys) or "ring" (neighbour exchange; needs local_loss).
 
     ``targets`` / ``mask`` are GLOBAL [W*n, W*n] matrices (gathered rows x gathered keys;
     targets in [0, 1]); each rank uses its row block.
@@ -46,12 +51,12 @@ class SigLIPLoss(LossBase):
 
     name = "siglip"
     citation = SIGLIP_CITATION
-    config_keys = ("similarity", "chunk_size", "init_bias", "learn_bias")
+    config_keys = ("similarity", "chunk_size", "init_bias", "learn_bias", "dist_impl")
 
     def __init__(self, temperature: float | None = None, learn_scale: bool | None = None, *,
                  init_temperature: float = 0.1, init_bias: float = -10.0, learn_bias: bool = True,
                  similarity: str = "cosine", chunk_size: int | None = None,
-                 gather: GatherSpec | None = None, max_scale: float = 100.0) -> None:
+                 gather: GatherSpec | None = None, dist_impl: str = "gather", max_scale: float = 100.0) -> None:
         if learn_scale is None:
             learn_scale = temperature is None
         super().__init__(temperature=temperature, learn_scale=learn_scale, max_scale=max_scale,
@@ -65,6 +70,11 @@ class SigLIPLoss(LossBase):
         self.similarity = similarity
         self.chunk_size = chunk_size
         self.gather = gather if gather is not None else GatherSpec()
+        if dist_impl not in ("gather", "ring"):
+            raise ValueError(f"dist_impl must be 'gather' or 'ring', got {dist_impl!r}")
+        if dist_impl == "ring" and not (self.gather.local_loss and self.gather.with_grad):
+            raise ValueError("dist_impl='ring' needs GatherSpec(local_loss=True, with_grad=True)")
+        self.dist_impl = dist_impl
         self.init_temperature = init_temperature
         if learn_bias:
             self.bias = nn.Parameter(torch.tensor(self.init_bias))
@@ -91,13 +101,24 @@ class SigLIPLoss(LossBase):
         rank, size = world()
         local = self.gather.local_loss or size == 1
         n = q.shape[0]
-        all_k = gather_features(k, self.gather)
-        rows = q if local else gather_features(q, self.gather)
-        offset = rank * n if local else 0
         for name_, mat in (("targets", targets), ("mask", mask)):
             if mat is not None and tuple(mat.shape) != (n * size, n * size):
                 raise ValueError(f"{name_} must be the global [{n * size}, {n * size}] matrix, got "
                                  f"{tuple(mat.shape)}")
+        if self.dist_impl == "ring" and size > 1:
+            total = q.new_zeros(())
+            rows_sl = slice(rank * n, (rank + 1) * n)
+            for src, k_s in ring_pass(k):
+                cols_sl = slice(src * n, (src + 1) * n)
+                t = None if targets is None else targets[rows_sl, cols_sl]
+                m = None if mask is None else mask[rows_sl, cols_sl]
+                total = total + sigmoid_pairwise_sum(q, k_s, scale, bias, targets=t, mask=m,
+                                                     pos_offset=0 if src == rank else None,
+                                                     chunk_size=self.chunk_size)
+            return self.output(total / n, return_dict, logit_scale=scale, logit_bias=bias)
+        all_k = gather_features(k, self.gather)
+        rows = q if local else gather_features(q, self.gather)
+        offset = rank * n if local else 0
         t = None if targets is None else targets[offset:offset + rows.shape[0]]
         m = None if mask is None else mask[offset:offset + rows.shape[0]]
         total = sigmoid_pairwise_sum(rows, all_k, scale, bias, targets=t, mask=m,

@@ -32,7 +32,7 @@ def ddp_inputs() -> dict:
     xs = torch.randn(6, 12, 8, generator=g)
     ys = xs[..., :5] + 0.3 * torch.randn(6, 12, 5, generator=g)
     return {"gather_x": torch.arange(12.0).reshape(6, 2), "infonce_cases": cases,
-            "kinds": ["infonce", "siglip"], "xs": xs, "ys": ys}
+            "kinds": ["infonce", "siglip", "siglip_ring"], "xs": xs, "ys": ys}
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,10 @@ def make_two_tower(kind: str, seed: int = 0) -> TwoTower:
     from representation.losses.siglip import SigLIPLoss
 
     torch.manual_seed(seed)
-    loss = (InfoNCELoss.clip() if kind == "infonce" else SigLIPLoss(chunk_size=3))
+    if kind == "infonce":
+        loss: torch.nn.Module = InfoNCELoss.clip()
+    else:
+        loss = SigLIPLoss(chunk_size=3, dist_impl="ring" if kind == "siglip_ring" else "gather")
     return TwoTower(loss)
 
 

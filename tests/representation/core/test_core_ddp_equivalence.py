@@ -1,5 +1,5 @@
 """Issue 4: 2-process gloo DDP on CPU trains to the same parameters as 1-process
-full-batch training (tolerance 1e-5) for InfoNCE and SigLIP."""
+full-batch training (tolerance 1e-5) for InfoNCE and SigLIP (all-gather and ring exchange)."""
 
 import core_ddp_workers as workers
 import torch

@@ -88,3 +88,16 @@ def test_loss_decreases():
         loss(q, k).backward()
         opt.step()
     assert float(loss(q, k).detach()) < 0.5 * first
+
+
+def test_negatives_only_blocks_equal_zero_targets_and_ring_needs_local_loss():
+    q, k = _feats(4, 6)
+    a = sigmoid_pairwise_sum(q, k, 3.0, -1.0, pos_offset=None, chunk_size=4)
+    b = sigmoid_pairwise_sum(q, k, 3.0, -1.0, targets=torch.zeros(4, 6, dtype=torch.float64))
+    torch.testing.assert_close(a, b)
+    from representation.distributed import GatherSpec
+
+    with pytest.raises(ValueError, match="ring"):
+        SigLIPLoss(dist_impl="ring", gather=GatherSpec(local_loss=False))
+    # one process: the ring is the identity, same loss as gather
+    torch.testing.assert_close(SigLIPLoss(dist_impl="ring").double()(q, q), SigLIPLoss().double()(q, q))
