@@ -46,7 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3, help="repetitions (best is reported)")
     p.add_argument("--workers", type=int, default=None, help="threads for the pairwise matrix")
     p.add_argument("--markdown", type=str, default=None, help="also write the table to this Markdown file")
+    p.add_argument("--plots", type=str, default=None, help="write accuracy plots (PNG) into this folder")
     args = p.parse_args(argv)
+    if args.plots:
+        for path in write_plots(args.plots):
+            print(f"wrote {path}")
 
     from tqdm.auto import tqdm
 
@@ -123,6 +127,57 @@ def main(argv: list[str] | None = None) -> None:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(f"{table}\n\nmachine: {machine}\n")
+
+
+def write_plots(folder: str) -> list[str]:
+    """Two PNGs: the two GeoGuessr score forms and their gap; haversine vs WGS84 geodesic error."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from geopy.distance import geodesic
+
+    from geoloc.geo.distance import haversine_km
+    from geoloc.geo.score import geoguessr_score, geoguessr_score_mapsize
+
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    d = np.linspace(0, 20_000, 200_001)
+    a, b = geoguessr_score(d), geoguessr_score_mapsize(d)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, height_ratios=[2, 1])
+    ax1.plot(d, a, label="PIGEON / OSV-5M: round(5000 exp(-d / 1492.7))")
+    ax1.plot(d, b, "--", label="map size: round(5000 exp(-10 d / 14916.862))")
+    ax1.set_ylabel("points")
+    ax1.legend()
+    ax2.plot(d, a - b, lw=0.6, label="rounded gap")
+    ax2.plot(d, 5000 * np.exp(-d / 1492.7) - geoguessr_score_mapsize(d, rounded=False), label="unrounded gap")
+    ax2.set_xlabel("great-circle error (km)")
+    ax2.set_ylabel("PIGEON - map size")
+    ax2.legend()
+    fig.tight_layout()
+    paths.append(os.path.join(folder, "geo_scores.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    rng = np.random.default_rng(10)
+    n = 3000
+    lat1, lat2 = (np.degrees(np.arcsin(rng.uniform(-1, 1, n))) for _ in range(2))
+    lon1, lon2 = (rng.uniform(-180, 180, n) for _ in range(2))
+    h = haversine_km(lat1, lon1, lat2, lon2)
+    g = np.array([geodesic((p, q), (r, s)).km for p, q, r, s in zip(lat1, lon1, lat2, lon2, strict=True)])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    sc = ax.scatter(g, 100 * (h - g) / g, s=3, c=np.abs(lat1 + lat2) / 2, cmap="viridis")
+    ax.axhline(0.5, color="r", lw=0.8)
+    ax.axhline(-0.5, color="r", lw=0.8)
+    ax.set_xlabel("WGS84 geodesic (km)")
+    ax.set_ylabel("haversine error (%)")
+    ax.set_title("Haversine (R = 6371.0088 km) vs geopy geodesic, 3,000 uniform random pairs")
+    fig.colorbar(sc, label="mean |latitude| of the pair")
+    fig.tight_layout()
+    paths.append(os.path.join(folder, "geo_haversine_vs_geodesic.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
 
 
 if __name__ == "__main__":
