@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from representation.distributed.exchange import neighbour_exchange, ring_pass
 from representation.distributed.gather import GatherSpec, gather_features, rank_offset_labels, world
 from representation.distributed.launch import (
     DistEnv,
@@ -15,4 +16,5 @@ from representation.distributed.launch import (
 from representation.distributed.reduce import all_reduce_sum
 
 __all__ = ["DistEnv", "GatherSpec", "all_reduce_sum", "average_gradients", "barrier", "broadcast_object",
-           "broadcast_parameters", "gather_features", "init_from_env", "rank_offset_labels", "world"]
+           "broadcast_parameters", "gather_features", "init_from_env", "neighbour_exchange", "rank_offset_labels",
+           "ring_pass", "world"]
