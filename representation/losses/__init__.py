@@ -1,9 +1,46 @@
-"""Loss modules (thin shells over ``representation.functional``)."""
+"""Loss modules (thin shells over ``representation.functional``).
+
+Every loss returns a scalar, or with ``return_dict=True`` a ``{"<name>_loss": ..., "logs": ...}``
+dict; :func:`sum_losses` sums the ``*_loss`` keys (MOFI-style combiners do the same).
+"""
 
 from __future__ import annotations
 
 from representation.losses.base import LogitScale, LossBase, sum_losses
+from representation.losses.cl2l import CL2LLoss, ViewProjectors
+from representation.losses.dcd import DCDLoss
+from representation.losses.distill import DistillLoss
+from representation.losses.dreamlip import DreamLIPLoss
+from representation.losses.hydra import HydraLoss
 from representation.losses.infonce import InfoNCELoss
+from representation.losses.multi_positive import MultiPositiveLoss
+from representation.losses.multitask import MultiTaskLoss
+from representation.losses.negclip import NegCLIPLoss
+from representation.losses.pixpro import PixelPropagationLoss
 from representation.losses.siglip import SigLIPLoss
+from representation.losses.soft_contrastive import SoftContrastiveLoss
+from representation.losses.space2 import Space2Loss
+from representation.losses.supcon import SupConLoss
+from representation.losses.supremix import SupReMixLoss
 
-__all__ = ["InfoNCELoss", "LogitScale", "LossBase", "SigLIPLoss", "sum_losses"]
+__all__ = [
+    "CL2LLoss",
+    "DCDLoss",
+    "DistillLoss",
+    "DreamLIPLoss",
+    "HydraLoss",
+    "InfoNCELoss",
+    "LogitScale",
+    "LossBase",
+    "MultiPositiveLoss",
+    "MultiTaskLoss",
+    "NegCLIPLoss",
+    "PixelPropagationLoss",
+    "SigLIPLoss",
+    "SoftContrastiveLoss",
+    "Space2Loss",
+    "SupConLoss",
+    "SupReMixLoss",
+    "ViewProjectors",
+    "sum_losses",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from representation.augment.negatives import CompositionalTextNegatives
 from representation.miners.false_negative import FalseNegativeMasker, false_negative_mask
 from representation.miners.mixup import MixupPairGenerator, MixupPairs
+from representation.miners.teacher import TeacherHardNegativeMiner, top_k_negative_mask
 
 __all__ = ["CompositionalTextNegatives", "FalseNegativeMasker", "MixupPairGenerator", "MixupPairs",
-           "false_negative_mask"]
+           "TeacherHardNegativeMiner", "false_negative_mask", "top_k_negative_mask"]

@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 from representation.targets.geo import haversine_kernel_targets, pigeon_geocell_targets
+from representation.targets.hierarchy import (
+    HierarchyJaccard,
+    hierarchy_jaccard_score,
+    hierarchy_jaccard_targets,
+)
 from representation.targets.identity import identity_targets
+from representation.targets.label_kernel import LabelEmbeddingKernel, label_embedding_kernel_targets
 from representation.targets.labels import same_label_targets
 
-__all__ = ["haversine_kernel_targets", "identity_targets", "pigeon_geocell_targets", "same_label_targets"]
+__all__ = [
+    "HierarchyJaccard",
+    "LabelEmbeddingKernel",
+    "haversine_kernel_targets",
+    "hierarchy_jaccard_score",
+    "hierarchy_jaccard_targets",
+    "identity_targets",
+    "label_embedding_kernel_targets",
+    "pigeon_geocell_targets",
+    "same_label_targets",
+]
