@@ -122,6 +122,12 @@ def colour_histograms(imgs: np.ndarray, bins: int = 8) -> np.ndarray:
     return out
 
 
+def _cosine_nn(q: np.ndarray, g: np.ndarray) -> np.ndarray:
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True).clip(1e-9)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True).clip(1e-9)
+    return (qn @ gn.T).argmax(1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pool", type=int, default=40000, help="locations sampled to choose from")
@@ -133,6 +139,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--train-views", type=int, default=2, help="random views per training step (1..4)")
+    ap.add_argument("--town-weight", type=float, default=1.0, help="weight of the town head's loss")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
@@ -192,7 +199,7 @@ def main() -> None:
             _, lc, la, lt = model(xt[b][:, views])
             loss = F.cross_entropy(lc, yc_tr[b]) + 0.5 * F.cross_entropy(la, ya_tr[b], ignore_index=-100)
             if (yt_tr[b] >= 0).any():
-                loss = loss + 0.5 * F.cross_entropy(lt, yt_tr[b], ignore_index=-100)
+                loss = loss + args.town_weight * F.cross_entropy(lt, yt_tr[b], ignore_index=-100)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -212,6 +219,7 @@ def main() -> None:
         return np.concatenate(es), np.concatenate(ps)
 
     e_tr, _ = infer(x_tr)
+    h_train = colour_histograms(x_tr)
     results: dict = {"off_everywhere": list(always_off), "n_train": n_tr, "n_test": len(test), "countries": len(top), "size": args.size,
                      "epochs": args.epochs, "train_wall_s": round(t_train, 1),
                      "train_cpu_s": round(cpu_train, 1), "render_wall_s": round(t_render, 1)}
@@ -228,7 +236,17 @@ def main() -> None:
             "knn_acc_25km": float((d <= 25).mean()),
             "knn_acc_200km": float((d <= 200).mean()),
             "knn_median_km": float(np.median(d)),
+            "knn_same_town": float((train["town_id"].to_numpy()[nn_idx] == test["town_id"].to_numpy()).mean()),
         }
+        # The same retrieval on raw colour histograms (no learning): does the cue carry
+        # town-level information at all?
+        h_q = colour_histograms(x)
+        nn_h = _cosine_nn(h_q, h_train)
+        dh = haversine_km(test["lat"].to_numpy(), test["lon"].to_numpy(), train["lat"].to_numpy()[nn_h],
+                          train["lon"].to_numpy()[nn_h])
+        results[name]["hist_knn_acc_25km"] = float((dh <= 25).mean())
+        results[name]["hist_knn_same_town"] = float(
+            (train["town_id"].to_numpy()[nn_h] == test["town_id"].to_numpy()).mean())
     # Upper bound for 25 km: a test scene whose town occurs in the training set.
     results["test_town_seen_in_train"] = float(test["town_id"].isin(train["town_id"]).mean())
     # Oracle: nearest training scene by true coordinates within 25 km at all.
@@ -241,18 +259,20 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    h_tr, h_te = colour_histograms(x_tr), colour_histograms(x_te["full"])
+    h_tr, h_te = h_train, colour_histograms(x_te["full"])
     sc = StandardScaler().fit(h_tr)
     probe = LogisticRegression(max_iter=2000, C=0.5).fit(sc.transform(h_tr), y_country[:n_tr])
     results["colour_hist_probe_country_acc"] = float((probe.predict(sc.transform(h_te)) == yc_te).mean())
     results["total_wall_s"] = round(time.time() - t_all, 1)
 
     print()
-    print(f"{'test set':22s} {'country':>8s} {'kNN country':>12s} {'kNN 25km':>9s} {'kNN 200km':>10s} {'median km':>10s}")
+    print(f"{'test set':22s} {'country':>8s} {'kNN country':>12s} {'kNN 25km':>9s} {'kNN 200km':>10s} "
+          f"{'median km':>10s} {'same town':>9s} {'hist 25km':>9s} {'hist town':>9s}")
     for name in ablations:
         r = results[name]
         print(f"{name:22s} {r['country_acc']:8.3f} {r['knn_country_acc']:12.3f} {r['knn_acc_25km']:9.3f} "
-              f"{r['knn_acc_200km']:10.3f} {r['knn_median_km']:10.0f}")
+              f"{r['knn_acc_200km']:10.3f} {r['knn_median_km']:10.0f} {r['knn_same_town']:9.3f} "
+              f"{r['hist_knn_acc_25km']:9.3f} {r['hist_knn_same_town']:9.3f}")
     print(f"majority-class country accuracy     {results['majority_country_acc']:.3f}")
     print(f"colour-histogram linear probe       {results['colour_hist_probe_country_acc']:.3f}")
     print(f"test towns seen in training         {results['test_town_seen_in_train']:.3f}")
