@@ -176,7 +176,8 @@ def main() -> None:
 
     y_country, n_country = codes(pd.concat([train["adm0_a3"], test["adm0_a3"]]))
     y_admin1, n_admin1 = codes(pd.concat([train["adm1_code"], test["adm1_code"]]))
-    y_town, n_town = codes(train["town_id"], min_count=2)  # towns seen at least twice; others ignored
+    # The town head learns the motif's unit (admin-2 district) seen at least twice; others ignored.
+    y_town, n_town = codes(train["district_id"], min_count=2)
     n_tr = len(train)
     yc_tr, ya_tr, yt_tr = (torch.from_numpy(a) for a in (y_country[:n_tr], y_admin1[:n_tr], y_town))
     yc_te = y_country[n_tr:]
@@ -236,7 +237,7 @@ def main() -> None:
             "knn_acc_25km": float((d <= 25).mean()),
             "knn_acc_200km": float((d <= 200).mean()),
             "knn_median_km": float(np.median(d)),
-            "knn_same_town": float((train["town_id"].to_numpy()[nn_idx] == test["town_id"].to_numpy()).mean()),
+            "knn_same_town": float((train["district_id"].to_numpy()[nn_idx] == test["district_id"].to_numpy()).mean()),
         }
         # The same retrieval on raw colour histograms (no learning): does the cue carry
         # town-level information at all?
@@ -246,9 +247,9 @@ def main() -> None:
                           train["lon"].to_numpy()[nn_h])
         results[name]["hist_knn_acc_25km"] = float((dh <= 25).mean())
         results[name]["hist_knn_same_town"] = float(
-            (train["town_id"].to_numpy()[nn_h] == test["town_id"].to_numpy()).mean())
+            (train["district_id"].to_numpy()[nn_h] == test["district_id"].to_numpy()).mean())
     # Upper bound for 25 km: a test scene whose town occurs in the training set.
-    results["test_town_seen_in_train"] = float(test["town_id"].isin(train["town_id"]).mean())
+    results["test_town_seen_in_train"] = float(test["district_id"].isin(train["district_id"]).mean())
     # Oracle: nearest training scene by true coordinates within 25 km at all.
     from geoloc.geo.distance import pairwise_haversine_km
 
@@ -275,7 +276,7 @@ def main() -> None:
               f"{r['hist_knn_acc_25km']:9.3f} {r['hist_knn_same_town']:9.3f}")
     print(f"majority-class country accuracy     {results['majority_country_acc']:.3f}")
     print(f"colour-histogram linear probe       {results['colour_hist_probe_country_acc']:.3f}")
-    print(f"test towns seen in training         {results['test_town_seen_in_train']:.3f}")
+    print(f"test districts seen in training     {results['test_town_seen_in_train']:.3f}")
     print(f"oracle 25 km (any train scene near) {results['oracle_acc_25km']:.3f}")
     print(f"training: {t_train:.0f}s wall, {cpu_train:.0f}s CPU (all threads); rendering {t_render:.0f}s wall")
     if args.out:

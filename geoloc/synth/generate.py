@@ -34,7 +34,8 @@ from geoloc.synth.scene import build_scene, normalise_cues
 
 CHUNK_DIR = 1000
 META_COLUMNS = [
-    "adm0_a3", "iso_a2", "country", "adm1_code", "admin1", "town", "town_id", "continent",
+    "adm0_a3", "iso_a2", "country", "adm1_code", "admin1", "town", "town_id", "district", "district_id",
+    "continent",
     "style_region", "drives_left", "script", "climate", "month", "season", "hour", "sun_elevation",
     "sun_azimuth", "road_bearing", "split",
 ]

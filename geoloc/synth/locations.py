@@ -25,7 +25,7 @@ HOUR_RANGE = (7.0, 18.0)
 
 LOCATION_COLUMNS = [
     "id", "lat", "lon", "adm0_a3", "iso_a2", "country", "adm1_code", "admin1", "town", "town_id",
-    "town_lat", "town_lon", "town_km", "continent", "style_region", "drives_left", "script",
+    "town_lat", "town_lon", "town_km", "district", "district_id", "continent", "style_region", "drives_left", "script",
     "language", "climate", "month", "season", "hour", "sun_elevation", "sun_azimuth",
     "road_bearing", "scene_seed", "split",
 ]
@@ -85,6 +85,11 @@ def attributes_at(lat, lon, draws: np.ndarray, ids: list[str], seed: int) -> pd.
 
     town_id = [f"{c}/{a}/{nm}/{la:.3f},{lo:.3f}" for c, a, nm, la, lo in
                zip(town["cc"], town["admin1"], town["name"], town["lat"], town["lon"], strict=True)]
+    # The town motif's unit: the GeoNames admin-2 district (county, borough, district) of the
+    # nearest place, a 10-50 km scale; the place itself where GeoNames has no admin-2.
+    district = town["admin2"].to_numpy()
+    district_id = [f"{c}/{a}/{d}" if d else t for c, a, d, t in
+                   zip(town["cc"], town["admin1"], district, town_id, strict=True)]
     df = pd.DataFrame(
         {
             "id": ids,
@@ -100,6 +105,8 @@ def attributes_at(lat, lon, draws: np.ndarray, ids: list[str], seed: int) -> pd.
             "town_lat": town["lat"].to_numpy(),
             "town_lon": town["lon"].to_numpy(),
             "town_km": town["distance_km"].to_numpy().round(3),
+            "district": district,
+            "district_id": district_id,
             "continent": col("continent", "none"),
             "style_region": col("style_region", "none"),
             "drives_left": col("drives_left", False).astype(bool),
@@ -123,7 +130,7 @@ def sample_locations(n: int, seed: int = 0) -> pd.DataFrame:
     """``n`` SynthWorld locations with all attributes (see module docstring), deterministic by seed.
 
     Returns a DataFrame [n] with columns :data:`LOCATION_COLUMNS`: ``lat, lon`` (degrees),
-    country/admin-1/nearest town, continent, style region, driving side, script, climate
+    country/admin-1/nearest town and its admin-2 district (the unit of the town motif), continent, style region, driving side, script, climate
     code, month, season, local solar hour, sun elevation/azimuth (degrees), road bearing
     (degrees clockwise from north), ``scene_seed`` (int) and ``split`` (train/val/test,
     80/10/10 by seed).

@@ -354,6 +354,9 @@ def _draw_building(d: ImageDraw.ImageDraw, view: _View, b: Building, geo: dict, 
         if roof is not None:
             d.polygon(roof, fill=_lit(b.roof_colour, light))
     d.polygon(wall, fill=_lit(b.wall, light))
+    if b.mural is not None:
+        _draw_mural(d, view, b, light)
+        return
     if (y.max() - y.min()) < 7:
         return
     if b.shop is not None:
@@ -370,6 +373,37 @@ def _draw_building(d: ImageDraw.ImageDraw, view: _View, b: Building, geo: dict, 
             d.polygon(pts, fill=trim)
         else:
             d.polygon(pts, fill=glass, outline=trim if big[i] else None)
+
+
+MURAL_CELLS = (8, 5)
+"""Columns and rows of the quads that paint a town motif over a facade."""
+
+
+def _mural_cells(b: Building) -> np.ndarray:
+    """Road-frame corners [cols * rows, 4, 3] of a mural's cells, row-major from the bottom."""
+    nu, nz = MURAL_CELLS
+    uu = np.linspace(b.u0, b.u1, nu + 1)
+    zz = np.linspace(0.0, b.height, nz + 1)
+    cells = np.empty((nz, nu, 4, 3))
+    cells[..., 1] = b.v
+    cells[:, :, 0, 0] = cells[:, :, 3, 0] = uu[None, :-1]
+    cells[:, :, 1, 0] = cells[:, :, 2, 0] = uu[None, 1:]
+    cells[:, :, 0, 2] = cells[:, :, 1, 2] = zz[:-1, None]
+    cells[:, :, 2, 2] = cells[:, :, 3, 2] = zz[1:, None]
+    return cells.reshape(-1, 4, 3)
+
+
+def _draw_mural(d: ImageDraw.ImageDraw, view: _View, b: Building, light: float) -> None:
+    nu, nz = MURAL_CELLS
+    tex = motif_texture(b.mural)
+    ts = tex.shape[0]
+    cells = _mural_cells(b)
+    x, y, fw = view.project(cells)
+    ok = (fw >= NEAR_M).all(axis=1) & (x.max(axis=1) >= 0) & (x.min(axis=1) < view.size)
+    for i in np.flatnonzero(ok):
+        row, col = divmod(int(i), nu)
+        c = tex[int((nz - 1 - row + 0.5) / nz * ts), int((col + 0.5) / nu * ts)]
+        d.polygon(list(zip(x[i].tolist(), y[i].tolist(), strict=True)), fill=_lit(c, light))
 
 
 SHOP_Z = (3.05, 3.85)
@@ -713,6 +747,25 @@ def cue_boxes(scene: Scene, heading: float, size: int, family: str) -> list[tupl
     and to highlight cues."""
     view = _View(scene, heading, size)
     out = []
+    if family == "motif":
+        for b in scene.buildings:
+            if b.mural is None:
+                continue
+            x, y, fw = view.project(np.array([[(b.u0, b.v, 0.0), (b.u1, b.v, 0.0), (b.u1, b.v, b.height),
+                                               (b.u0, b.v, b.height)]]))
+            if (fw < NEAR_M).any():
+                # Partly behind the camera: bound the clipped polygon instead.
+                poly = view.poly([(b.u0, b.v, 0.0), (b.u1, b.v, 0.0), (b.u1, b.v, b.height), (b.u0, b.v, b.height)])
+                if poly is None:
+                    continue
+                xs_, ys_ = [p[0] for p in poly], [p[1] for p in poly]
+            else:
+                xs_, ys_ = x.ravel().tolist(), y.ravel().tolist()
+            x0, x1 = math.floor(min(xs_)) - 2, math.ceil(max(xs_)) + 2
+            y0, y1 = math.floor(min(ys_)) - 2, math.ceil(max(ys_)) + 2
+            if x1 < 0 or x0 >= size or y1 < 0 or y0 >= size:
+                continue
+            out.append((max(0, x0), max(0, y0), min(size - 1, x1), min(size - 1, y1)))
     if family == "signs":
         for b in scene.buildings:
             if b.shop is None:

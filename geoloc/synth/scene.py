@@ -105,6 +105,8 @@ class Building:
     floors: int
     window_cols: int
     shop: dict | None = None
+    mural: TownMotif | None = None
+    """The town motif painted over the whole facade (family ``motif``)."""
     """A shop sign band above the ground floor: ``{"codes": glyph codes or None, "bg": RGB}``."""
 
 
@@ -341,13 +343,18 @@ def build_scene(attrs: Mapping, cues: Iterable[str] | str | None = None, seed: i
 
     # --- the town motif (family "motif"): a billboard near the camera, sometimes a facade mural
     m = _rng(seed, "motif")
-    motif = town_motif(str(attrs["town_id"])) if "motif" in cues else None
+    motif = town_motif(str(attrs.get("district_id") or attrs["town_id"])) if "motif" in cues else None
     has_motif = m.random() < PRESENCE["motif"]
     bill_u = float(m.uniform(7, 18) * (1 if m.random() < 0.6 else -1))
     bill_side = 1.0 if m.random() < 0.5 else -1.0
     second = m.random() < 0.6
     bill2_u = float(-np.sign(bill_u) * m.uniform(6, 20))
+    # Murals: some facades near the camera are painted with the town motif.
+    mural_draw = m.random(len(buildings))
     if motif is not None and has_motif:
+        for bld, r_m in zip(buildings, mural_draw, strict=True):
+            if r_m < 0.45 and min(abs(bld.u0), abs(bld.u1)) < 45.0:
+                bld.mural = motif
         # A large town billboard near the camera and often a second emblem (billboard or
         # banner) on the other side, behind, so that most headings show the town's motif.
         sprites.append(Sprite("billboard", bill_u, bill_side * (kerb_v + 2.6), {"motif": motif}, "motif"))
