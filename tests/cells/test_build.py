@@ -7,7 +7,8 @@ import pytest
 import shapely
 
 from geoloc.errors import CoordinateError, GeolocError
-from tests.cells.conftest import MAX_SIZE, MIN_SIZE
+
+from .conftest import MAX_SIZE, MIN_SIZE
 
 
 def test_every_point_in_exactly_one_cell(built, points):

@@ -22,7 +22,7 @@ def _run(argv, capsys) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def small_points():
-    from tests.cells.conftest import benelux_points
+    from .conftest import benelux_points
 
     lat, lon = benelux_points()
     keep = (lon > 4.0) & (lon < 6.5) & (lat > 49.4) & (lat < 50.9)  # southern Belgium + Luxembourg
