@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 import numpy as np
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from machine import cpu_model
 
 
 def main() -> None:
@@ -50,7 +39,7 @@ def main() -> None:
     from geoloc.cells.build import build_geocells
     from geoloc.geo.density import sample_photo_locations
 
-    print(f"machine: {os.cpu_count()} CPUs, {_cpu()}")
+    print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}")
     rows = []
     for i, n in enumerate(args.sizes):
         lo = args.min_size[min(i, len(args.min_size) - 1)]

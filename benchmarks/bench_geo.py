@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from machine import cpu_model
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
@@ -25,17 +26,6 @@ def _timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         best_wall = min(best_wall, time.perf_counter() - t0)
         best_cpu = min(best_cpu, time.process_time() - c0)
     return best_wall, best_cpu
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, size, wall, cpu, thr in rows:
         lines.append(f"| {name} | {size} | {wall:.3f} | {cpu:.3f} | {thr} |")
     machine = (
-        f"{os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}"
+        f"{os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, numpy {np.__version__}"
     )
     table = "\n".join(lines)
     print(table)
