@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import platform
 import time
 
 import numpy as np
 import torch
+from machine import machine_summary
 
 from geoloc.refine import LocationPrototypes, Refiner, build_prototypes
 
@@ -133,8 +132,7 @@ def main() -> None:
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
-    print(f"machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
-          f"threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}")
+    print(f"machine: {machine_summary()}, torch threads {torch.get_num_threads()}")
     rows = []
     if not args.skip_refine:
         rows += bench_refinement(args)

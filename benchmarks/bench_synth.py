@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
-import platform
 import tempfile
 import time
+
+from machine import machine_summary
 
 from geoloc.synth.generate import generate_dataset
 from geoloc.synth.locations import sample_locations
@@ -44,17 +44,6 @@ def bench_render(rows: list[dict], size: int, workers: int) -> tuple[float, floa
     return time.perf_counter() - t0, cpu
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200, help="scenes per measurement")
@@ -63,7 +52,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--files", action="store_true", help="also time generate_dataset (PNG files + manifest)")
     args = ap.parse_args()
-    print(f"machine: nproc={os.cpu_count()}, {cpu_model()}, load average {os.getloadavg()}")
+    print(f"machine: {machine_summary()}")
     t0 = time.perf_counter()
     locs = sample_locations(args.n, args.seed)
     print(f"sample_locations({args.n}): {time.perf_counter() - t0:.1f}s (first call loads the land mask)")
