@@ -1,0 +1,135 @@
+"""Bundle save/load: exact round trip, and a clear BundleError for every kind of damage."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import torch
+
+from geoloc.bundle import MANIFEST, SCHEMA, load_bundle, save_bundle, sha256_file, validate_config
+from geoloc.errors import BundleError, GeolocError
+
+from .conftest import CARD
+
+
+@pytest.fixture
+def copy(bundle_dir, tmp_path):
+    dst = tmp_path / "b"
+    shutil.copytree(bundle_dir, dst)
+    return dst
+
+
+def _rewrite_config(path, edit):
+    cfg = json.loads((path / "config.json").read_text())
+    edit(cfg)
+    (path / "config.json").write_text(json.dumps(cfg))
+    # re-sign the manifest so that only the config check can fail
+    man = json.loads((path / MANIFEST).read_text())
+    man["files"]["config.json"] = {"sha256": sha256_file(path / "config.json"),
+                                   "bytes": (path / "config.json").stat().st_size}
+    (path / MANIFEST).write_text(json.dumps(man))
+
+
+def test_round_trip_weights_cells_prototypes(parts, bundle_dir):
+    b = load_bundle(bundle_dir)
+    src = parts["model"].state_dict()
+    dst = b.model.state_dict()
+    assert src.keys() == dst.keys()
+    for k in src:
+        assert torch.equal(src[k], dst[k]), k
+    assert b.geocells.equals(parts["geocells"])
+    for k in ("embeddings", "member_coords", "cell_offsets"):
+        assert (getattr(b.prototypes, k) == getattr(parts["prototypes"], k)).all()
+    assert b.config["schema"] == SCHEMA
+    assert b.config["heads"] == {"geocell": len(parts["geocells"]), "climate": 5}
+    assert b.content_hash == sha256_file(bundle_dir / MANIFEST)
+    assert "pytest tests/predict" in b.card and CARD["data"] in b.card
+    files = json.loads((bundle_dir / MANIFEST).read_text())["files"]
+    assert set(files) == {"config.json", "model.safetensors", "geocells.parquet", "README.md",
+                          "prototypes.safetensors", "prototypes.json"}
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(parts["model"](x)["geocell"], b.model(x)["geocell"])
+
+
+def test_truncated_weights(copy):
+    w = copy / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:-100])
+    with pytest.raises(BundleError, match=r"model\.safetensors.*truncated"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "geocells.parquet", "prototypes.safetensors", "README.md"])
+def test_altered_byte(copy, name):
+    f = copy / name
+    raw = bytearray(f.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    f.write_bytes(bytes(raw))
+    with pytest.raises(BundleError, match=re.escape(name) + ".*SHA-256"):
+        load_bundle(copy)
+
+
+def test_missing_file_and_manifest(copy):
+    (copy / "geocells.parquet").unlink()
+    with pytest.raises(BundleError, match=r"geocells\.parquet is missing"):
+        load_bundle(copy)
+    (copy / MANIFEST).unlink()
+    with pytest.raises(BundleError, match=r"manifest\.json is missing"):
+        load_bundle(copy)
+    with pytest.raises(BundleError, match="no model bundle"):
+        load_bundle(copy / "nope")
+
+
+def test_wrong_schema_version(copy):
+    _rewrite_config(copy, lambda c: c.update(schema="geoloc-bundle/99"))
+    with pytest.raises(BundleError, match=r"config\.json: unknown bundle schema 'geoloc-bundle/99'"):
+        load_bundle(copy)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c.pop("preprocessing"), "missing field 'preprocessing'"),
+    (lambda c: c.update(image_size="64"), "'image_size' must be int, got str"),
+    (lambda c: c["refine"].update(top_k=2.5), "'refine.top_k' must be int"),
+    (lambda c: c["geocells"].pop("id"), "missing field 'geocells.id'"),
+    (lambda c: c["heads"].update(geocell=3), "geocell head has 3 classes"),
+    (lambda c: c["model"].update(bogus=1), "not a valid GeoModelConfig"),
+    (lambda c: c.update(views=True), "'views' must be int, got bool"),
+])
+def test_bad_config_fields(copy, edit, message):
+    _rewrite_config(copy, edit)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(copy)
+
+
+def test_config_not_json(copy):
+    (copy / "config.json").write_text("{")
+    with pytest.raises(BundleError, match=r"config\.json"):
+        load_bundle(copy)
+
+
+def test_validate_config_accepts_saved(bundle_dir):
+    cfg = json.loads((bundle_dir / "config.json").read_text())
+    assert validate_config(cfg) is cfg
+
+
+def test_save_guards(parts, bundle_dir, tmp_path):
+    kw = dict(model=parts["model"], geocells=parts["geocells"], card=CARD)
+    with pytest.raises(GeolocError, match="already exists"):
+        save_bundle(bundle_dir, **kw)
+    with pytest.raises(GeolocError, match="training_command"):
+        save_bundle(tmp_path / "x", model=parts["model"], geocells=parts["geocells"], card={"data": "d"})
+    with pytest.raises(GeolocError, match="metrics_command"):
+        save_bundle(tmp_path / "x", model=parts["model"], geocells=parts["geocells"],
+                    card={"data": "d", "training_command": "t", "metrics": {"a": 1}})
+    other = parts["config"].to_dict() | {"dropout": 0.5}
+    with pytest.raises(GeolocError, match="does not match"):
+        save_bundle(tmp_path / "x", config=other, **kw)
+    assert not (tmp_path / "x").exists()
+    # overwrite replaces the folder and gives the same content except the creation time
+    h = save_bundle(tmp_path / "y", **kw)
+    assert h == sha256_file(tmp_path / "y" / MANIFEST)
+    save_bundle(tmp_path / "y", overwrite=True, **kw)
+    assert load_bundle(tmp_path / "y").prototypes is None
