@@ -1,0 +1,384 @@
+"""Geolocator: load a model bundle and predict where images were taken.
+
+```python
+from geoloc.predict import Geolocator
+geo = Geolocator.from_pretrained("bundles/synthworld-tiny")        # device=None: CUDA if present
+preds = geo.predict(["a.jpg", open("b.jpg", "rb").read(), pil_image])      # one view each
+preds = geo.predict([["n.jpg", "e.jpg", "s.jpg", "w.jpg"]], views=4)      # four views of one place
+preds[0].lat, preds[0].lon, preds[0].countries[0], preds[0].to_dict()
+```
+
+Inputs: a path, bytes, binary file object or PIL image per location, or a list/tuple of those
+(the views of one location). ``views=1``: every item must be one image; ``views=4`` (or any V):
+an item is a list of V views, or one equirectangular panorama that is cut into V headings
+(:func:`geoloc.data.split_panorama`); ``views=None``: whatever each item holds (lists are views,
+anything else one view). A bad item (undecodable image, wrong number of views) gets
+``Prediction.error`` and the others are still predicted.
+
+Steps per batch: decode -> open_clip preprocessing from the bundle -> fused embedding [B, D] ->
+geocell (+ auxiliary) logits -> softmax -> top-k cells, country / admin-1 probabilities (sums of
+the cell probabilities by each cell's country / admin-1) -> retrieval refinement
+(:class:`geoloc.refine.Refiner`) -> nearest gazetteer place of every reported point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geoloc.bundle import Bundle, load_bundle
+from geoloc.errors import GeolocError
+
+# --------------------------------------------------------------------------- output types
+
+
+@dataclass
+class Place:
+    """Nearest gazetteer place of a point (``distance_km`` from the point, km)."""
+
+    name: str
+    admin1: str
+    cc: str
+    distance_km: float
+
+
+@dataclass
+class TopPoint:
+    """One of the top-k geocells: its centroid (degrees), probability and names."""
+
+    lat: float
+    lon: float
+    probability: float
+    cell: int
+    cell_name: str
+    country: str
+    admin1: str
+    place: Place | None = None
+
+
+@dataclass
+class RegionProbability:
+    """Probability of a country (``code`` = ISO alpha-3) or admin-1 unit (Natural Earth adm1_code)."""
+
+    code: str
+    name: str
+    probability: float
+
+
+@dataclass
+class RefinedPoint:
+    """Retrieval-refined location (degrees) and how it was chosen (see :class:`geoloc.refine.RefineResult`)."""
+
+    lat: float
+    lon: float
+    cell: int
+    cluster: int
+    weight: float
+    fallback: bool
+    capped: bool
+    place: Place | None = None
+
+
+@dataclass
+class Prediction:
+    """Geolocation of one input location.
+
+    Attributes:
+        source: name of the input (path, ``<N bytes>``, ``<PIL image>``, or ``[...]`` for views).
+        lat, lon: final guess in degrees (refined point, else the top-1 cell centroid; None on error).
+        top_k: the k most probable geocells, most probable first.
+        countries, admin1: region probabilities, most probable first (at most ``top_regions``).
+        refined: refined point (None when refinement is off or the bundle has no prototypes).
+        views: number of views used.
+        timings_ms: ``decode`` (this item), ``embed``, ``classify``, ``refine`` (the batch's time
+            divided by its items), ``total``.
+        error: why this item could not be predicted (then every other field is empty).
+    """
+
+    source: str
+    lat: float | None = None
+    lon: float | None = None
+    top_k: list[TopPoint] = field(default_factory=list)
+    countries: list[RegionProbability] = field(default_factory=list)
+    admin1: list[RegionProbability] = field(default_factory=list)
+    refined: RefinedPoint | None = None
+    views: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (floats, ints, strings, lists, dicts, None)."""
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------- functional core
+
+
+def region_index(labels: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct non-empty labels (sorted) and the column of each cell's label ([C] int64, -1 for "")."""
+    labels = np.asarray([str(x) for x in labels], dtype=object)
+    keys = sorted({x for x in labels if x})
+    pos = {k: i for i, k in enumerate(keys)}
+    return keys, np.array([pos.get(x, -1) for x in labels], dtype=np.int64)
+
+
+def aggregate_probabilities(cell_probs: np.ndarray, column: np.ndarray, n_regions: int) -> np.ndarray:
+    """Sum cell probabilities [B, C] into regions [B, R]; ``column[c]`` is the region of cell c
+    (-1: none, not counted)."""
+    from scipy import sparse
+
+    keep = column >= 0
+    m = sparse.csr_matrix((np.ones(int(keep.sum())), (np.flatnonzero(keep), column[keep])),
+                          shape=(column.size, n_regions))
+    return np.asarray(m.T @ np.asarray(cell_probs, dtype=np.float64).T).T
+
+
+def _source_name(item: Any) -> str:
+    from PIL import Image
+
+    from geoloc.data.images import source_name
+
+    if isinstance(item, Image.Image):
+        return "<PIL image>"
+    if isinstance(item, list | tuple):
+        return "[" + ", ".join(_source_name(x) for x in item) + "]"
+    try:
+        return source_name(item)
+    except Exception:
+        return f"<{type(item).__name__}>"
+
+
+def _decode_one(src: Any):
+    from PIL import Image
+
+    from geoloc.data.images import load_image, to_rgb
+
+    if isinstance(src, Image.Image):
+        try:
+            src.load()
+            return to_rgb(src)
+        except (OSError, ValueError) as exc:
+            raise GeolocError(f"PIL image could not be read ({exc})") from exc
+    if isinstance(src, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(src, "read"):
+        return load_image(src)
+    raise GeolocError(f"unsupported input type {type(src).__name__} (use a path, bytes or a PIL image)")
+
+
+def decode_views(item: Any, views: int | None) -> list:
+    """Decode one input location to a list of RGB PIL views (see the module docstring)."""
+    from geoloc.data.panorama import split_panorama
+
+    if isinstance(item, list | tuple):
+        if len(item) == 0:
+            raise GeolocError("empty list of views")
+        if views is not None and len(item) != views:
+            raise GeolocError(f"expected {views} view(s), got {len(item)}")
+        return [_decode_one(v) for v in item]
+    img = _decode_one(item)
+    if views is None or views == 1:
+        return [img]
+    return split_panorama(img, views)
+
+
+def _is_single(inputs: Any) -> bool:
+    from PIL import Image
+
+    return isinstance(inputs, str | os.PathLike | bytes | bytearray | memoryview | Image.Image) or hasattr(
+        inputs, "read")
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --------------------------------------------------------------------------- Geolocator
+
+
+class Geolocator:
+    """Predictions from a :class:`geoloc.bundle.Bundle` (see the module docstring).
+
+    Args:
+        bundle: a loaded bundle (:func:`geoloc.bundle.load_bundle`).
+        device: torch device; None = CUDA when available, else CPU.
+        batch_size: locations per forward pass.
+        refine_backend: ``auto`` | ``faiss`` | ``torch`` (see :class:`geoloc.refine.Refiner`).
+    """
+
+    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto") -> None:
+        from geoloc.data.datasets import open_clip_transform
+        from geoloc.refine import Refiner
+
+        if batch_size < 1:
+            raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
+        self.bundle = bundle
+        self.config = bundle.config
+        self.device = _resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.model = bundle.model.to(self.device).eval()
+        self.transform = open_clip_transform(dict(self.config["preprocessing"]))
+        f = bundle.geocells.frame
+        self.centroids = bundle.geocells.centroids
+        self.cell_names = f["name"].astype(str).tolist()
+        self.cell_country = f["country"].astype(str).tolist()
+        self.cell_admin1 = f["adm1_code"].astype(str).tolist()
+        self.country_keys, self.country_col = region_index(self.cell_country)
+        self.admin1_keys, self.admin1_col = region_index(self.cell_admin1)
+        self.country_names = dict(zip(f["country"].astype(str), f["country_name"].astype(str), strict=True))
+        self.admin1_names = dict(zip(f["adm1_code"].astype(str), f["admin1"].astype(str), strict=True))
+        self.refiner = None
+        if bundle.prototypes is not None:
+            self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **self.config["refine"],
+                                   backend=refine_backend, device=self.device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device=None, **kwargs) -> Geolocator:
+        """Load (and verify) the bundle folder at ``path``; raises BundleError if it is broken."""
+        return cls(load_bundle(path), device=device, **kwargs)
+
+    @property
+    def default_views(self) -> int:
+        """Views per location the model was trained with (from config.json)."""
+        return int(self.config["views"])
+
+    # -- model -------------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    @torch.no_grad()
+    def forward(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                                      float, float]:
+        """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
+        embed ms, classify ms)."""
+        t0 = time.perf_counter()
+        x = pixels.to(self.device, non_blocking=True)
+        v = None if valid is None else valid.to(self.device)
+        emb = self.model.embed(x, v)
+        self._sync()
+        t1 = time.perf_counter()
+        # float64 softmax: reported cell probabilities sum to 1 within 1e-12
+        probs_np = torch.softmax(self.model.heads(emb)["geocell"].double(), dim=1).cpu().numpy()
+        t2 = time.perf_counter()
+        return emb.float().cpu().numpy(), probs_np, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+    # -- public API -------------------------------------------------------------------------------
+    def predict(self, inputs, *, views: int | None = None, top_k: int = 5, refine: bool = True,
+                top_regions: int | None = 10, places: bool = True, progress: bool = False) -> list[Prediction]:
+        """Predict every input location (batched); one :class:`Prediction` per item, in order.
+
+        Args:
+            inputs: one item or a sequence of items (see the module docstring).
+            views: 1, 4 (any V >= 1), or None (each item's own count).
+            top_k: geocells reported per item.
+            refine: apply retrieval refinement (needs prototypes in the bundle).
+            top_regions: countries / admin-1 units reported (None = all with their probability).
+            places: look up the nearest gazetteer place of every reported point.
+            progress: show a progress bar over batches.
+        """
+        if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 1):
+            raise GeolocError(f"views must be a positive integer or None, got {views!r}")
+        if top_k < 1:
+            raise GeolocError(f"top_k must be >= 1, got {top_k}")
+        items = [inputs] if _is_single(inputs) else list(inputs)
+        out: list[Prediction] = []
+        starts = range(0, len(items), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="predict", unit="batch")
+        for s in starts:
+            out.extend(self._predict_batch(items[s:s + self.batch_size], views, top_k, refine, top_regions, places))
+        return out
+
+    def _predict_batch(self, items: list, views, top_k, refine, top_regions, places) -> list[Prediction]:
+        preds = [Prediction(source=_source_name(it)) for it in items]
+        tensors: list[torch.Tensor] = []
+        ok: list[int] = []
+        for i, it in enumerate(items):
+            t0 = time.perf_counter()
+            try:
+                imgs = decode_views(it, views)
+                tensors.append(torch.stack([self.transform(im) for im in imgs]))
+            except GeolocError as exc:
+                preds[i].error = str(exc)
+                continue
+            preds[i].views = len(imgs)
+            preds[i].timings_ms["decode"] = (time.perf_counter() - t0) * 1e3
+            ok.append(i)
+        if not ok:
+            return preds
+        vmax = max(t.shape[0] for t in tensors)
+        pixels = torch.zeros(len(ok), vmax, *tensors[0].shape[1:])
+        valid = torch.zeros(len(ok), vmax, dtype=torch.bool)
+        for j, t in enumerate(tensors):
+            pixels[j, : t.shape[0]] = t
+            valid[j, : t.shape[0]] = True
+        emb, probs, embed_ms, cls_ms = self.forward(pixels, None if bool(valid.all()) else valid)
+        refine_ms = 0.0
+        res = None
+        if refine and self.refiner is not None:
+            t0 = time.perf_counter()
+            res = self.refiner.refine(emb, probs)
+            refine_ms = (time.perf_counter() - t0) * 1e3
+        k = min(top_k, probs.shape[1])
+        top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        country_p = aggregate_probabilities(probs, self.country_col, len(self.country_keys))
+        admin1_p = aggregate_probabilities(probs, self.admin1_col, len(self.admin1_keys))
+        n = len(ok)
+        for j, i in enumerate(ok):
+            p = preds[i]
+            p.top_k = [TopPoint(lat=float(self.centroids[c, 0]), lon=float(self.centroids[c, 1]),
+                                probability=float(probs[j, c]), cell=int(c), cell_name=self.cell_names[c],
+                                country=self.cell_country[c], admin1=self.cell_admin1[c]) for c in top[j]]
+            p.countries = _ranked(country_p[j], self.country_keys, self.country_names, top_regions)
+            p.admin1 = _ranked(admin1_p[j], self.admin1_keys, self.admin1_names, top_regions)
+            if res is not None:
+                p.refined = RefinedPoint(lat=float(res.lat[j]), lon=float(res.lon[j]), cell=int(res.cell[j]),
+                                         cluster=int(res.cluster[j]), weight=float(res.weight[j]),
+                                         fallback=bool(res.fallback[j]), capped=bool(res.capped[j]))
+                p.lat, p.lon = p.refined.lat, p.refined.lon
+            else:
+                p.lat, p.lon = p.top_k[0].lat, p.top_k[0].lon
+            p.timings_ms.update(embed=embed_ms / n, classify=cls_ms / n, refine=refine_ms / n)
+            p.timings_ms["total"] = sum(p.timings_ms[x] for x in ("decode", "embed", "classify", "refine"))
+        if places:
+            self._attach_places([preds[i] for i in ok])
+        return preds
+
+    @staticmethod
+    def _attach_places(preds: list[Prediction]) -> None:
+        from geoloc.geo import nearest_place
+
+        targets = [t for p in preds for t in ([*p.top_k, p.refined] if p.refined else p.top_k)]
+        targets = [t for t in targets if np.isfinite(t.lat) and np.isfinite(t.lon)]
+        if not targets:
+            return
+        df = nearest_place(np.array([t.lat for t in targets]), np.array([t.lon for t in targets]))
+        for t, row in zip(targets, df.itertuples(index=False), strict=True):
+            t.place = Place(name=str(row.name), admin1=str(row.admin1), cc=str(row.cc),
+                            distance_km=float(row.distance_km))
+
+
+def _ranked(p: np.ndarray, keys: list[str], names: dict[str, str], limit: int | None) -> list[RegionProbability]:
+    order = np.argsort(-p, kind="stable")
+    if limit is not None:
+        order = order[:limit]
+    return [RegionProbability(code=keys[r], name=names.get(keys[r], ""), probability=float(p[r])) for r in order]
+
+
+__all__ = ["Geolocator", "Place", "Prediction", "RefinedPoint", "RegionProbability", "TopPoint",
+           "aggregate_probabilities", "decode_views", "region_index"]
