@@ -382,6 +382,8 @@ def load_bundle(path) -> Bundle:
     model.eval()
     if prototypes is not None and prototypes.dim != model.embed_dim:
         raise BundleError(f"{path}: prototypes have dimension {prototypes.dim}, the model {model.embed_dim}")
+    if prototypes is not None and prototypes.num_cells != len(geocells):
+        raise BundleError(f"{path}: prototypes cover {prototypes.num_cells} cells, the geocells {len(geocells)}")
     return Bundle(path=path, config=cfg, model=model, geocells=geocells, prototypes=prototypes,
                   card=(path / CARD).read_text(), content_hash=content_hash)
 

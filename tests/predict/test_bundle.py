@@ -22,15 +22,18 @@ def copy(bundle_dir, tmp_path):
     return dst
 
 
+def _resign(path, name):
+    """Record a deliberately changed file in the manifest so that only the later checks can fail."""
+    man = json.loads((path / MANIFEST).read_text())
+    man["files"][name] = {"sha256": sha256_file(path / name), "bytes": (path / name).stat().st_size}
+    (path / MANIFEST).write_text(json.dumps(man))
+
+
 def _rewrite_config(path, edit):
     cfg = json.loads((path / "config.json").read_text())
     edit(cfg)
     (path / "config.json").write_text(json.dumps(cfg))
-    # re-sign the manifest so that only the config check can fail
-    man = json.loads((path / MANIFEST).read_text())
-    man["files"]["config.json"] = {"sha256": sha256_file(path / "config.json"),
-                                   "bytes": (path / "config.json").stat().st_size}
-    (path / MANIFEST).write_text(json.dumps(man))
+    _resign(path, "config.json")
 
 
 def test_round_trip_weights_cells_prototypes(parts, bundle_dir):
@@ -133,3 +136,24 @@ def test_save_guards(parts, bundle_dir, tmp_path):
     assert h == sha256_file(tmp_path / "y" / MANIFEST)
     save_bundle(tmp_path / "y", overwrite=True, **kw)
     assert load_bundle(tmp_path / "y").prototypes is None
+
+
+def test_other_geocell_set_refused(parts, copy):
+    from geoloc.cells.geocell_set import GeocellSet
+
+    frame = parts["geocells"].frame.copy()
+    frame.loc[0, "name"] = frame.loc[0, "name"] + " (renamed)"
+    GeocellSet(frame, parts["geocells"].meta).save(copy / "geocells.parquet")
+    _resign(copy, "geocells.parquet")
+    with pytest.raises(BundleError, match=r"geocells\.parquet is not the geocell set"):
+        load_bundle(copy)
+
+
+def test_weights_that_do_not_fit_the_config(copy):
+    def edit(c):
+        c["model"]["aux_heads"] = {"climate": 7}
+        c["heads"]["climate"] = 7
+
+    _rewrite_config(copy, edit)
+    with pytest.raises(BundleError, match=r"model\.safetensors could not be loaded"):
+        load_bundle(copy)
