@@ -265,6 +265,8 @@ class Geolocator:
         """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
         embed ms, classify ms)."""
         t0 = time.perf_counter()
+        if self.device.type == "cuda":
+            pixels = pixels.pin_memory()
         x = pixels.to(self.device, non_blocking=True)
         v = None if valid is None else valid.to(self.device)
         emb = self.model.embed(x, v)

@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from geoloc.bundle import bundle_in_memory
@@ -129,6 +131,19 @@ def test_aggregate_probabilities_reference():
     agg = aggregate_probabilities(p, col, 3)
     np.testing.assert_allclose(agg[:, 1], p[:, 0] + p[:, 3])
     np.testing.assert_allclose(agg.sum(1) + p[:, 1] + p[:, 5], 1.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(["", "A", "B", "C"]), min_size=1, max_size=12), st.integers(1, 4),
+       st.integers(0, 2**31 - 1))
+def test_aggregate_probabilities_property(labels, batch, seed):
+    keys, col = region_index(labels)
+    p = np.random.default_rng(seed).dirichlet(np.ones(len(labels)), size=batch)
+    agg = aggregate_probabilities(p, col, len(keys))
+    assert agg.shape == (batch, len(keys))
+    for r, key in enumerate(keys):
+        np.testing.assert_allclose(agg[:, r], p[:, [lab == key for lab in labels]].sum(1), atol=1e-12)
+    np.testing.assert_allclose(agg.sum(1) + p[:, [not lab for lab in labels]].sum(1), 1.0, atol=1e-12)
 
 
 def test_refinement_and_places(geo, images):
