@@ -55,6 +55,39 @@ def demo() -> None:
     run_demo()
 
 
+@app.command()
+def predict(
+    paths: list[str] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, HEIC, ...)."),
+    model: str = typer.Option(..., "--model", "-m", help="Model bundle folder (see docs/bundle.md)."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
+    views: int | None = typer.Option(None, help="Views per location: 4 cuts each image as a panorama."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    no_refine: bool = typer.Option(False, "--no-refine", help="Skip retrieval refinement."),
+) -> None:
+    """Say where each image was taken. Bad files are reported per file; exit 1 if any failed."""
+    import json
+
+    from geoloc.predict import Geolocator
+
+    geolocator = Geolocator.from_pretrained(model)
+    preds = geolocator.predict(paths, views=views, top_k=top_k, refine=not no_refine, progress=len(paths) > 1)
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
+    else:
+        for p in preds:
+            if not p.ok:
+                typer.echo(f"{p.source}: error: {p.error}")
+                continue
+            country = p.countries[0].name if p.countries else "?"
+            place = p.top_k[0].place.name if p.top_k and p.top_k[0].place else ""
+            typer.echo(f"{p.source}: {p.lat:.4f}, {p.lon:.4f}  {country}  {place}  "
+                       f"({p.timings_ms.get('total', 0.0):.0f} ms)")
+            for rank, t in enumerate(p.top_k, 1):
+                typer.echo(f"  {rank}. cell {t.cell} {t.cell_name}  {t.lat:.3f}, {t.lon:.3f}  p={t.probability:.3f}")
+    if any(not p.ok for p in preds):
+        raise typer.Exit(1)
+
+
 def _register() -> None:
     for module, name, help_text in SUBCOMMANDS:
         try:
