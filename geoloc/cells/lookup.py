@@ -76,6 +76,61 @@ class PolygonIndex:
         owner = part_idx[ring_idx[c_idx[:-1][same]]].astype(np.int64)
         return shapely.STRtree(shapely.linestrings(seg)), owner
 
+    @functools.cached_property
+    def vertex_tree(self):
+        """scipy ``cKDTree`` over the end points of the boundary segments (lon, lat degrees)."""
+        from scipy.spatial import cKDTree  # lazy: scipy.spatial is slow to import
+
+        seg_tree, _ = self.segments
+        coords = shapely.get_coordinates(seg_tree.geometries)
+        return cKDTree(coords)
+
+
+VERTEX_RADIUS_SLACK = 1e-9
+"""Relative widening (plus 1e-12 degrees) of the per-point search radius in :func:`nearest_segments`,
+so that float rounding in the KD-tree or in GEOS ``dwithin`` never drops a segment at that radius."""
+
+VERTEX_RADIUS_MAX_DEG = 0.5
+"""Points farther than this (degrees) from every segment end point use GEOS ``query_nearest`` directly
+(bounds the candidate pairs of the fast search, e.g. far at sea or next to very long segments)."""
+
+
+def nearest_segments(index: PolygonIndex, pts: np.ndarray, lon: np.ndarray, lat: np.ndarray):
+    """All boundary segments nearest to each point: ``(point index [K], segment index [K])``.
+
+    The same pairs as ``index.segments[0].query_nearest(pts, all_matches=True)`` (GEOS point-segment
+    distances, exact ties), found faster: the distance ``U`` to the nearest segment end point (KD-tree)
+    bounds the nearest-segment distance, so only segments within ``U`` (an STRtree ``dwithin`` query
+    with a per-point radius) are candidates; their GEOS distances are compared exactly. The answer
+    does not rest on the bound: a point with any candidate has its true nearest distance within
+    the radius, so all its nearest segments are candidates; a point without any (beyond
+    :data:`VERTEX_RADIUS_MAX_DEG`, or missed through rounding) goes to GEOS ``query_nearest``.
+
+    Parameters
+    ----------
+    pts : [M] shapely Points; lon, lat : [M] their coordinates (degrees).
+    """
+    seg_tree, _ = index.segments
+    if len(pts) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    bound, _ = index.vertex_tree.query(np.stack([lon, lat], axis=1), k=1)
+    near = np.flatnonzero(bound <= VERTEX_RADIUS_MAX_DEG)
+    radius = bound[near] * (1 + VERTEX_RADIUS_SLACK) + 1e-12
+    p_idx, s_idx = seg_tree.query(pts[near], predicate="dwithin", distance=radius)
+    p_idx = near[p_idx]
+    dist = shapely.distance(pts[p_idx], seg_tree.geometries[s_idx])
+    best = np.full(len(pts), np.inf)
+    np.minimum.at(best, p_idx, dist)
+    keep = dist == best[p_idx]
+    found = np.zeros(len(pts), dtype=bool)
+    found[p_idx[keep]] = True
+    p_idx, s_idx = p_idx[keep], s_idx[keep]
+    lost = np.flatnonzero(~found)
+    if lost.size:  # points beyond VERTEX_RADIUS_MAX_DEG
+        q_idx, q_seg = seg_tree.query_nearest(pts[lost], all_matches=True)
+        p_idx, s_idx = np.r_[p_idx, lost[q_idx]], np.r_[s_idx, q_seg]
+    return p_idx.astype(np.int64), s_idx.astype(np.int64)
+
 
 def locate_points(
     index: PolygonIndex, lon: np.ndarray, lat: np.ndarray, *, chunk_size: int = DEFAULT_CHUNK
@@ -111,8 +166,8 @@ def locate_points(
         miss = np.flatnonzero(part < 0)
         outside[start + miss] = True
         if miss.size:
-            seg_tree, owner = index.segments
-            m_idx, s_idx = seg_tree.query_nearest(pts[miss], all_matches=True)
+            _, owner = index.segments
+            m_idx, s_idx = nearest_segments(index, pts[miss], lon[start + miss], lat[start + miss])
             cand = np.unique(np.stack([m_idx, owner[s_idx]], axis=1), axis=0)
             m_idx, n_idx = cand[:, 0], cand[:, 1]
             sub = np.full(miss.size, -1, dtype=np.int64)
