@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from geoloc.errors import BundleError, GeolocError
+from geoloc.integrity import read_json, sha256_file
 
 SCHEMA = "geoloc-bundle/1"
 MANIFEST_SCHEMA = "geoloc-bundle-manifest/1"
@@ -67,15 +68,6 @@ class Bundle:
 
 
 # --------------------------------------------------------------------------- hashing
-def sha256_file(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def geocell_set_id(geocells) -> str:
     """Content id (16 hex chars) of a GeocellSet: names, countries, admin-1, centroids and the
     polygons' WKB in class order. Identifies the label space a geocell head was trained on."""
@@ -314,10 +306,7 @@ def verify_bundle(path) -> tuple[dict[str, Any], str]:
     mpath = path / MANIFEST
     if not mpath.is_file():
         raise BundleError(f"{mpath} is missing (not a geoloc model bundle?)")
-    try:
-        manifest = json.loads(mpath.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{mpath} is not valid JSON ({exc})") from exc
+    manifest = read_json(mpath)
     if not isinstance(manifest, dict) or manifest.get("schema") != MANIFEST_SCHEMA:
         schema = manifest.get("schema") if isinstance(manifest, dict) else None
         raise BundleError(f"{mpath}: unknown manifest schema {schema!r}; this geoloc reads {MANIFEST_SCHEMA!r}")
@@ -352,11 +341,7 @@ def load_bundle(path) -> Bundle:
 
     path = Path(path)
     manifest, content_hash = verify_bundle(path)
-    try:
-        cfg = json.loads((path / CONFIG).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path / CONFIG} is not valid JSON ({exc})") from exc
-    cfg = validate_config(cfg, str(path / CONFIG))
+    cfg = validate_config(read_json(path / CONFIG), str(path / CONFIG))
     try:
         geocells = GeocellSet.load(path / GEOCELLS)
     except InputFileError as exc:

@@ -8,27 +8,19 @@ truncated or altered file raises :class:`geoloc.errors.BundleError` naming it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from geoloc.errors import BundleError
+from geoloc.integrity import read_json, sha256_file
 from geoloc.refine.prototypes import LocationPrototypes
 
 FORMAT = "geoloc.location-prototypes"
 VERSION = 1
 ARRAYS = ("embeddings", "cell", "centroid", "cell_offsets", "member_offsets", "member_coords",
           "member_embeddings", "member_rows", "cell_centroids")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_prototypes(prototypes: LocationPrototypes, directory: str | Path, name: str = "prototypes") -> Path:
@@ -46,7 +38,7 @@ def save_prototypes(prototypes: LocationPrototypes, directory: str | Path, name:
         "num_prototypes": prototypes.num_prototypes, "num_cells": prototypes.num_cells,
         "dim": prototypes.dim, "num_members": int(prototypes.member_rows.shape[0]),
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in tensors.items()},
-        "safetensors": st.name, "sha256": _sha256(st),
+        "safetensors": st.name, "sha256": sha256_file(st),
     }
     js = directory / f"{name}.json"
     js.write_text(json.dumps(meta, indent=2) + "\n")
@@ -62,15 +54,12 @@ def load_prototypes(directory: str | Path, name: str = "prototypes", *, verify_h
     for p in (js, st):
         if not p.is_file():
             raise BundleError(f"prototype file {p} is missing")
-    try:
-        meta = json.loads(js.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{js} is not valid JSON: {exc}") from exc
+    meta = read_json(js)
     if meta.get("format") != FORMAT:
         raise BundleError(f"{js}: not a location-prototypes file (format {meta.get('format')!r})")
     if meta.get("version") != VERSION:
         raise BundleError(f"{js}: unsupported prototypes version {meta.get('version')!r} (expected {VERSION})")
-    if verify_hash and _sha256(st) != meta.get("sha256"):
+    if verify_hash and sha256_file(st) != meta.get("sha256"):
         raise BundleError(f"{st} does not match the SHA-256 recorded in {js} (truncated or altered)")
     try:
         arrays = load_file(str(st))
