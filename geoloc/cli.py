@@ -88,6 +88,27 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def evaluate(
+    manifest: str = typer.Argument(..., help="Manifest (CSV/Parquet: path, lat, lon[, id, view])."),
+    model: str = typer.Option(..., "--model", "-m", help="Model bundle folder."),
+    root: str | None = typer.Option(None, help="Folder that relative image paths start from."),
+    out: str | None = typer.Option(None, help="Write metrics.json, metrics.md and PNG plots here."),
+    views: int | None = typer.Option(None, help="Views per location (4: cut single images as panoramas)."),
+) -> None:
+    """acc@1/25/200/750/2500 km, median/mean km, GeoScore, country and admin-1 accuracy on a manifest."""
+    from geoloc.eval.run import evaluate_manifest
+    from geoloc.predict import Geolocator
+
+    result = evaluate_manifest(Geolocator.from_pretrained(model), manifest, root=root, views=views,
+                               out_dir=out, name=model)
+    typer.echo(result.report.markdown)
+    typer.echo(f"{result.n_locations - len(result.failed)} of {result.n_locations} locations evaluated; "
+               f"{result.invalid_rows} invalid manifest row(s) and {len(result.failed)} unreadable location(s) skipped")
+    for source, reason in result.failed[:20]:
+        typer.echo(f"  skipped {source}: {reason}")
+
+
 def _register() -> None:
     for module, name, help_text in SUBCOMMANDS:
         try:
