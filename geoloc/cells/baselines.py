@@ -29,8 +29,8 @@ def _frame_from_boxes(geoms: list, kind: str, meta: dict, lat=None, lon=None):
 
     from geoloc.cells.build import _fill_centroids
     from geoloc.cells.geocell_set import GeocellSet
-    from geoloc.cells.sphere import grouped_spherical_mean
     from geoloc.geo.boundaries import lookup_admin
+    from geoloc.geo.sphere import grouped_spherical_mean
 
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)

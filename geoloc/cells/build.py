@@ -136,8 +136,8 @@ def build_geocells(
     from geoloc.cells.lookup import locate_points, snap_inside
     from geoloc.cells.merge import merge_small_cells, unit_adjacency
     from geoloc.cells.partition import partition_points
-    from geoloc.cells.sphere import grouped_spherical_mean, local_xy
     from geoloc.cells.split import split_polygon
+    from geoloc.geo.sphere import grouped_spherical_mean, local_xy
     from geoloc.geo.validate import check_coordinates
 
     _check_sizes(min_size, max_size)

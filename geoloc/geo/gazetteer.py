@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from geoloc.geo.distance import haversine_km
+from geoloc.geo.sphere import unit_vectors
 from geoloc.geo.validate import check_coordinates
 
 PLACE_COLUMNS = ["name", "lat", "lon", "admin1", "admin2", "cc"]
@@ -51,14 +52,6 @@ def load_places() -> pd.DataFrame:
     admin names are empty strings. Returns a fresh copy of a cached read.
     """
     return _places_cached().copy()
-
-
-def unit_vectors(lat, lon) -> np.ndarray:
-    """Unit vectors [N, 3] (x, y, z on the unit sphere) for latitudes/longitudes in degrees."""
-    p = np.radians(np.asarray(lat, dtype=np.float64))
-    lam = np.radians(np.asarray(lon, dtype=np.float64))
-    cp = np.cos(p)
-    return np.stack([cp * np.cos(lam), cp * np.sin(lam), np.sin(p)], axis=-1)
 
 
 @functools.lru_cache(maxsize=1)

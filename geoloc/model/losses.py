@@ -8,13 +8,7 @@ import torch.nn.functional as F
 
 from geoloc.model.heads import GEOCELL
 from representation.functional.soft_ce import soft_cross_entropy
-
-try:  # the representation library's implementation of the paper-form targets
-    from representation.targets.geo import pigeon_geocell_targets as _rep_targets
-except ImportError:  # pragma: no cover - representation always ships it now
-    _rep_targets = None
-
-from geoloc.geo.distance import haversine_km_torch
+from representation.targets.geo import pigeon_geocell_targets
 
 
 def haversine_smoothed_targets(lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,
@@ -25,12 +19,7 @@ def haversine_smoothed_targets(lat: torch.Tensor, lon: torch.Tensor, true_cell: 
     ``d_i,true`` the distance to the centroid of the sample's TRUE cell (not the nearest one,
     as the reference code has it). Un-normalised; non-finite values become 0.
     """
-    cell_lat, cell_lon = cell_centroids[:, 0], cell_centroids[:, 1]
-    if _rep_targets is not None:
-        return _rep_targets(lat, lon, cell_lat, cell_lon, true_cell, tau_km)
-    d = haversine_km_torch(lat[:, None], lon[:, None], cell_lat[None], cell_lon[None])
-    y = torch.exp(-(d - d.gather(1, true_cell.long()[:, None])) / tau_km)
-    return torch.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    return pigeon_geocell_targets(lat, lon, cell_centroids[:, 0], cell_centroids[:, 1], true_cell, tau_km)
 
 
 def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,

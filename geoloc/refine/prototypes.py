@@ -117,15 +117,11 @@ def spherical_mean(lat: np.ndarray, lon: np.ndarray, offsets: np.ndarray) -> np.
         [S, 2] (lat, lon) degrees; NaN for empty segments (and for antipodal sets whose
         mean vector vanishes).
     """
-    lat_r, lon_r = np.radians(lat), np.radians(lon)
-    xyz = np.stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r), np.sin(lat_r)], 1)
-    sums = _segment_sum(xyz, offsets)
-    norm = np.linalg.norm(sums, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        v = sums / norm[:, None]
-        out = np.stack([np.degrees(np.arcsin(np.clip(v[:, 2], -1, 1))), np.degrees(np.arctan2(v[:, 1], v[:, 0]))], 1)
-    out[norm < 1e-12] = np.nan
-    return out
+    from geoloc.geo.sphere import grouped_spherical_mean
+
+    labels = np.repeat(np.arange(offsets.shape[0] - 1), np.diff(offsets))
+    mlat, mlon, _ = grouped_spherical_mean(lat, lon, labels, offsets.shape[0] - 1)
+    return np.stack([mlat, mlon], 1)
 
 
 def _segment_sum(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:

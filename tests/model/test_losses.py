@@ -87,14 +87,3 @@ def test_bad_centroid_shape():
     logits, lat, lon, true, cent = _batch()
     with pytest.raises(ValueError, match="cell_centroids"):
         geocell_loss(logits, lat, lon, true, cent[:3])
-
-
-def test_local_target_formula_equals_representation(monkeypatch):
-    import geoloc.model.losses as losses
-
-    _logits, lat, lon, true, cent = _batch(seed=4)
-    cent_t = torch.tensor(cent, dtype=torch.float32)
-    want = losses.haversine_smoothed_targets(lat.float(), lon.float(), true, cent_t, 75.0)
-    monkeypatch.setattr(losses, "_rep_targets", None)
-    got = losses.haversine_smoothed_targets(lat.float(), lon.float(), true, cent_t, 75.0)
-    torch.testing.assert_close(got, want)

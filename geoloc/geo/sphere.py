@@ -1,4 +1,4 @@
-"""Small spherical helpers: mean position on the unit sphere, local planar projection."""
+"""Small spherical helpers (degrees): unit vectors, mean position on the unit sphere, local planar projection."""
 
 from __future__ import annotations
 
