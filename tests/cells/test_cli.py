@@ -96,11 +96,11 @@ def test_parquet_input_with_lat_lon(tmp_path, capsys, small_points):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("lat,lon\n50.1,4.2\nabc,4.3\n", "non-numeric 'lat'/'lon' values at row 1"),
+        ("lat,lon\n50.1,4.2\nabc,4.3\n", "non-numeric lat/lon values at row 1"),
         ("lat,lon\n50.1,4.2\n95,4.3\n50,nan\n", "rows 1, 2"),
-        ("latitude,elevation\n50.1,4.2\n", "needs latitude and longitude columns"),
+        ("latitude,elevation\n50.1,4.2\n", "missing required column(s) lon"),
         ("lat,lon\n", "no data rows"),
-        ("", "file is empty"),
+        ("", "manifest is empty"),
     ],
 )
 def test_bad_points_file_is_one_line(tmp_path, capsys, content, message):
