@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.cluster import OPTICS, cluster_optics_xi
 from tqdm.auto import tqdm
 
-from geoloc.geo.distance import haversine_km
+from geoloc.geo.distance import pairwise_haversine_km
 from geoloc.geo.validate import check_coordinates
 
 PIGEON_STREETVIEW = {"min_samples": 3, "xi": 0.15}
@@ -187,9 +187,7 @@ def optics_labels(lat: np.ndarray, lon: np.ndarray, *, min_samples: int, xi: flo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # duplicate points -> inf reachability ratios
         if n <= max_precomputed:
-            # numpy broadcasting: for the small matrices of one cell this is ~10x faster than
-            # pairwise_haversine_km, whose torch arcsin has a fixed per-call cost
-            d = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+            d = pairwise_haversine_km(lat, lon, lat, lon, dtype=np.float64)
             np.fill_diagonal(d, 0.0)
             ordering, reach, pred = optics_graph_dense(d, min_samples)
             labels, _ = cluster_optics_xi(reachability=reach, predecessor=pred, ordering=ordering,
