@@ -35,3 +35,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tmp_path_factory):
+    """A complete bundle with a random ``geoloc-tiny-vit`` model (one per xdist worker)."""
+    from geoloc.testing import tiny_bundle
+
+    return tiny_bundle(tmp_path_factory.mktemp("tiny-bundle") / "tiny")

@@ -1,0 +1,53 @@
+"""Where the embedded default model (``synthworld-tiny``) lives, and building it on first use.
+
+Resolution order of :func:`default_model_path`:
+
+1. ``$GEOLOC_MODEL`` (a bundle folder), when set;
+2. the bundle shipped in the repository, ``geoloc/models/synthworld-tiny/``;
+3. the user cache, ``$GEOLOC_CACHE/models/synthworld-tiny`` (default ``~/.cache/geoloc``);
+4. otherwise it is trained into the cache with the ``synthworld-tiny`` preset (progress bars),
+   unless ``build=False`` (then :class:`BundleError`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from geoloc.errors import BundleError
+
+DEFAULT_MODEL_NAME = "synthworld-tiny"
+SHIPPED_DIR = Path(__file__).resolve().parent / "models" / DEFAULT_MODEL_NAME
+
+
+def cache_dir() -> Path:
+    """``$GEOLOC_CACHE`` or ``~/.cache/geoloc``."""
+    return Path(os.environ.get("GEOLOC_CACHE") or Path.home() / ".cache" / "geoloc")
+
+
+def _is_bundle(path: Path) -> bool:
+    return (path / "manifest.json").is_file()
+
+
+def default_model_path(*, build: bool = True, progress: bool = True) -> Path:
+    """The folder of the default bundle (see the module docstring for the order)."""
+    env = os.environ.get("GEOLOC_MODEL")
+    if env:
+        if not _is_bundle(Path(env)):
+            raise BundleError(f"GEOLOC_MODEL={env}: not a model bundle (no manifest.json)")
+        return Path(env)
+    if _is_bundle(SHIPPED_DIR):
+        return SHIPPED_DIR
+    cached = cache_dir() / "models" / DEFAULT_MODEL_NAME
+    if _is_bundle(cached):
+        return cached
+    if not build:
+        raise BundleError(f"the default model is not built yet: run `geoloc train preset {DEFAULT_MODEL_NAME}` "
+                          f"or pass --model")
+    from geoloc.train.pipeline import train_preset
+
+    train_preset(DEFAULT_MODEL_NAME, cached, progress=progress)
+    return cached
+
+
+__all__ = ["DEFAULT_MODEL_NAME", "SHIPPED_DIR", "cache_dir", "default_model_path"]

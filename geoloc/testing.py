@@ -1,0 +1,57 @@
+"""Small, fast fixtures for tests and examples: a randomly initialised tiny bundle.
+
+The weights are random, so predictions are meaningless; the bundle is complete and valid
+(geocells from prior photo locations, prototypes from random embeddings), which is what the
+front ends' and the API's tests need. Real models come from ``geoloc train``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TINY_CARD = {"title": "random tiny test bundle",
+             "data": "random weights; geocells from prior photo locations (tests only)",
+             "training_command": "none (untrained: geoloc.testing.tiny_bundle_parts)",
+             "metrics": {}, "metrics_command": "none"}
+
+
+def tiny_bundle_parts(n_points: int = 300, *, seed: int = 5, min_size: int = 8, max_size: int = 40,
+                      aux_heads: dict[str, int] | None = None) -> dict[str, Any]:
+    """A random ``geoloc-tiny-vit`` GeoModel, a GeocellSet built from ``n_points`` prior photo
+    locations, and prototypes from random embeddings (OPTICS clusters of those points).
+
+    Returns ``{"model", "config", "geocells", "prototypes", "lat", "lon", "labels"}``.
+    """
+    import torch
+
+    from geoloc.cells import build_geocells
+    from geoloc.geo import sample_photo_locations
+    from geoloc.model import GeoModel, GeoModelConfig
+    from geoloc.refine import build_prototypes
+
+    lat, lon = sample_photo_locations(n_points, seed=seed)
+    cells, report = build_geocells(lat, lon, min_size=min_size, max_size=max_size, progress=False)
+    torch.manual_seed(0)
+    cfg = GeoModelConfig(num_cells=len(cells), tower="geoloc-tiny-vit",
+                         aux_heads={"climate": 5} if aux_heads is None else aux_heads)
+    model = GeoModel(cfg).eval()
+    emb = np.random.default_rng(0).normal(size=(lat.size, model.embed_dim)).astype(np.float32)
+    protos = build_prototypes(report.labels, lat, lon, emb, len(cells), progress=False)
+    return {"model": model, "config": cfg, "geocells": cells, "prototypes": protos,
+            "lat": lat, "lon": lon, "labels": report.labels}
+
+
+def tiny_bundle(path: str | Path, *, views: int = 1, parts: dict[str, Any] | None = None) -> Path:
+    """Write a random tiny bundle to ``path`` (see :func:`tiny_bundle_parts`) and return ``path``."""
+    from geoloc.bundle import save_bundle
+
+    parts = parts or tiny_bundle_parts()
+    save_bundle(path, model=parts["model"], config=parts["config"], geocells=parts["geocells"],
+                prototypes=parts["prototypes"], card=TINY_CARD, views=views)
+    return Path(path)
+
+
+__all__ = ["TINY_CARD", "tiny_bundle", "tiny_bundle_parts"]
