@@ -29,7 +29,20 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("geoloc.cells.cli", "cells", "Build, inspect and draw semantic geocells."),
     ("geoloc.synth.cli", "synth", "SynthWorld: generate procedural geotagged street scenes."),
     ("geoloc.data.cli", "data", "Validate manifests, read EXIF GPS, convert benchmark formats."),
+    ("geoloc.train.cli", "train", "Contrastive pretraining, geocell fine-tuning, presets, the default model."),
+    ("geoloc.refine.cli", "refine", "Build retrieval-refinement prototypes for a model bundle."),
+    ("bot.arena.cli", "arena", "A local GeoGuessr-shaped game server for the bot (loopback by default)."),
+    ("bot.cli", "bot", "A Selenium bot that plays GeoGuessr-style games from pixels alone."),
 ]
+
+
+def _model_path(model: str | None) -> str:
+    """``--model`` or, when omitted, the embedded default bundle (built on first use)."""
+    if model:
+        return model
+    from geoloc.default_model import default_model_path
+
+    return str(default_model_path())
 
 
 def _version_callback(value: bool) -> None:
@@ -58,7 +71,8 @@ def demo() -> None:
 @app.command()
 def predict(
     paths: list[str] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, HEIC, ...)."),
-    model: str = typer.Option(..., "--model", "-m", help="Model bundle folder (see docs/bundle.md)."),
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="Model bundle folder (see docs/bundle.md); default: synthworld-tiny."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
     views: int | None = typer.Option(None, help="Views per location: 4 cuts each image as a panorama."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
@@ -69,7 +83,7 @@ def predict(
 
     from geoloc.predict import Geolocator
 
-    geolocator = Geolocator.from_pretrained(model)
+    geolocator = Geolocator.from_pretrained(_model_path(model))
     preds = geolocator.predict(paths, views=views, top_k=top_k, refine=not no_refine, progress=len(paths) > 1)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
@@ -91,7 +105,7 @@ def predict(
 @app.command("eval")
 def evaluate(
     manifest: str = typer.Argument(..., help="Manifest (CSV/Parquet: path, lat, lon[, id, view])."),
-    model: str = typer.Option(..., "--model", "-m", help="Model bundle folder."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
     root: str | None = typer.Option(None, help="Folder that relative image paths start from."),
     out: str | None = typer.Option(None, help="Write metrics.json, metrics.md and PNG plots here."),
     views: int | None = typer.Option(None, help="Views per location (4: cut single images as panoramas)."),
@@ -100,6 +114,7 @@ def evaluate(
     from geoloc.eval.run import evaluate_manifest
     from geoloc.predict import Geolocator
 
+    model = _model_path(model)
     result = evaluate_manifest(Geolocator.from_pretrained(model), manifest, root=root, views=views,
                                out_dir=out, name=model)
     typer.echo(result.report.markdown)
