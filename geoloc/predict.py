@@ -19,6 +19,10 @@ Steps per batch: decode -> open_clip preprocessing from the bundle -> fused embe
 geocell (+ auxiliary) logits -> softmax -> top-k cells, country / admin-1 probabilities (sums of
 the cell probabilities by each cell's country / admin-1) -> retrieval refinement
 (:class:`geoloc.refine.Refiner`) -> nearest gazetteer place of every reported point.
+
+Everything except the scoring step lives in :class:`CellScoringPredictor`, so a predictor whose
+cell probabilities come from elsewhere (zero-shot CLIP prompts, :mod:`geoloc.zeroshot`) returns
+the same :class:`Prediction` objects by implementing ``forward``.
 """
 
 from __future__ import annotations
@@ -205,33 +209,33 @@ def _resolve_device(device) -> torch.device:
     return torch.device(device)
 
 
-# --------------------------------------------------------------------------- Geolocator
+# --------------------------------------------------------------------------- shared assembly
 
 
-class Geolocator:
-    """Predictions from a :class:`geoloc.bundle.Bundle` (see the module docstring).
+class CellScoringPredictor:
+    """Decode inputs, score geocells, and assemble :class:`Prediction` objects.
 
-    Args:
-        bundle: a loaded bundle (:func:`geoloc.bundle.load_bundle`).
-        device: torch device; None = CUDA when available, else CPU.
-        batch_size: locations per forward pass.
-        refine_backend: ``auto`` | ``faiss`` | ``torch`` (see :class:`geoloc.refine.Refiner`).
+    The shared part of every geocell predictor: batching, decoding and view handling, top-k cells,
+    country / admin-1 aggregation, optional retrieval refinement, nearest places and timings.
+    A subclass supplies the scores by implementing :meth:`forward` (pixels -> embedding and cell
+    probabilities) and, in its ``__init__``, sets ``device`` (torch.device), ``batch_size`` (int),
+    ``transform`` (PIL image -> tensor [3, S, S]), ``refiner`` (:class:`geoloc.refine.Refiner` or
+    None) and calls :meth:`_init_cells` with its GeocellSet. :class:`Geolocator` (a trained bundle)
+    and :class:`geoloc.zeroshot.ZeroShotGeolocator` (CLIP text prompts) are the two predictors.
+    ``prediction_type`` is the :class:`Prediction` (sub)class created per item; :meth:`_annotate`
+    may add fields to the successful predictions of a batch.
     """
 
-    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto") -> None:
-        from geoloc.data.datasets import open_clip_transform
-        from geoloc.refine import Refiner
+    prediction_type: type[Prediction] = Prediction
+    device: torch.device
+    batch_size: int
+    transform: Any
+    refiner: Any = None
 
-        if batch_size < 1:
-            raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
-        self.bundle = bundle
-        self.config = bundle.config
-        self.device = _resolve_device(device)
-        self.batch_size = int(batch_size)
-        self.model = bundle.model.to(self.device).eval()
-        self.transform = open_clip_transform(dict(self.config["preprocessing"]))
-        f = bundle.geocells.frame
-        self.centroids = bundle.geocells.centroids
+    def _init_cells(self, geocells) -> None:
+        """Per-cell names, centroids (degrees) and the country / admin-1 index of a GeocellSet."""
+        f = geocells.frame
+        self.centroids = geocells.centroids
         self.cell_names = f["name"].astype(str).tolist()
         self.cell_country = f["country"].astype(str).tolist()
         self.cell_admin1 = f["adm1_code"].astype(str).tolist()
@@ -239,43 +243,20 @@ class Geolocator:
         self.admin1_keys, self.admin1_col = region_index(self.cell_admin1)
         self.country_names = dict(zip(f["country"].astype(str), f["country_name"].astype(str), strict=True))
         self.admin1_names = dict(zip(f["adm1_code"].astype(str), f["admin1"].astype(str), strict=True))
-        self.refiner = None
-        if bundle.prototypes is not None:
-            self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **self.config["refine"],
-                                   backend=refine_backend, device=self.device)
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path, device=None, **kwargs) -> Geolocator:
-        """Load (and verify) the bundle folder at ``path``; raises BundleError if it is broken."""
-        return cls(load_bundle(path), device=device, **kwargs)
-
-    @property
-    def default_views(self) -> int:
-        """Views per location the model was trained with (from config.json)."""
-        return int(self.config["views"])
-
-    # -- model -------------------------------------------------------------------------------------
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    @torch.no_grad()
     def forward(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray,
                                                                                       float, float]:
-        """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
-        embed ms, classify ms)."""
-        t0 = time.perf_counter()
-        if self.device.type == "cuda":
-            pixels = pixels.pin_memory()
-        x = pixels.to(self.device, non_blocking=True)
-        v = None if valid is None else valid.to(self.device)
-        emb = self.model.embed(x, v)
-        self._sync()
-        t1 = time.perf_counter()
-        # float64 softmax: reported cell probabilities sum to 1 within 1e-12
-        probs_np = torch.softmax(self.model.heads(emb)["geocell"].double(), dim=1).cpu().numpy()
-        t2 = time.perf_counter()
-        return emb.float().cpu().numpy(), probs_np, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+        """pixels [B, V, 3, S, S] (``valid`` [B, V] bool or None) -> (embedding [B, D] float32,
+        cell probabilities [B, C] float64, embed ms, classify ms)."""
+        raise NotImplementedError
+
+    def _annotate(self, preds: list[Prediction], emb: np.ndarray, probs: np.ndarray) -> None:
+        """Hook: add predictor-specific fields to the batch's successful predictions (row j of
+        ``emb`` / ``probs`` belongs to ``preds[j]``). Default: nothing."""
 
     # -- public API -------------------------------------------------------------------------------
     def predict(self, inputs, *, views: int | None = None, top_k: int = 5, refine: bool = True,
@@ -307,7 +288,7 @@ class Geolocator:
         return out
 
     def _predict_batch(self, items: list, views, top_k, refine, top_regions, places) -> list[Prediction]:
-        preds = [Prediction(source=_source_name(it)) for it in items]
+        preds = [self.prediction_type(source=_source_name(it)) for it in items]
         tensors: list[torch.Tensor] = []
         ok: list[int] = []
         for i, it in enumerate(items):
@@ -357,6 +338,7 @@ class Geolocator:
                 p.lat, p.lon = p.top_k[0].lat, p.top_k[0].lon
             p.timings_ms.update(embed=embed_ms / n, classify=cls_ms / n, refine=refine_ms / n)
             p.timings_ms["total"] = sum(p.timings_ms[x] for x in ("decode", "embed", "classify", "refine"))
+        self._annotate([preds[i] for i in ok], emb, probs)
         if places:
             self._attach_places([preds[i] for i in ok])
         return preds
@@ -375,6 +357,67 @@ class Geolocator:
                             distance_km=float(row.distance_km))
 
 
+# --------------------------------------------------------------------------- Geolocator
+
+
+class Geolocator(CellScoringPredictor):
+    """Predictions from a :class:`geoloc.bundle.Bundle` (see the module docstring).
+
+    Args:
+        bundle: a loaded bundle (:func:`geoloc.bundle.load_bundle`).
+        device: torch device; None = CUDA when available, else CPU.
+        batch_size: locations per forward pass.
+        refine_backend: ``auto`` | ``faiss`` | ``torch`` (see :class:`geoloc.refine.Refiner`).
+    """
+
+    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto") -> None:
+        from geoloc.data.datasets import open_clip_transform
+        from geoloc.refine import Refiner
+
+        if batch_size < 1:
+            raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
+        self.bundle = bundle
+        self.config = bundle.config
+        self.device = _resolve_device(device)
+        self.batch_size = int(batch_size)
+        self.model = bundle.model.to(self.device).eval()
+        self.transform = open_clip_transform(dict(self.config["preprocessing"]))
+        self._init_cells(bundle.geocells)
+        self.refiner = None
+        if bundle.prototypes is not None:
+            self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **self.config["refine"],
+                                   backend=refine_backend, device=self.device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device=None, **kwargs) -> Geolocator:
+        """Load (and verify) the bundle folder at ``path``; raises BundleError if it is broken."""
+        return cls(load_bundle(path), device=device, **kwargs)
+
+    @property
+    def default_views(self) -> int:
+        """Views per location the model was trained with (from config.json)."""
+        return int(self.config["views"])
+
+    # -- model -------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def forward(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                                      float, float]:
+        """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
+        embed ms, classify ms)."""
+        t0 = time.perf_counter()
+        if self.device.type == "cuda":
+            pixels = pixels.pin_memory()
+        x = pixels.to(self.device, non_blocking=True)
+        v = None if valid is None else valid.to(self.device)
+        emb = self.model.embed(x, v)
+        self._sync()
+        t1 = time.perf_counter()
+        # float64 softmax: reported cell probabilities sum to 1 within 1e-12
+        probs_np = torch.softmax(self.model.heads(emb)["geocell"].double(), dim=1).cpu().numpy()
+        t2 = time.perf_counter()
+        return emb.float().cpu().numpy(), probs_np, (t1 - t0) * 1e3, (t2 - t1) * 1e3
+
+
 def _ranked(p: np.ndarray, keys: list[str], names: dict[str, str], limit: int | None) -> list[RegionProbability]:
     order = np.argsort(-p, kind="stable")
     if limit is not None:
@@ -382,5 +425,5 @@ def _ranked(p: np.ndarray, keys: list[str], names: dict[str, str], limit: int | 
     return [RegionProbability(code=keys[r], name=names.get(keys[r], ""), probability=float(p[r])) for r in order]
 
 
-__all__ = ["Geolocator", "Place", "Prediction", "RefinedPoint", "RegionProbability", "TopPoint",
+__all__ = ["CellScoringPredictor", "Geolocator", "Place", "Prediction", "RefinedPoint", "RegionProbability", "TopPoint",
            "aggregate_probabilities", "decode_views", "region_index"]
