@@ -1,0 +1,133 @@
+"""Tables and downloads of predictions: pure functions from ``Prediction``s to DataFrames and bytes.
+
+A :class:`Result` is one uploaded location: its name, the model's :class:`geoloc.predict.Prediction`
+(or None when the file could not be read), the camera's EXIF GPS fix (shown, never fed to the model)
+and the error message for that file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from geoloc.geo import haversine_km
+
+
+@dataclass
+class Result:
+    """One uploaded location. ``exif`` = (lat, lon) degrees from the file's EXIF GPS, or None."""
+
+    name: str
+    prediction: Any = None
+    exif: tuple[float, float] | None = None
+    error: str | None = None
+    views: int = 1
+    note: str = ""
+    truth: tuple[float, float] | None = None
+    thumbnails: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.prediction is not None and self.prediction.ok
+
+    @property
+    def message(self) -> str:
+        """Why this file has no prediction ('' when it has one)."""
+        if self.error:
+            return self.error
+        if self.prediction is not None and self.prediction.error:
+            return self.prediction.error
+        return ""
+
+    @property
+    def exif_km(self) -> float | None:
+        """Great-circle km between the camera's EXIF position and the model's guess."""
+        if not self.ok or self.exif is None:
+            return None
+        return float(haversine_km(self.exif[0], self.exif[1], self.prediction.lat, self.prediction.lon))
+
+
+def _place_name(place) -> str:
+    return "" if place is None else f"{place.name}, {place.admin1}, {place.cc}"
+
+
+def top_k_table(prediction, admin1_names: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per top-k geocell: rank, probability (%), lat, lon (degrees), cell, country,
+    admin-1 (name when known, else code), nearest place and its distance (km)."""
+    admin1_names = admin1_names or {}
+    rows = [{"rank": r, "probability %": round(100 * t.probability, 2), "lat": round(t.lat, 4),
+             "lon": round(t.lon, 4), "geocell": t.cell_name, "country": t.country,
+             "admin-1": admin1_names.get(t.admin1, t.admin1), "nearest place": _place_name(t.place),
+             "place km": None if t.place is None else round(t.place.distance_km, 1)}
+            for r, t in enumerate(prediction.top_k, 1)]
+    return pd.DataFrame(rows, columns=["rank", "probability %", "lat", "lon", "geocell", "country", "admin-1",
+                                       "nearest place", "place km"])
+
+
+def country_table(prediction, n: int = 8) -> pd.DataFrame:
+    """The ``n`` most probable countries: ``country`` (name), ``code`` (ISO alpha-3), ``probability`` (0..1)."""
+    rows = [{"country": c.name or c.code, "code": c.code, "probability": c.probability}
+            for c in prediction.countries[:n]]
+    return pd.DataFrame(rows, columns=["country", "code", "probability"])
+
+
+BATCH_COLUMNS = ["file", "status", "lat", "lon", "country", "top-1 %", "nearest place", "views",
+                 "exif lat", "exif lon", "exif km", "ms", "error"]
+
+
+def batch_table(results: Sequence[Result]) -> pd.DataFrame:
+    """One row per uploaded location (failed ones included, with their error): see ``BATCH_COLUMNS``."""
+    rows = []
+    for res in results:
+        p = res.prediction
+        ok = res.ok
+        place = p.refined.place if ok and p.refined is not None else (p.top_k[0].place if ok else None)
+        rows.append({
+            "file": res.name, "status": "ok" if ok else "error",
+            "lat": round(p.lat, 5) if ok else None, "lon": round(p.lon, 5) if ok else None,
+            "country": (p.countries[0].name or p.countries[0].code) if ok and p.countries else "",
+            "top-1 %": round(100 * p.top_k[0].probability, 2) if ok else None,
+            "nearest place": _place_name(place), "views": res.views if ok else None,
+            "exif lat": None if res.exif is None else round(res.exif[0], 5),
+            "exif lon": None if res.exif is None else round(res.exif[1], 5),
+            "exif km": None if res.exif_km is None else round(res.exif_km, 1),
+            "ms": round(p.timings_ms.get("total", 0.0), 1) if ok else None,
+            "error": res.message,
+        })
+    return pd.DataFrame(rows, columns=BATCH_COLUMNS)
+
+
+def batch_csv(results: Sequence[Result]) -> bytes:
+    """The batch table as UTF-8 CSV."""
+    return batch_table(results).to_csv(index=False).encode("utf-8")
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def batch_json(results: Sequence[Result]) -> bytes:
+    """Every location as JSON: ``file, ok, error, views, exif {lat, lon, distance_km} | null,
+    prediction`` (``Prediction.to_dict()``; null for unreadable files)."""
+    doc = []
+    for res in results:
+        exif = None
+        if res.exif is not None:
+            exif = {"lat": res.exif[0], "lon": res.exif[1], "distance_km": res.exif_km}
+        doc.append({"file": res.name, "ok": res.ok, "error": res.message or None, "views": res.views,
+                    "exif": exif, "prediction": res.prediction.to_dict() if res.ok else None})
+    return json.dumps(_clean(doc), indent=2).encode("utf-8")
+
+
+__all__ = ["BATCH_COLUMNS", "Result", "batch_csv", "batch_json", "batch_table", "country_table", "top_k_table"]
