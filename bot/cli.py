@@ -1,0 +1,120 @@
+"""``geoloc bot play``: play games on the local arena or GeoGuessr from pixels alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from geoloc.errors import GeolocError
+
+app = typer.Typer(help="A Selenium bot that plays the local arena or GeoGuessr from pixels alone.",
+                  no_args_is_help=True)
+
+
+def make_predictor(model: str | None, predict_url: str | None, random_seed: int | None):
+    """Random player, HTTP prediction server, or an in-process Geolocator (default model)."""
+    from bot.predictor import GeolocatorPredictor, HttpPredictor, RandomPredictor
+
+    if random_seed is not None:
+        return RandomPredictor(random_seed)
+    if predict_url:
+        return HttpPredictor(predict_url)
+    if model is None:
+        from geoloc.default_model import default_model_path
+
+        model = str(default_model_path())
+    if not Path(model).is_dir():
+        raise GeolocError(f"--model {model}: no such bundle folder")
+    return GeolocatorPredictor(model)
+
+
+@app.command()
+def play(
+    url: str = typer.Option(..., "--url", help="Site URL: the arena lobby, a GeoGuessr map page, or a /game/ URL."),
+    site: str = typer.Option("arena", "--site", help="arena | geoguessr"),
+    games: int = typer.Option(1, "--games", min=1, help="Games to play."),
+    mode: str = typer.Option("moving", "--mode", help="moving | nm | nmpz (set in the arena lobby)."),
+    rounds: int = typer.Option(5, "--rounds", min=1, help="Rounds per game (arena lobby)."),
+    time_limit: int = typer.Option(0, "--time-limit", min=0, help="Seconds per round, 0 = none (arena)."),
+    headless: bool = typer.Option(False, "--headless", help="Run Chromium without a window."),
+    model: str | None = typer.Option(None, "--model", help="Bundle folder (default: synthworld-tiny)."),
+    predict_url: str | None = typer.Option(None, "--predict-url",
+                                           help="Prediction server (PIGEON protocol) instead of --model."),
+    random_guess: int | None = typer.Option(None, "--random", help="Guess uniformly at random (seed)."),
+    placer: str | None = typer.Option(None, "--placer", help="ui (click the map) | api (POST the guess)."),
+    heading_method: str = typer.Option("compass", "--turn", help="compass | keys"),
+    views: int = typer.Option(4, "--views", min=1, help="Headings captured when rotation is allowed."),
+    log: Path | None = typer.Option(None, "--log", help="JSONL file: one record per round (appended)."),
+    user_data_dir: str | None = typer.Option(None, "--user-data-dir", help="Existing Chromium profile."),
+    cookies: Path | None = typer.Option(None, "--cookies", help="JSON cookie file for the site login."),
+    window: str = typer.Option("921x1000", "--window", help="Window size WxH (px)."),
+    loopback_only: bool = typer.Option(False, "--loopback-only", help="Block every non-loopback host."),
+    timeout: float = typer.Option(20.0, "--timeout", help="Seconds to wait for a page state."),
+) -> None:
+    """Play GAMES games and print a summary table; exits 1 if any game failed."""
+    from rich.console import Console
+
+    from bot.driver import DriverOptions, load_cookies, make_driver
+    from bot.log import RoundLog, summary_table
+    from bot.player import GameSettings, Player
+    from bot.sites import MODES, get_site
+
+    s = get_site(site)
+    if mode not in MODES:
+        raise GeolocError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+    try:
+        w, h = (int(v) for v in window.lower().split("x"))
+    except ValueError:
+        raise GeolocError(f"--window {window!r}: expected WIDTHxHEIGHT, e.g. 921x1000") from None
+    predictor = make_predictor(model, predict_url, random_guess)
+    console = Console()
+    driver = make_driver(DriverOptions(headless=headless, window_size=(w, h), user_data_dir=user_data_dir,
+                                       loopback_only=loopback_only, performance_log=False))
+    try:
+        if cookies:
+            n = load_cookies(driver, cookies, url)
+            console.print(f"loaded {n} cookies from {cookies}")
+        settings = GameSettings(mode=mode, time_limit=time_limit, rounds=rounds, max_views=views,
+                                placer=placer, heading_method=heading_method)
+
+        def show(r):
+            console.print(f"game {r.game} round {r.round}/{r.rounds}: score {r.score} "
+                          f"distance {r.distance_km if r.distance_km is None else round(r.distance_km)} km "
+                          f"({r.seconds:.1f} s{', timed out' if r.timed_out else ''})")
+
+        player = Player(driver, s, url, predictor, settings, RoundLog(log), timeout=timeout, on_round=show)
+        records = [player.play_game(i + 1) for i in range(games)]
+    finally:
+        driver.quit()
+    console.print(summary_table(records, title=f"{site} · {mode} · {predictor.name}"))
+    failed = [g for g in records if g.error]
+    if failed:
+        raise GeolocError(f"{len(failed)} of {len(records)} game(s) failed: {failed[0].error}")
+
+
+@app.command("serve-model")
+def serve_model(
+    model: str | None = typer.Option(None, "--model", help="Bundle folder (default: synthworld-tiny)."),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(5000, "--port"),
+) -> None:
+    """Serve a bundle over HTTP with PIGEON's bot protocol (POST /api/v1/predict)."""
+    import time
+
+    from bot.predict_server import serve_predictions
+
+    if model is None:
+        from geoloc.default_model import default_model_path
+
+        model = str(default_model_path())
+    srv = serve_predictions(model, host=host, port=port)
+    typer.echo(f"serving {model} at {srv.url} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        srv.stop()
+
+
+__all__ = ["app", "make_predictor"]

@@ -1,0 +1,147 @@
+"""Per-round records (JSONL, one line per round, flushed as it goes) and game summaries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class RoundRecord:
+    """One played round.
+
+    Attributes:
+        game, token, site, mode, round, rounds: which round of which game (round 1-based).
+        guess_lat, guess_lng: the predictor's point (degrees; None if it never came).
+        placed_lat, placed_lng: the point submitted (the clicked pixel's point for UI clicks).
+        server_guess_lat, server_guess_lng: the guess as the site recorded it.
+        truth_lat, truth_lng: the location, read only after the guess was in (None if hidden).
+        distance_km: the site's distance (``distanceInMeters`` / 1000), else the result screen's.
+        score: the site's ``roundScoreInPoints``, else the result screen's points.
+        screen_distance_km, screen_points: what the result screen showed.
+        timed_out: the round ended before a guess (0 points).
+        views, headings: views captured and their headings (degrees, None if unknown).
+        predict_ms, seconds: model time, and wall time of the whole round (s).
+        placer, marker_ok, stale, retries, error: how the guess went in; recovered faults; a
+            message when the round failed.
+    """
+
+    game: int
+    token: str | None
+    site: str
+    mode: str
+    round: int
+    rounds: int
+    guess_lat: float | None = None
+    guess_lng: float | None = None
+    placed_lat: float | None = None
+    placed_lng: float | None = None
+    server_guess_lat: float | None = None
+    server_guess_lng: float | None = None
+    truth_lat: float | None = None
+    truth_lng: float | None = None
+    distance_km: float | None = None
+    score: float | None = None
+    screen_distance_km: float | None = None
+    screen_points: float | None = None
+    timed_out: bool = False
+    views: int = 0
+    headings: list = field(default_factory=list)
+    predict_ms: float | None = None
+    seconds: float | None = None
+    placer: str | None = None
+    marker_ok: bool | None = None
+    stale: int = 0
+    retries: int = 0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class GameRecord:
+    """A finished (or aborted) game: its rounds, the site's total, and an error if it aborted."""
+
+    game: int
+    token: str | None
+    mode: str
+    rounds: list[RoundRecord] = field(default_factory=list)
+    total_score: float | None = None
+    error: str | None = None
+
+    @property
+    def score(self) -> float:
+        """The site's total when known, else the sum of round scores."""
+        if self.total_score is not None:
+            return float(self.total_score)
+        return float(sum(r.score or 0 for r in self.rounds))
+
+
+class RoundLog:
+    """Append-only JSONL log; each record is written and flushed when the round ends."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, rec: RoundRecord) -> None:
+        if self.path is None:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec.to_dict()) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a JSONL round log."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def summarize(games: list[GameRecord]) -> dict:
+    """Mean/median game score, mean round score, median distance (km), timeouts, errors,
+    seconds per round over ``games``."""
+    rounds = [r for g in games for r in g.rounds]
+    scores = [g.score for g in games if g.error is None]
+    dist = [r.distance_km for r in rounds if r.distance_km is not None]
+    secs = [r.seconds for r in rounds if r.seconds is not None]
+    return {
+        "games": len(games),
+        "complete_games": len(scores),
+        "rounds": len(rounds),
+        "mean_game_score": float(np.mean(scores)) if scores else None,
+        "median_game_score": float(np.median(scores)) if scores else None,
+        "mean_round_score": float(np.mean([r.score or 0 for r in rounds])) if rounds else None,
+        "median_km": float(np.median(dist)) if dist else None,
+        "timeouts": sum(r.timed_out for r in rounds),
+        "round_errors": sum(r.error is not None for r in rounds),
+        "game_errors": sum(g.error is not None for g in games),
+        "seconds_per_round": float(np.mean(secs)) if secs else None,
+    }
+
+
+def summary_table(games: list[GameRecord], title: str = "bot games"):
+    """A rich Table: one row per game (rounds, total score, median km, s/round) and a mean row."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("game", "mode", "rounds", "score", "median km", "timeouts", "s/round", "error"):
+        t.add_column(col, justify="right" if col not in ("mode", "error") else "left")
+    for g in games:
+        d = [r.distance_km for r in g.rounds if r.distance_km is not None]
+        s = [r.seconds for r in g.rounds if r.seconds is not None]
+        t.add_row(str(g.game), g.mode, str(len(g.rounds)), f"{g.score:.0f}",
+                  f"{np.median(d):.0f}" if d else "-", str(sum(r.timed_out for r in g.rounds)),
+                  f"{np.mean(s):.1f}" if s else "-", (g.error or "")[:60])
+    s = summarize(games)
+    if s["mean_game_score"] is not None:
+        t.add_row("mean", "", f"{s['rounds'] / max(len(games), 1):.1f}", f"{s['mean_game_score']:.0f}",
+                  f"{s['median_km']:.0f}" if s["median_km"] is not None else "-", str(s["timeouts"]),
+                  f"{s['seconds_per_round']:.1f}" if s["seconds_per_round"] else "-", "")
+    return t
+
+
+__all__ = ["GameRecord", "RoundLog", "RoundRecord", "read_log", "summarize", "summary_table"]
