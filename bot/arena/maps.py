@@ -85,23 +85,46 @@ def synthworld_map(n: int = 50, *, seed: int = 2026, size: int = 256, cache_dir:
     """
     if n < 1:
         raise GeolocError(f"synthworld map: need at least 1 location, got {n}")
-    from geoloc.synth import generate_scene, sample_locations
-
     folder = Path(cache_dir or default_cache_dir()) / f"synthworld-s{seed}-{size}px"
     folder.mkdir(parents=True, exist_ok=True)
-    locs = sample_locations(n, seed=seed)
-    out: list[ArenaLocation] = []
-    rows = locs.to_dict("records")
-    for i, row in enumerate(tqdm(rows, desc="arena: synthworld views", disable=not progress, unit="loc")):
-        files = [folder / f"{i:05d}_{h}.jpg" for h in HEADINGS]
-        if not all(f.is_file() and f.stat().st_size > 0 for f in files):
-            for f, img in zip(files, generate_scene(row, size=size, views=list(HEADINGS)), strict=True):
+    index = folder / "locations.csv"
+
+    def files(i: int) -> list[Path]:
+        return [folder / f"{i:05d}_{h}.jpg" for h in HEADINGS]
+
+    cached = _read_location_index(index, n)
+    if cached is not None and all(f.is_file() and f.stat().st_size > 0 for i in range(n) for f in files(i)):
+        rows = cached
+    else:
+        from geoloc.synth import generate_scene, sample_locations
+
+        locs = sample_locations(n, seed=seed)
+        rows = [(float(r["lat"]), float(r["lon"]), str(r.get("id", i))) for i, r in enumerate(locs.to_dict("records"))]
+        for i, row in enumerate(tqdm(locs.to_dict("records"), desc="arena: synthworld views", disable=not progress,
+                                     unit="loc")):
+            if all(f.is_file() and f.stat().st_size > 0 for f in files(i)):
+                continue
+            for f, img in zip(files(i), generate_scene(row, size=size, views=list(HEADINGS)), strict=True):
                 tmp = f.with_suffix(".tmp")
                 tmp.write_bytes(to_jpeg(img))
                 tmp.replace(f)
-        out.append(ArenaLocation(float(row["lat"]), float(row["lon"]), tuple(f.read_bytes() for f in files),
-                                 str(row.get("id", i))))
+        if cached is None:
+            tmp = index.with_suffix(".tmp")
+            tmp.write_text("lat,lon,id\n" + "".join(f"{la!r},{lo!r},{i}\n" for la, lo, i in rows))
+            tmp.replace(index)
+    out = [ArenaLocation(la, lo, tuple(f.read_bytes() for f in files(i)), sid)
+           for i, (la, lo, sid) in enumerate(rows)]
     return ArenaMap(f"synthworld-s{seed}", tuple(out))
+
+
+def _read_location_index(path: Path, n: int) -> list[tuple[float, float, str]] | None:
+    """First ``n`` rows (lat, lon, id) of a cache index, or None when it is missing, short or damaged."""
+    try:
+        lines = path.read_text().splitlines()[1:]
+        rows = [(float(a), float(b), c) for a, b, c in (line.split(",", 2) for line in lines)]
+    except (OSError, ValueError):
+        return None
+    return rows[:n] if len(rows) >= n else None
 
 
 def _heading_slot(headings: Sequence[float]) -> list[int] | None:
