@@ -1,0 +1,129 @@
+"""Geocell fine-tuning through representation's Trainer (DDP under torchrun, GradCache, resume).
+
+The loss is PIGEON's: ``-sum_c y_c log p_c`` with the paper-form haversine-smoothed targets
+``y_c = exp(-(d_c - d_true) / tau)`` (:func:`geoloc.model.geocell_loss`), or one-hot
+cross-entropy (``loss="onehot"``), plus weighted auxiliary cross-entropies (country,
+admin-1, climate, month; label -1 = unknown). Rows whose images failed to decode
+(``batch["ok"]`` False) are left out of every term.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geoloc.errors import GeolocError
+from geoloc.model import GEOCELL, GeoModel, geocell_loss, haversine_smoothed_targets
+from geoloc.train.data import collate_locations
+from geoloc.train.presets import TrainPreset
+from representation.functional.soft_ce import soft_cross_entropy
+
+
+class BatchGeoModel(nn.Module):
+    """Trainer adapter: ``forward(batch) -> GeoModel(batch["images"])`` (a dict of logits and
+    the fused ``embedding``). ``self.net`` is the :class:`GeoModel`."""
+
+    def __init__(self, net: GeoModel) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return self.net(batch["images"], batch.get("valid"))
+
+
+class GeocellTrainingLoss(nn.Module):
+    """``loss_fn(features, batch)`` for the Trainer: geocell loss + weighted auxiliary losses.
+
+    Args:
+        cell_centroids: [C, 2] (lat, lon) degrees of the geocells.
+        tau_km: haversine smoothing constant (km).
+        smooth: True = PIGEON's soft targets, False = one-hot cross-entropy.
+        normalize_targets: divide the soft targets by their sum (see ``TrainPreset.normalize_targets``);
+            False is the paper's un-normalised ``-sum_c y_c log p_c``.
+        weights: ``{task: weight}`` (missing tasks weigh 1).
+        cell_key: batch key holding each row's true cell index.
+
+    Returns ``{"geocell_loss": w * L_cell, "<task>_loss": w_t * L_t, "logs": {...}}``.
+    """
+
+    def __init__(self, cell_centroids: np.ndarray, *, tau_km: float = 75.0, smooth: bool = True,
+                 weights: dict[str, float] | None = None, cell_key: str = "cell",
+                 normalize_targets: bool = False) -> None:
+        super().__init__()
+        self.register_buffer("centroids", torch.tensor(np.asarray(cell_centroids), dtype=torch.float32),
+                             persistent=False)
+        self.normalize_targets = bool(normalize_targets)
+        self.tau_km = float(tau_km)
+        self.smooth = bool(smooth)
+        self.weights = dict(weights or {})
+        self.cell_key = cell_key
+
+    def forward(self, features: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        logits = features[GEOCELL]
+        ok = batch["ok"].bool() if "ok" in batch else torch.ones(logits.shape[0], dtype=torch.bool,
+                                                                  device=logits.device)
+        out: dict[str, Any] = {}
+        if bool(ok.any()) and self.smooth and self.normalize_targets:
+            with torch.no_grad():
+                y = haversine_smoothed_targets(batch["lat"][ok].float(), batch["lon"][ok].float(),
+                                               batch[self.cell_key][ok].long(), self.centroids, self.tau_km)
+            cell_l = soft_cross_entropy(logits[ok].float(), y, normalize_targets=True)
+        elif bool(ok.any()):
+            cell_l = geocell_loss(logits[ok], batch["lat"][ok], batch["lon"][ok], batch[self.cell_key][ok],
+                                  self.centroids, tau_km=self.tau_km, smooth=self.smooth)
+        else:
+            cell_l = logits.sum() * 0.0
+        out["geocell_loss"] = self.weights.get(GEOCELL, 1.0) * cell_l
+        logs = {"geocell_ce": cell_l.detach()}
+        for task, task_logits in features.items():
+            if task in (GEOCELL, "embedding") or task not in batch:
+                continue
+            y = batch[task].long()
+            known = ok & (y >= 0)
+            term = (F.cross_entropy(task_logits[known], y[known]) if bool(known.any())
+                    else task_logits.sum() * 0.0)
+            out[f"{task}_loss"] = self.weights.get(task, 1.0) * term
+            logs[f"{task}_ce"] = term.detach()
+        with torch.no_grad():
+            acc = (logits.argmax(1)[ok] == batch[self.cell_key][ok]).float().mean() if bool(ok.any()) else 0.0
+        logs["cell_acc"] = acc
+        out["logs"] = logs
+        return out
+
+
+def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: np.ndarray, preset: TrainPreset,
+             out_dir: str | Path, *, progress: bool = True, stop_at_step: int | None = None) -> dict[str, Any]:
+    """Fine-tune ``net`` in place on ``dataset`` (samples of :class:`geoloc.train.data.LocationImages`
+    with a ``cell`` label and the auxiliary labels) with the preset's loss and optimiser settings.
+
+    Checkpoints go to ``out_dir`` (resumed automatically); returns the Trainer's summary
+    ``{"step", "last": {metric: value}}``. Runs under torchrun as well (DDP; ``batch_size`` is per rank).
+    """
+    from representation.train import TrainConfig, Trainer
+
+    if preset.finetune_steps < 1:
+        raise GeolocError("finetune_steps must be >= 1 to fine-tune")
+    net.freeze(preset.freeze)
+    world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    batch = min(preset.batch_size, max(1, len(dataset) // world))  # type: ignore[arg-type]
+    micro = preset.micro_batch_size if preset.micro_batch_size is None else min(preset.micro_batch_size, batch)
+    cfg = TrainConfig(out_dir=str(out_dir), total_steps=preset.finetune_steps, batch_size=batch,
+                      micro_batch_size=micro, lr=preset.lr, weight_decay=preset.weight_decay,
+                      warmup_steps=min(preset.warmup_steps, preset.finetune_steps - 1),
+                      grad_clip=preset.grad_clip, precision=preset.precision, seed=preset.seed,
+                      checkpoint_every=preset.checkpoint_every, keep_checkpoints=1, log_every=10,
+                      device=preset.device, progress=progress)
+    loss = GeocellTrainingLoss(cell_centroids, tau_km=preset.tau_km, smooth=preset.loss == "haversine",
+                               weights=preset.loss_weights, normalize_targets=preset.normalize_targets)
+    trainer = Trainer(BatchGeoModel(net), loss, dataset, cfg, collate_fn=collate_locations)
+    result = trainer.fit(stop_at_step=stop_at_step)
+    net.to("cpu")
+    return result
+
+
+__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune"]

@@ -1,0 +1,379 @@
+"""End-to-end training: manifest -> geocells -> (pretraining) -> fine-tuning -> prototypes -> bundle.
+
+``train_bundle(train_manifest, out_dir, preset, **overrides)`` runs the whole PIGEON recipe on
+a manifest and writes a model bundle (``geoloc.bundle``) whose card names the data and the
+exact command. ``train_preset(name, out_dir)`` also produces the data: for
+``synthworld-tiny`` it generates SynthWorld scenes, trains on the train + val split and
+evaluates on the held-out test split (metrics in the card).
+
+Intermediate state (pretraining / fine-tuning checkpoints, generated scenes) lives in a work
+folder next to ``out_dir`` (``.<name>.work``); rerunning the same command resumes there, and
+the folder is removed after success unless ``keep_work=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from geoloc.errors import GeolocError
+from geoloc.train.data import LocationImages, Locations, build_vocab, encode_labels, load_locations
+from geoloc.train.presets import TrainPreset, get_preset
+
+SYNTH_NOTE = ("Trained on procedurally generated SynthWorld street scenes only (geoloc.synth), not on photos: "
+              "it locates SynthWorld scenes; real photos need a model trained on real photos "
+              "(`geoloc train` with a photo manifest).")
+
+
+def resolve_preset(preset: str | TrainPreset | dict[str, Any], overrides: dict[str, Any]) -> TrainPreset:
+    """A validated preset from a name, a TrainPreset or a dict, with ``overrides`` applied."""
+    if isinstance(preset, str):
+        return get_preset(preset, **overrides)
+    if isinstance(preset, dict):
+        preset = TrainPreset.from_dict(preset)
+    if not isinstance(preset, TrainPreset):
+        raise GeolocError(f"preset must be a name, a TrainPreset or a dict, got {type(preset).__name__}")
+    return preset.replace(**overrides) if overrides else preset
+
+
+def build_cells(preset: TrainPreset, lat: np.ndarray, lon: np.ndarray, *, progress: bool = True):
+    """(GeocellSet, cell index [N] of every training location) for the preset's cell kind."""
+    from geoloc.cells import build_geocells
+    from geoloc.cells.baselines import grid_cells, quadtree_cells
+
+    if preset.cells == "semantic":
+        cells, report = build_geocells(lat, lon, min_size=preset.cell_min_size, max_size=preset.cell_max_size,
+                                       seed=preset.seed, progress=progress)
+        return cells, np.asarray(report.labels, dtype=np.int64)
+    cells = grid_cells(preset.grid_deg, lat, lon) if preset.cells == "grid" else \
+        quadtree_cells(lat, lon, max_points=preset.cell_max_size)
+    return cells, np.asarray(cells.assign(lat, lon), dtype=np.int64)
+
+
+def default_command(fn: str, args: dict[str, Any]) -> str:
+    """A copy-pasteable Python call for the card when no CLI command is given."""
+    parts = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return f"python -c \"from geoloc.train.pipeline import {fn}; {fn}({parts})\""
+
+
+def current_command() -> str:
+    """The command line of this process (``geoloc train ...`` when run from the CLI)."""
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name in ("geoloc", "__main__.py"):
+        argv[0] = "geoloc"
+    return " ".join(shlex.quote(a) for a in argv)
+
+
+def _prepare_work(work: Path, preset: TrainPreset, data_key: str) -> None:
+    """Reuse ``work`` only for the same preset and data (else a resume would continue another run)."""
+    stamp = {"preset": preset.to_dict(), "data": data_key}
+    f = work / "run.json"
+    if f.is_file():
+        try:
+            same = json.loads(f.read_text()) == json.loads(json.dumps(stamp))
+        except ValueError:
+            same = False
+        if not same:
+            for sub in ("pretrain", "finetune"):
+                shutil.rmtree(work / sub, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+
+
+def _data_key(manifest: Any, locs: Locations) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(str(manifest if isinstance(manifest, str | Path) else "frame").encode())
+    h.update(np.ascontiguousarray(locs.lat).tobytes())
+    h.update(np.ascontiguousarray(locs.lon).tobytes())
+    h.update("\n".join("|".join(p) for p in locs.frame["paths"]).encode())
+    return h.hexdigest()[:16]
+
+
+def _is_main() -> bool:
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def evaluate_locations(bundle: Any, locs: Locations, *, root_note: str = "", eval_dir: str | Path | None = None,
+                       cache: bool = True, batch_size: int = 128, progress: bool = True,
+                       train_cells: np.ndarray | None = None) -> dict[str, Any]:
+    """Metrics of an in-memory bundle on ``locs`` (held-out locations).
+
+    Returns ``{"refined": metrics, "no_refinement": metrics, "majority_cell": metrics | None,
+    "n_locations", "n_failed"}``; country / admin-1 accuracy from Natural Earth lookups of the
+    true and predicted points. ``train_cells`` [N_train] (cell of every training location)
+    adds the majority-cell baseline (always guess the centroid of the most frequent cell).
+    With ``eval_dir``: metrics.json/md, error histogram and map of the refined predictions.
+    """
+    from geoloc.eval import report
+    from geoloc.predict import Geolocator
+    from geoloc.train.data import collate_locations
+    from geoloc.train.embed import model_transform
+
+    geo = Geolocator(bundle, device="cpu", batch_size=batch_size)
+    ds = LocationImages(locs, model_transform(bundle.model), cache=cache, progress=progress)
+    n = len(ds)
+    cent = bundle.geocells.centroids
+    ref_lat, ref_lon = np.full(n, np.nan), np.full(n, np.nan)
+    top_lat, top_lon = np.full(n, np.nan), np.full(n, np.nan)
+    ok = np.zeros(n, dtype=bool)
+    from tqdm.auto import tqdm
+
+    for s in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
+        b = collate_locations([ds[i] for i in range(s, min(n, s + batch_size))])
+        emb, probs, _, _ = geo.forward(b["images"])
+        top = probs.argmax(1)
+        sl = slice(s, s + len(top))
+        top_lat[sl], top_lon[sl] = cent[top, 0], cent[top, 1]
+        if geo.refiner is not None:
+            res = geo.refiner.refine(emb, probs)
+            ref_lat[sl], ref_lon[sl] = res.lat, res.lon
+        else:
+            ref_lat[sl], ref_lon[sl] = top_lat[sl], top_lon[sl]
+        ok[sl] = b["ok"].numpy()
+    if not ok.any():
+        raise GeolocError("evaluation: no held-out location could be decoded")
+    tl, tn = locs.lat[ok], locs.lon[ok]
+    out: dict[str, Any] = {"n_locations": int(ok.sum()), "n_failed": int((~ok).sum())}
+    out["refined"] = report(ref_lat[ok], ref_lon[ok], tl, tn, out_dir=eval_dir, name="refined",
+                            admin_from_coordinates=True).metrics
+    out["no_refinement"] = report(top_lat[ok], top_lon[ok], tl, tn, admin_from_coordinates=True).metrics
+    out["majority_cell"] = None
+    if train_cells is not None and len(train_cells):
+        c = int(np.bincount(train_cells, minlength=len(cent)).argmax())
+        k = int(ok.sum())
+        out["majority_cell"] = report(np.full(k, cent[c, 0]), np.full(k, cent[c, 1]), tl, tn,
+                                      admin_from_coordinates=True).metrics
+    return out
+
+
+def card_metrics(ev: dict[str, Any]) -> dict[str, Any]:
+    """Flat ``{name: value}`` metrics for the model card table."""
+    keys = ("acc@1km", "acc@25km", "acc@200km", "acc@750km", "acc@2500km", "median_km", "mean_km",
+            "geoguessr_score", "country_acc", "admin1_acc")
+    out: dict[str, Any] = {"held-out locations": ev["n_locations"]}
+    for label, m in (("", ev["refined"]), ("no refinement ", ev["no_refinement"]),
+                     ("majority cell ", ev.get("majority_cell"))):
+        if not m:
+            continue
+        for k in keys:
+            if k in m and m[k] is not None:
+                v = m[k]
+                out[f"{label}{k}"] = round(float(v), 4) if isinstance(v, float | np.floating) else v
+    return out
+
+
+def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
+                 preset: str | TrainPreset | dict[str, Any] = "synthworld-tiny", *, root: str | Path | None = None,
+                 progress: bool = True, eval_manifest: str | Path | pd.DataFrame | None = None,
+                 eval_root: str | Path | None = None, eval_dir: str | Path | None = None,
+                 work_dir: str | Path | None = None, keep_work: bool = False, command: str | None = None,
+                 data_description: str | None = None, card_extra: dict[str, Any] | None = None,
+                 **overrides: Any) -> Path:
+    """Train a PIGEON model on ``train_manifest`` and write a bundle to ``out_dir``.
+
+    Steps: validate + group the manifest (``preset.views`` images per location; bad rows are
+    skipped and counted in the card) -> geocells (``semantic`` / ``grid`` / ``quadtree``) ->
+    optional contrastive caption pretraining (``pretrain_steps > 0``) -> geocell fine-tuning
+    (haversine-smoothed or one-hot loss, auxiliary heads, freezing policy) -> embed the training
+    set -> OPTICS prototypes per cell (``refine=True``) -> ``save_bundle`` (overwrites ``out_dir``).
+
+    Args:
+        train_manifest: manifest path or DataFrame (``lat``, ``lon``, ``path``; ``id``/``view``
+            for multi-view locations; label columns for the auxiliary heads).
+        out_dir: bundle folder to write.
+        preset: preset name, :class:`TrainPreset` or dict; ``**overrides`` replace its fields
+            (e.g. ``cells="grid", loss="onehot", views=1, pretrain_steps=0``).
+        root: image root for relative paths (default: the manifest's folder).
+        eval_manifest, eval_root: held-out locations; their metrics go into the card (and
+            ``eval_dir`` gets metrics files and plots).
+        work_dir: checkpoints and intermediate files (default ``<out_dir parent>/.<out name>.work``).
+        keep_work: keep ``work_dir`` after success.
+        command: the command recorded in the card (default: this process's command line).
+        data_description: what the data is (default: the manifest and its counts).
+        card_extra: more card fields.
+
+    Returns:
+        ``Path(out_dir)``.
+    """
+    from geoloc.bundle import bundle_in_memory, save_bundle
+    from geoloc.model import GeoModel, GeoModelConfig
+    from geoloc.refine import build_prototypes
+    from geoloc.train.embed import embed_dataset, model_transform
+    from geoloc.train.finetune import finetune
+    from geoloc.train.pretrain import pretrain
+    from representation.train import seed_everything
+
+    t_start, cpu_start = time.time(), time.process_time()
+    p = resolve_preset(preset, overrides)
+    out = Path(out_dir)
+    work = Path(work_dir) if work_dir is not None else out.parent / f".{out.name}.work"
+    seed_everything(p.seed)
+    locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest")
+    if progress:
+        print(f"[train] {locs.summary()}", file=sys.stderr)
+    _prepare_work(work, p, _data_key(train_manifest, locs))
+    cells, cell_ids = build_cells(p, locs.lat, locs.lon, progress=progress)
+    vocabs: dict[str, list[str]] = {}
+    skipped_tasks: list[str] = []
+    labels: dict[str, np.ndarray] = {"cell": cell_ids}
+    for task in p.aux_heads:
+        vocab = build_vocab(locs.frame, task)
+        if not vocab:
+            skipped_tasks.append(task)
+            continue
+        vocabs[task] = vocab
+        labels[task] = encode_labels(locs.frame, task, vocab)
+    cfg = GeoModelConfig(num_cells=len(cells), tower=p.tower, pretrained=p.pretrained, image_size=p.image_size,
+                         embedding=p.embedding, fusion=p.fusion, aux_heads={t: len(v) for t, v in vocabs.items()},
+                         loss_weights={k: float(v) for k, v in p.loss_weights.items()
+                                       if k in vocabs or k == "geocell"})
+    probe = GeoModel(GeoModelConfig(num_cells=1, tower=p.tower, image_size=p.image_size, embedding=p.embedding))
+    images = LocationImages(locs, model_transform(probe), labels=labels, cache=p.cache_images, progress=progress)
+    del probe
+    if images.failed:
+        print(f"[train] {len(images.failed)} location(s) with undecodable images are skipped "
+              f"(first: {images.failed[0][0]}: {images.failed[0][1]})", file=sys.stderr)
+    checkpoint = p.checkpoint
+    t_pre = time.time()
+    if p.pretrain_steps > 0:
+        checkpoint = str(pretrain(images, p, work / "pretrain", progress=progress))
+    t_pre = time.time() - t_pre
+    torch.manual_seed(p.seed)
+    net = GeoModel(cfg, checkpoint=checkpoint)
+    t_ft = time.time()
+    ft = finetune(net, images, cells.centroids, p, work / "finetune", progress=progress) if p.finetune_steps else {}
+    t_ft = time.time() - t_ft
+    net = net.cpu().eval()
+    protos = None
+    if p.refine:
+        emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, device="cpu", progress=progress)
+        ok &= images.ok.numpy()
+        protos = build_prototypes(cell_ids[ok], locs.lat[ok], locs.lon[ok], emb[ok], len(cells),
+                                  min_samples=p.refine_min_samples, xi=p.refine_xi, progress=progress)
+    refine_cfg = {"top_k": p.refine_top_k, "temperature": p.refine_temperature, "within": p.refine_within,
+                  "max_km": p.refine_max_km}
+    n_used = int(images.ok.sum())
+    name = str(train_manifest) if isinstance(train_manifest, str | Path) else "a manifest DataFrame"
+    card: dict[str, Any] = {
+        "title": f"geoloc {p.name} model",
+        "description": p.description or f"geoloc model trained with the {p.name} preset",
+        "data": data_description or (f"{name}: {n_used} training locations x {p.views} view(s) "
+                                     f"({locs.invalid_rows} invalid row(s), {locs.rejected} location(s) with the "
+                                     f"wrong view count and {len(images.failed)} undecodable location(s) skipped)"),
+        "training_command": command or current_command(),
+        "preset": p.to_dict(),
+        "aux_labels": vocabs,
+        "skipped_aux_heads": skipped_tasks,
+        "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
+                     "finetune_s": round(t_ft, 1)},
+        **(card_extra or {}),
+    }
+    if eval_manifest is not None:
+        test = load_locations(eval_manifest, root=eval_root, views=p.views, what="evaluation manifest")
+        mem = bundle_in_memory(model=net, geocells=cells, prototypes=protos, refine=refine_cfg, views=p.views,
+                               card={"data": card["data"], "training_command": card["training_command"]})
+        ev = evaluate_locations(mem, test, eval_dir=eval_dir, cache=True, batch_size=p.eval_batch_size,
+                                progress=progress, train_cells=cell_ids[images.ok.numpy()])
+        card["metrics"] = card_metrics(ev)
+        card["metrics_command"] = card["training_command"] + "  (held-out evaluation inside the same run)"
+        card["evaluation"] = {k: ev[k] for k in ("refined", "no_refinement", "majority_cell", "n_locations",
+                                                 "n_failed")}
+    card["training"]["wall_s"] = round(time.time() - t_start, 1)
+    card["training"]["cpu_s_main_process"] = round(time.process_time() - cpu_start, 1)
+    if _is_main():
+        save_bundle(out, model=net, config=cfg, geocells=cells, prototypes=protos, card=_jsonable(card),
+                    refine=refine_cfg, views=p.views, overwrite=True)
+        if not keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    def conv(o: Any) -> Any:
+        if isinstance(o, np.integer):
+            return int(o)
+        if isinstance(o, np.floating):
+            return None if not np.isfinite(o) else float(o)
+        if isinstance(o, float) and not np.isfinite(o):
+            return None
+        if isinstance(o, torch.Tensor):
+            return o.item() if o.numel() == 1 else o.tolist()
+        if isinstance(o, dict):
+            return {str(k): conv(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [conv(v) for v in o]
+        return o
+
+    return conv(obj)
+
+
+def synthworld_split(preset: TrainPreset, data_dir: Path, *, progress: bool = True) -> tuple[pd.DataFrame,
+                                                                                            pd.DataFrame]:
+    """Generate (or reuse) the preset's SynthWorld scenes in ``data_dir``; returns the
+    (train + val, test) manifest rows (paths relative to ``data_dir``)."""
+    from geoloc.synth import generate_dataset
+
+    if preset.synth_scenes < 10:
+        raise GeolocError(f"synth_scenes must be >= 10 to have a held-out split, got {preset.synth_scenes}")
+    manifest = generate_dataset(preset.synth_scenes, data_dir, size=preset.synth_image_size, views=preset.views,
+                                seed=preset.synth_seed, progress=progress)
+    test_mask = manifest["split"].astype(str) == "test"
+    train, test = manifest[~test_mask].reset_index(drop=True), manifest[test_mask].reset_index(drop=True)
+    if len(test) == 0 or len(train) == 0:
+        raise GeolocError("the SynthWorld sample has an empty train or test split; raise synth_scenes")
+    return train, test
+
+
+def train_preset(name: str, out_dir: str | Path, *, progress: bool = True, manifest: str | Path | None = None,
+                 root: str | Path | None = None, eval_manifest: str | Path | None = None,
+                 eval_dir: str | Path | None = None, work_dir: str | Path | None = None, keep_work: bool = False,
+                 command: str | None = None, **overrides: Any) -> Path:
+    """Train the named preset into a bundle at ``out_dir``.
+
+    Presets with ``synth_scenes > 0`` (``synthworld-tiny``) generate their SynthWorld data in
+    the work folder, train on the train + val split and evaluate on the held-out test split;
+    the metrics (refined, without refinement, majority-cell baseline) and the command go into
+    the card, which also says the model was trained on synthetic scenes. Other presets
+    (``pigeon``, ``pigeotto``) need ``manifest=`` (real data).
+    """
+    p = get_preset(name, **overrides)
+    out = Path(out_dir)
+    work = Path(work_dir) if work_dir is not None else out.parent / f".{out.name}.work"
+    cmd = command or (current_command() if Path(sys.argv[0]).name == "geoloc" else
+                      default_command("train_preset", {"name": name, "out_dir": str(out_dir), **overrides}))
+    if p.synth_scenes > 0 and manifest is None:
+        data_dir = work / "synth"
+        t0 = time.time()
+        train, test = synthworld_split(p, data_dir, progress=progress)
+        gen_s = time.time() - t0
+        desc = (f"SynthWorld (geoloc.synth) scenes: {p.synth_scenes} locations sampled with seed {p.synth_seed} from "
+                f"the photo-density prior, {p.views} view(s) of {p.synth_image_size} px each; trained on the train + "
+                f"val split ({train['id'].nunique() if 'id' in train else len(train)} locations), evaluated on the "
+                f"held-out test split ({test['id'].nunique() if 'id' in test else len(test)} locations). "
+                + SYNTH_NOTE)
+        return train_bundle(train, out, p, root=data_dir, progress=progress, eval_manifest=test, eval_root=data_dir,
+                            eval_dir=eval_dir, work_dir=work, keep_work=keep_work, command=cmd,
+                            data_description=desc, card_extra={"synthworld_generation_s": round(gen_s, 1),
+                                                               "trained_on": "SynthWorld synthetic scenes"})
+    if manifest is None:
+        raise GeolocError(f"preset {name!r} trains on real data: pass a training manifest "
+                          f"(geoloc train run --preset {name} --manifest TRAIN.csv --out DIR)")
+    return train_bundle(manifest, out, p, root=root, progress=progress, eval_manifest=eval_manifest,
+                        eval_dir=eval_dir, work_dir=work, keep_work=keep_work, command=cmd)
+
+
+__all__ = ["SYNTH_NOTE", "build_cells", "card_metrics", "evaluate_locations", "resolve_preset", "train_bundle",
+           "train_preset"]

@@ -1,0 +1,165 @@
+"""Contrastive image <-> location-caption pretraining of an open_clip CLIP (PIGEON.md §1.3).
+
+Every view of every training location is one example, paired with captions generated from
+the location's metadata (:mod:`geoloc.train.captions`). Losses (representation):
+
+* ``infonce``: CLIP's symmetric InfoNCE with a learnable logit scale;
+* ``dreamlip``: DreamLIP with ``captions_per_location`` sub-captions per image (CLIP term
+  averaged over the captions + multi-positive term; the patch-grouping term is off);
+* ``multicsr``: InfoNCE with MultiCSR false-negative masking: in-batch pairs whose
+  locations are closer than ``multicsr_km`` km are removed from each other's softmax
+  (coordinates gathered across ranks, so the mask is global under DDP).
+
+The trained CLIP (vision and text towers) is saved as safetensors, loadable with
+``geoloc.model.build_clip(tower, checkpoint=path, image_size=...)`` and as the starting point
+of fine-tuning (``GeoModel(config, checkpoint=path)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from geoloc.train.captions import location_captions
+from geoloc.train.data import LocationImages, collate_locations
+from geoloc.train.presets import TrainPreset
+
+CLIP_FILE = "clip.safetensors"
+
+
+class CaptionedViews(torch.utils.data.Dataset):
+    """One item per (location, view): ``{"images": [3, S, S], "tokens": [K, L] int64,
+    "latlon": [2] degrees, "ok": bool}``. Captions are drawn once, reproducibly from
+    ``(seed, item)``, and tokenised with ``tokenizer``."""
+
+    def __init__(self, images: LocationImages, tokenizer: Any, *, captions_per_item: int = 1, seed: int = 0,
+                 style: str = "streetview") -> None:
+        self.images = images
+        frame = images.locations.frame
+        self.views = images.locations.views
+        metas = frame.to_dict("records")
+        headings = frame["headings"].tolist() if "headings" in frame.columns else [None] * len(frame)
+        texts: list[str] = []
+        self.captions: list[list[str]] = []
+        for j in range(len(frame) * self.views):
+            loc, view = divmod(j, self.views)
+            h = headings[loc]
+            heading = h[view] if isinstance(h, tuple | list) and view < len(h) else None
+            caps = location_captions(metas[loc], captions_per_item, seed=seed, index=j, style=style, heading=heading)
+            self.captions.append(caps)
+            texts.extend(caps)
+        self.tokens = tokenizer(texts).view(len(self.captions), captions_per_item, -1)
+        self.latlon = torch.stack([images.lat, images.lon], dim=1)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        loc, view = divmod(int(j), self.views)
+        pixels, ok = self.images.pixels(loc)
+        return {"images": pixels[view], "tokens": self.tokens[j], "latlon": self.latlon[loc], "ok": torch.tensor(ok)}
+
+
+class ClipPair(nn.Module):
+    """Trainer adapter: ``forward(batch) -> (image [B, E], text [B, E] or [B, K, E])``."""
+
+    def __init__(self, clip: nn.Module, multi_caption: bool = False) -> None:
+        super().__init__()
+        self.clip = clip
+        self.multi_caption = multi_caption
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        img = self.clip.encode_image(batch["images"])
+        tok = batch["tokens"]
+        if not self.multi_caption:
+            return img, self.clip.encode_text(tok[:, 0])
+        b, k, length = tok.shape
+        return img, self.clip.encode_text(tok.reshape(b * k, length)).view(b, k, -1)
+
+
+class _MaskByKm:
+    """``target_fn`` for PairLoss: MultiCSR keep-mask from gathered coordinates (no grad)."""
+
+    def __init__(self, km: float) -> None:
+        from representation.miners.false_negative import FalseNegativeMasker
+
+        self.masker = FalseNegativeMasker("km", threshold=km)
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        from representation.distributed.gather import GatherSpec, gather_features
+
+        ll = gather_features(batch["latlon"].float(), GatherSpec(with_grad=False))
+        return {"mask": self.masker(ll, ll)}
+
+
+def build_pretrain_loss(preset: TrainPreset) -> nn.Module:
+    """The Trainer ``loss_fn`` of the preset's ``pretrain_loss``."""
+    from representation.losses import InfoNCELoss
+    from representation.losses.dreamlip import DreamLIPLoss
+    from representation.train import PairLoss
+
+    if preset.pretrain_loss == "dreamlip":
+        return PairLoss(DreamLIPLoss(learn_scale=True, grouping_weight=0.0))
+    if preset.pretrain_loss == "multicsr":
+        return PairLoss(InfoNCELoss.clip(), target_fn=_MaskByKm(preset.multicsr_km))
+    return PairLoss(InfoNCELoss.clip())
+
+
+def new_clip(preset: TrainPreset) -> nn.Module:
+    """The preset's open_clip CLIP (pretrained tag / checkpoint / random init)."""
+    from geoloc.model import build_clip
+
+    return build_clip(preset.tower, pretrained=preset.pretrained, checkpoint=preset.checkpoint,
+                      image_size=preset.image_size)
+
+
+def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *, progress: bool = True,
+             stop_at_step: int | None = None, clip: nn.Module | None = None) -> Path:
+    """Pretrain a CLIP on ``images`` with synthetic captions; returns the saved
+    ``out_dir/clip.safetensors`` (written by rank 0; resumes from ``out_dir`` checkpoints)."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    from representation.distributed.gather import world
+    from representation.train import TrainConfig, Trainer
+
+    out = Path(out_dir)
+    torch.manual_seed(preset.seed)
+    clip = clip if clip is not None else new_clip(preset)
+    tokenizer = open_clip.get_tokenizer(preset.tower)
+    k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
+    ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style)
+    ws = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    batch = min(preset.pretrain_batch_size, max(2, len(ds) // ws))
+    cfg = TrainConfig(out_dir=str(out), total_steps=preset.pretrain_steps, batch_size=batch,
+                      lr=preset.pretrain_lr, weight_decay=preset.weight_decay,
+                      warmup_steps=min(preset.warmup_steps, preset.pretrain_steps - 1), grad_clip=preset.grad_clip,
+                      precision=preset.precision, seed=preset.seed, checkpoint_every=preset.checkpoint_every,
+                      keep_checkpoints=1, device=preset.device, progress=progress)
+    model = ClipPair(clip, multi_caption=preset.pretrain_loss == "dreamlip")
+    Trainer(model, build_pretrain_loss(preset), ds, cfg,
+            collate_fn=collate_locations).fit(stop_at_step)
+    path = out / CLIP_FILE
+    if world()[0] == 0:
+        state = {name: t.detach().cpu().contiguous() for name, t in clip.state_dict().items()}
+        save_file(state, str(path), metadata={"format": "pt", "tower": preset.tower,
+                                              "steps": str(preset.pretrain_steps), "loss": preset.pretrain_loss})
+    clip.to("cpu")
+    return path
+
+
+def caption_examples(images: LocationImages, preset: TrainPreset, n: int = 3) -> list[str]:
+    """A few generated captions (for the model card and logs)."""
+    frame = images.locations.frame
+    out = []
+    for j in range(min(n, len(frame))):
+        out += location_captions(frame.iloc[j].to_dict(), 1, seed=preset.seed, index=j * images.locations.views,
+                                 style=preset.caption_style)
+    return out
+
+
+__all__ = ["CLIP_FILE", "CaptionedViews", "ClipPair", "build_pretrain_loss", "caption_examples", "new_clip",
+           "pretrain"]

@@ -1,0 +1,59 @@
+"""train_bundle end to end on a toy manifest: loss falls, bundle verifies, Geolocator predicts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from geoloc.bundle import load_bundle, verify_bundle
+from geoloc.errors import GeolocError, InputFileError
+from geoloc.predict import Geolocator
+from geoloc.train.pipeline import train_bundle
+
+FAST = dict(cells="grid", grid_deg=45.0, finetune_steps=30, batch_size=16, warmup_steps=2, lr=2e-3,
+            checkpoint_every=1000, eval_batch_size=64)
+
+
+def _losses(work):
+    rows = [json.loads(line) for line in (work / "finetune" / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in rows]
+
+
+def test_train_bundle_end_to_end(toy_data, tmp_path):
+    out = tmp_path / "bundle"
+    path = train_bundle(toy_data["train"], out, "synthworld-tiny", progress=False, eval_manifest=toy_data["test"],
+                        work_dir=tmp_path / "work", keep_work=True, command="pytest toy", **FAST)
+    assert path == out
+    verify_bundle(out)
+    b = load_bundle(out)
+    card = b.config["card"]
+    assert card["training_command"] == "pytest toy"
+    assert card["preset"]["cells"] == "grid" and b.config["views"] == 4
+    assert set(card["aux_labels"]) == {"country", "climate"}
+    assert card["aux_labels"]["country"] == ["EAST", "WEST"]
+    assert b.prototypes is not None and b.prototypes.num_prototypes > 0
+    assert card["metrics"]["held-out locations"] == 24
+    losses = _losses(tmp_path / "work")
+    assert np.mean(losses[-2:]) < losses[0]
+    geo = Geolocator.from_pretrained(out, device="cpu")
+    test = pd.read_csv(toy_data["test"])
+    views = [str(toy_data["test"].parent / p) for p in test[test["id"] == "loc0000"].sort_values("view")["path"]]
+    pred = geo.predict([views], places=False)[0]
+    assert pred.ok and np.isfinite(pred.lat) and pred.refined is not None
+
+
+def test_bad_rows_are_counted_and_empty_manifest_refused(toy_data, tmp_path):
+    df = pd.read_csv(toy_data["train"])
+    df["path"] = [str(toy_data["train"].parent / p) for p in df["path"]]
+    df.loc[df["id"] == "loc0003", "lat"] = np.nan          # 4 rows with NaN coordinates
+    out = train_bundle(df, tmp_path / "b", "synthworld-tiny", progress=False, refine=False,
+                       command="pytest", **{**FAST, "finetune_steps": 2})
+    card = load_bundle(out).config["card"]
+    assert "4 invalid row(s)" in card["data"] and "119 training locations" in card["data"]
+    with pytest.raises(InputFileError, match="no rows"):
+        train_bundle(df.iloc[:0], tmp_path / "c", "synthworld-tiny", progress=False, **FAST)
+    with pytest.raises(GeolocError, match="unknown preset field"):
+        train_bundle(df, tmp_path / "d", "synthworld-tiny", progress=False, celss="grid")

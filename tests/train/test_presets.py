@@ -1,0 +1,62 @@
+"""Presets: JSON round trip, overrides validated, the PIGEON / PIGEOTTO numbers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from geoloc.errors import GeolocError
+from geoloc.train.presets import PRESET_NAMES, TrainPreset, get_preset, preset_fields
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_round_trip_json(name, tmp_path):
+    p = get_preset(name)
+    assert p.name == name
+    p.to_json(tmp_path / "p.json")
+    q = TrainPreset.from_json(tmp_path / "p.json")
+    assert q == p
+    assert json.loads(p.to_json()) == p.to_dict()
+
+
+def test_reference_numbers():
+    pigeon, pigeotto, tiny = get_preset("pigeon"), get_preset("pigeotto"), get_preset("synthworld-tiny")
+    assert (pigeon.views, pigeon.tau_km, pigeon.cell_min_size, pigeon.cell_max_size) == (4, 75.0, 30, 60)
+    assert (pigeon.refine_min_samples, pigeon.refine_xi, pigeon.refine_top_k, pigeon.refine_temperature,
+            pigeon.refine_max_km) == (3, 0.15, 5, 1.6, 1000.0)
+    assert pigeon.tower == "ViT-L-14-336" and pigeon.freeze == "all_but_last"
+    assert (pigeotto.views, pigeotto.tau_km, pigeotto.cell_min_size, pigeotto.cell_max_size) == (1, 65.0, 1000, 2000)
+    assert (pigeotto.refine_min_samples, pigeotto.refine_xi, pigeotto.refine_top_k, pigeotto.refine_temperature,
+            pigeotto.refine_max_km) == (100, 0.1, 40, 0.6, None)
+    assert tiny.tower == "geoloc-tiny-vit" and tiny.image_size == 64 and tiny.synth_scenes > 0
+
+
+def test_overrides_apply_and_validate():
+    p = get_preset("synthworld-tiny", cells="grid", loss="onehot", views=1, pretrain_steps=0)
+    assert (p.cells, p.loss, p.views, p.pretrain_steps) == ("grid", "onehot", 1, 0)
+    assert p.replace(tau_km=10.0).tau_km == 10.0
+    with pytest.raises(GeolocError, match=r"unknown preset field.*'tua_km'"):
+        get_preset("pigeon", tua_km=10)
+    with pytest.raises(GeolocError, match="cells='hex'"):
+        get_preset("pigeon", cells="hex")
+    with pytest.raises(GeolocError, match="tau_km"):
+        get_preset("pigeon", tau_km=-1)
+    with pytest.raises(GeolocError, match="views"):
+        get_preset("pigeon", views=0)
+    with pytest.raises(GeolocError, match="aux_heads"):
+        get_preset("pigeon", aux_heads=["weather"])
+    with pytest.raises(GeolocError, match="cell_min_size"):
+        get_preset("pigeon", cell_min_size=100, cell_max_size=50)
+    with pytest.raises(GeolocError, match="unknown preset 'pigeon2'"):
+        get_preset("pigeon2")
+    with pytest.raises(GeolocError, match="dreamlip"):
+        get_preset("synthworld-tiny", pretrain_steps=5, pretrain_loss="dreamlip", captions_per_location=1)
+    with pytest.raises(GeolocError, match="unknown preset field"):
+        TrainPreset.from_dict({**get_preset("pigeon").to_dict(), "extra": 1})
+
+
+def test_every_field_documented():
+    doc = TrainPreset.__doc__ or ""
+    missing = [f for f in preset_fields() if f not in ("name", "description") and f not in doc]
+    assert not missing, missing
