@@ -41,7 +41,14 @@ def _distinct_views():
     return map_from_arrays([48.8566, -33.8688], [2.3522, 151.2093], [views, views])
 
 
-def test_page_compass_map_click_guess_result():
+@pytest.fixture(scope="module")
+def driver():
+    drv = _driver()
+    yield drv
+    drv.quit()
+
+
+def test_page_compass_map_click_guess_result(driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -49,7 +56,6 @@ def test_page_compass_map_click_guess_result():
     from selenium.webdriver.support.ui import WebDriverWait
 
     server = serve(_distinct_views(), hide_answer=True, seed=0)
-    driver = _driver()
     try:
         wait = WebDriverWait(driver, 10)
         driver.get(server.url + "/")
@@ -114,5 +120,34 @@ def test_page_compass_map_click_guess_result():
         assert driver.find_element(By.CSS_SELECTOR, "button[data-qa=play-again-button]").is_displayed()
         assert np.isfinite(float(total))
     finally:
-        driver.quit()
+        server.stop()
+
+
+def test_nmpz_compass_disabled_and_timer_expiry(driver):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    server = serve(_distinct_views(), hide_answer=True, seed=1)
+    try:
+        game = server.store.create({"forbidMoving": True, "forbidRotating": True, "forbidZooming": True,
+                                    "timeLimit": 2, "roundCount": 1})
+        driver.get(f"{server.url}/game/{game['token']}")
+        wait = WebDriverWait(driver, 10)
+        img = driver.find_element(By.CSS_SELECTOR, "div[data-qa=panorama] img")
+        wait.until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img))
+        start = img.get_attribute("data-heading")
+        compass = driver.find_element(By.CSS_SELECTOR, "[data-qa=compass]")
+        assert compass.get_attribute("data-disabled") == "true"
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+        assert driver.find_element(By.CSS_SELECTOR, "[data-qa=pano-zoom-in]").get_attribute("data-disabled") == "true"
+        assert img.get_attribute("data-heading") == start
+        # no marker: the timer runs out, the page posts timedOut and shows a 0-point result
+        result = WebDriverWait(driver, 8).until(
+            ec.visibility_of_element_located((By.CSS_SELECTOR, "[data-qa=round-result]")))
+        assert result.find_element(By.CSS_SELECTOR, "[data-qa=round-result-points]").text == "0"
+        guess = server.store.get(game["token"])["player"]["guesses"][0]
+        assert guess["timedOut"] is True and guess["roundScoreInPoints"] == 0
+    finally:
         server.stop()
