@@ -36,7 +36,11 @@ RADIUS_COLOUR = [220, 38, 38, 200]
 LOW_COLOUR = np.array([255, 237, 160], dtype=np.float64)   # light yellow: low probability
 HIGH_COLOUR = np.array([189, 0, 38], dtype=np.float64)     # dark red: high probability
 MIN_ALPHA, MAX_ALPHA = 60, 220
-MIN_POINT_PX, MAX_POINT_PX = 5.0, 18.0
+MIN_POINT_PX, MAX_POINT_PX = 4.0, 12.0
+# pydeck turns bare strings into JavaScript expressions ("pixels" -> "@@=pixels", which deck.gl then
+# ignores); constant string props must be quoted to stay strings in the JSON.
+PIXELS, METERS = "'pixels'", "'meters'"
+FONT = "'Helvetica Neue, Arial, sans-serif'"
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ def point_layer(layer_id: str, records: list[dict[str, Any]], *, radius_px: floa
     import pydeck as pdk
 
     return pdk.Layer("ScatterplotLayer", id=layer_id, data=records, get_position=["lon", "lat"],
-                     get_fill_color="colour", get_radius=radius_px, radius_units="pixels", stroked=True,
+                     get_fill_color="colour", get_radius=radius_px, radius_units=PIXELS, stroked=True,
                      get_line_color=[255, 255, 255, 255], line_width_min_pixels=1.5, pickable=pickable)
 
 
@@ -181,17 +185,17 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
             layers.append(pdk.Layer("ScatterplotLayer", id="uncertainty",
                                     data=[{"lat": prediction.lat, "lon": prediction.lon, "radius_m": radius * 1e3,
                                            "label": f"uncertainty radius {radius:.0f} km"}],
-                                    get_position=["lon", "lat"], get_radius="radius_m", radius_units="meters",
+                                    get_position=["lon", "lat"], get_radius="radius_m", radius_units=METERS,
                                     filled=False, stroked=True, get_line_color=RADIUS_COLOUR,
                                     line_width_min_pixels=2, pickable=False))
         tops = top_points_data(prediction)
         layers.append(pdk.Layer("ScatterplotLayer", id="top_k", data=tops, get_position=["lon", "lat"],
-                                get_fill_color="colour", get_radius="radius_px", radius_units="pixels",
+                                get_fill_color="colour", get_radius="radius_px", radius_units=PIXELS,
                                 stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=1,
                                 pickable=True))
         layers.append(pdk.Layer("TextLayer", id="top_k_labels", data=tops, get_position=["lon", "lat"],
                                 get_text="label", get_size=13, get_color=[30, 41, 59, 255],
-                                get_pixel_offset=[0, -18], font_family="sans-serif"))
+                                get_pixel_offset=[0, -18], font_family=FONT))
         layers.append(point_layer("guess", [{"lat": prediction.lat, "lon": prediction.lon, "colour": GUESS_COLOUR,
                                              "label": f"model guess {prediction.lat:.3f}, {prediction.lon:.3f}"}],
                                   radius_px=9.0))
@@ -205,7 +209,10 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
                                             for p in extra_points], radius_px=8.0))
         focus += [(p.lat, p.lon) for p in extra_points]
     view = pdk.ViewState(**view_state_for(focus), pitch=0, bearing=0)
-    return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None, map_style=None,
+    # map_style is left at pydeck's default sentinel on purpose: with map_provider=None it serialises as
+    # "__MAP_STYLE__", which Streamlit's frontend drops (no base map). map_style=None would make Streamlit
+    # fall back to a Carto style fetched from basemaps.cartocdn.com (seen in the browser test).
+    return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None,
                     views=[pdk.View(type="MapView", controller=True, repeat=False)],
                     tooltip={"text": "{label}"}, height=height)
 

@@ -68,13 +68,53 @@ def topojson_to_features(topology: dict[str, Any], object_name: str = "countries
     return features
 
 
+def unwrap_ring(ring: np.ndarray) -> np.ndarray:
+    """Make a ring's longitudes continuous (no jump over 180 degrees between neighbours): [N, 2] degrees,
+    longitudes possibly outside [-180, 180]. A ring that circles a pole (net longitude change of
+    +-360) is closed through that pole, so it bounds the polar cap on the plane."""
+    ring = np.asarray(ring, dtype=np.float64)
+    lon = ring[:, 0]
+    step = np.diff(lon)
+    step = (step + 180.0) % 360.0 - 180.0
+    out = np.column_stack([np.concatenate([[lon[0]], lon[0] + np.cumsum(step)]), ring[:, 1]])
+    net = out[-1, 0] - out[0, 0]
+    if abs(net) > 180.0:  # encircles a pole: close via the pole on the side of the ring's mean latitude
+        pole = -90.0 if out[:, 1].mean() < 0 else 90.0
+        out = np.vstack([out, [[out[-1, 0], pole], [out[0, 0], pole]], out[:1]])
+    return out
+
+
+def planar_geometry(geometry: dict[str, Any]):
+    """A GeoJSON Polygon / MultiPolygon on the sphere (rings may cross the antimeridian, as in
+    world-atlas, which d3 cuts at draw time) -> a shapely geometry cut at +-180 degrees for a flat map."""
+    import shapely
+    from shapely.geometry import Polygon, box
+
+    polys = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    pieces = []
+    for rings in polys:
+        rings = [unwrap_ring(np.asarray(r)) for r in rings]
+        shell = rings[0]
+        holes = []
+        for h in rings[1:]:  # holes follow their shell across the antimeridian
+            shift = 360.0 * np.round((shell[:, 0].mean() - h[:, 0].mean()) / 360.0)
+            holes.append(h + np.array([shift, 0.0]))
+        poly = shapely.make_valid(Polygon(shell, holes))
+        for k in (-1, 0, 1):  # bring the parts beyond +-180 back onto the map
+            part = poly.intersection(box(-180.0 + 360.0 * k, -90.0, 180.0 + 360.0 * k, 90.0))
+            if not part.is_empty:
+                pieces.append(shapely.affinity.translate(part, xoff=-360.0 * k))
+    polys_only = [g for p in pieces for g in getattr(p, "geoms", [p]) if g.geom_type == "Polygon" and g.area > 0]
+    return shapely.MultiPolygon(polys_only) if polys_only else shapely.Polygon()
+
+
 def simplify_feature(feature: dict[str, Any], tolerance_deg: float, decimals: int = 2) -> dict[str, Any] | None:
     """Simplify one Feature's geometry (shapely, topology preserved) and round coordinates;
     None when nothing is left."""
     import shapely
-    from shapely.geometry import mapping, shape
+    from shapely.geometry import mapping
 
-    geom = shapely.make_valid(shape(feature["geometry"]))
+    geom = planar_geometry(feature["geometry"])
     if tolerance_deg > 0:
         geom = geom.simplify(tolerance_deg, preserve_topology=True)
     geom = shapely.set_precision(geom, 10.0**-decimals)
@@ -95,5 +135,15 @@ def country_outlines(tolerance_deg: float = DEFAULT_TOLERANCE_DEG) -> dict[str, 
     return {"type": "FeatureCollection", "features": [f for f in features if f is not None]}
 
 
-__all__ = ["DEFAULT_TOLERANCE_DEG", "TOPOJSON_PATH", "country_outlines", "decode_arcs", "geometry_to_geojson",
-           "ring_coordinates", "simplify_feature", "topojson_to_features"]
+__all__ = [
+    "DEFAULT_TOLERANCE_DEG",
+    "TOPOJSON_PATH",
+    "country_outlines",
+    "decode_arcs",
+    "geometry_to_geojson",
+    "planar_geometry",
+    "ring_coordinates",
+    "simplify_feature",
+    "topojson_to_features",
+    "unwrap_ring",
+]
