@@ -254,9 +254,11 @@ class CellScoringPredictor:
         cell probabilities [B, C] float64, embed ms, classify ms)."""
         raise NotImplementedError
 
-    def _annotate(self, preds: list[Prediction], emb: np.ndarray, probs: np.ndarray) -> None:
+    def _annotate(self, preds: list[Prediction], emb: np.ndarray, probs: np.ndarray,
+                  top_regions: int | None) -> None:
         """Hook: add predictor-specific fields to the batch's successful predictions (row j of
-        ``emb`` / ``probs`` belongs to ``preds[j]``). Default: nothing."""
+        ``emb`` / ``probs`` belongs to ``preds[j]``; ``top_regions`` as in :meth:`predict`).
+        Default: nothing."""
 
     # -- public API -------------------------------------------------------------------------------
     def predict(self, inputs, *, views: int | None = None, top_k: int = 5, refine: bool = True,
@@ -338,7 +340,7 @@ class CellScoringPredictor:
                 p.lat, p.lon = p.top_k[0].lat, p.top_k[0].lon
             p.timings_ms.update(embed=embed_ms / n, classify=cls_ms / n, refine=refine_ms / n)
             p.timings_ms["total"] = sum(p.timings_ms[x] for x in ("decode", "embed", "classify", "refine"))
-        self._annotate([preds[i] for i in ok], emb, probs)
+        self._annotate([preds[i] for i in ok], emb, probs, top_regions)
         if places:
             self._attach_places([preds[i] for i in ok])
         return preds

@@ -1,0 +1,66 @@
+"""The wiring function for ``geoloc predict --zero-shot`` and the ``zeroshot`` typer app."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from geoloc.errors import GeolocError, InputFileError
+from geoloc.zeroshot.cli import app, default_cache_dir, zero_shot_predict
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, tiny_clip, toy_cells):
+    from safetensors.torch import save_file
+
+    d = tmp_path_factory.mktemp("zs-cli")
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(d / f"img{i}.png")
+    (d / "broken.jpg").write_bytes(b"no jpeg")
+    save_file({k: v.contiguous() for k, v in tiny_clip.model.state_dict().items()}, str(d / "clip.safetensors"))
+    toy_cells.save(d / "cells.parquet")
+    return d
+
+
+def test_zero_shot_predict_function(files, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOC_CACHE", str(tmp_path / "cache"))
+    assert default_cache_dir() == tmp_path / "cache" / "zeroshot"
+    paths = [str(files / "img0.png"), str(files / "broken.jpg"), str(files / "img1.png")]
+    preds = zero_shot_predict(paths, "geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors",
+                              cells=files / "cells.parquet", top_k=2)
+    assert [p.ok for p in preds] == [True, False, True]
+    assert len(preds[0].top_k) == 2 and preds[0].countries_text
+    assert len(list(default_cache_dir().glob("zeroshot-text-*.safetensors"))) == 1
+    again = zero_shot_predict(paths[:1], "geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors",
+                              cells=files / "cells.parquet", top_k=2, cache=False)
+    assert [t.probability for t in again[0].top_k] == pytest.approx([t.probability for t in preds[0].top_k],
+                                                                    abs=1e-7)
+    with pytest.raises(InputFileError, match="does not exist"):
+        zero_shot_predict(paths, "geoloc-tiny-vit", clip_checkpoint=files / "nope.pt", cells=files / "cells.parquet")
+    with pytest.raises(GeolocError, match="unknown open_clip"):
+        zero_shot_predict(paths, "not-a-clip", cells=files / "cells.parquet", cache=False)
+
+
+def test_typer_app(files, tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOLOC_CACHE", str(tmp_path / "cache"))
+    runner = CliRunner()
+    base = ["predict", "--clip", "geoloc-tiny-vit", "--clip-checkpoint", str(files / "clip.safetensors"),
+            "--cells", str(files / "cells.parquet"), "--no-cache"]
+    res = runner.invoke(app, [*base, str(files / "img0.png"), "--json", "-k", "3"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert len(data) == 1 and len(data[0]["top_k"]) == 3 and data[0]["countries_text"]
+    res = runner.invoke(app, [*base, str(files / "img0.png"), str(files / "broken.jpg")])
+    assert res.exit_code == 1
+    assert "country prompts:" in res.output and "broken.jpg: error:" in res.output
+    assert not (tmp_path / "cache").exists()          # --no-cache wrote nothing
+    res = runner.invoke(app, ["prompts", "--cells", str(files / "cells.parquet"), "--limit", "2", "--no-towns"])
+    assert res.exit_code == 0, res.output
+    assert "A street view photo in the region of Ile-de-France in France." in res.output
+    assert "4 countries" in res.output
+    assert runner.invoke(app, ["predict", "--help"]).exit_code == 0
