@@ -217,3 +217,16 @@ def test_load_geocells_sources(toy_cells, tmp_path):
     (tmp_path / "bundle" / "geocells.parquet").write_bytes(b"altered")
     with pytest.raises(BundleError):
         load_geocells(tmp_path / "bundle")
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(tiny_clip, toy_cells):
+    cpu = ZeroShotGeolocator(copy.deepcopy(tiny_clip), toy_cells, towns=TOWNS, device="cpu", progress=False)
+    gpu = ZeroShotGeolocator(copy.deepcopy(tiny_clip), toy_cells, towns=TOWNS, device="cuda", progress=False)
+    assert gpu.cell_text.device.type == "cuda"
+    torch.testing.assert_close(gpu.cell_text.cpu(), cpu.cell_text, atol=1e-4, rtol=0)
+    imgs = _images(3, seed=4)
+    for a, b in zip(cpu.predict(imgs, places=False, top_k=9), gpu.predict(imgs, places=False, top_k=9), strict=True):
+        pa = {t.cell: t.probability for t in a.top_k}
+        pb = {t.cell: t.probability for t in b.top_k}
+        assert pa == pytest.approx(pb, abs=1e-3)

@@ -1,0 +1,217 @@
+"""Benchmark of zero-shot geolocation with CLIP text prompts (geoloc.zeroshot).
+
+Sections (pick with --sections, default all but synthworld):
+
+* ``synthetic``: the colour task of :mod:`geoloc.zeroshot.synthetic` (K countries, two cells each):
+  zero-shot country accuracy (from the cells, from the country prompts) of a random tiny CLIP and of
+  the same CLIP after ``--steps`` contrastive steps, on held-out images; chance = 1/K.
+* ``speed``: prompt encoding (prompts/s) and per-image predict latency (batch 1) and throughput
+  (batch 32) for ``geoloc-tiny-vit`` and ``ViT-B-32`` with random weights, over ``--cells`` geocells
+  (names from the gazetteer; ~4.5 prompts per cell).
+* ``synthworld``: a SynthWorld-pretrained CLIP (``--clip-checkpoint``, a full CLIP state dict such as
+  ``geoloc.train.pretrain``'s ``clip.safetensors``) zero-shot on the held-out test split of a SynthWorld
+  manifest (``--manifest``), geocells built from its train split (or ``--cells``): country accuracy
+  from the cells and from the country prompts vs the majority country of the train split.
+
+Run:  .venv/bin/python benchmarks/bench_zeroshot.py [--sections synthetic,speed] [--cells 2000]
+      .venv/bin/python benchmarks/bench_zeroshot.py --sections synthworld --manifest DIR/manifest.csv \
+          --clip-checkpoint DIR/clip.safetensors --tower geoloc-tiny-vit
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from machine import machine_summary
+
+from geoloc.predict import region_index
+from geoloc.zeroshot import ZeroShotGeolocator, load_clip
+from geoloc.zeroshot.prompts import cell_prompts, country_prompts
+from geoloc.zeroshot.synthetic import colour_images, fit_clip
+
+
+def gazetteer_cells(n: int, seed: int = 0):
+    """A GeocellSet of ``n`` 0.5-degree boxes around random gazetteer places (timing only)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geoloc.cells.geocell_set import GeocellSet
+    from geoloc.geo.gazetteer import load_places
+
+    df = load_places().sample(n, random_state=seed).reset_index(drop=True)
+    frame = gpd.GeoDataFrame(
+        {"name": df["name"], "country": df["cc"], "country_name": df["cc"], "adm1_code": df["cc"] + "-" + df["admin1"],
+         "admin1": df["admin1"], "size": np.ones(n, dtype=np.int64), "lat": df["lat"], "lon": df["lon"]},
+        geometry=[box(x - 0.25, y - 0.25, x + 0.25, y + 0.25) for x, y in zip(df["lon"], df["lat"], strict=True)],
+        crs="EPSG:4326")
+    return GeocellSet(frame, {"kind": "benchmark"}), df["name"].astype(str).tolist()
+
+
+def toy_cells(k: int):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from geoloc.cells.geocell_set import GeocellSet
+
+    names = ["France", "Japan", "Brazil", "Kenya", "Canada", "India", "Chile", "Norway"][:k]
+    rows = [(f"{c} {j}", c[:3].upper(), c, f"{c[:3].upper()}-{j}", f"{c} region {j}") for c in names for j in (1, 2)]
+    return GeocellSet(gpd.GeoDataFrame(
+        {"name": [r[0] for r in rows], "country": [r[1] for r in rows], "country_name": [r[2] for r in rows],
+         "adm1_code": [r[3] for r in rows], "admin1": [r[4] for r in rows], "size": np.ones(len(rows), dtype=np.int64),
+         "lat": np.linspace(-40, 60, len(rows)), "lon": np.linspace(-150, 150, len(rows))},
+        geometry=[box(x - 1, y - 1, x + 1, y + 1) for x, y in zip(np.linspace(-150, 150, len(rows)),
+                                                                  np.linspace(-40, 60, len(rows)), strict=True)],
+        crs="EPSG:4326"), {"kind": "toy"})
+
+
+def accuracy(zs, imgs, truth_codes):
+    preds = zs.predict(imgs, places=False, top_k=1)
+    cells = np.mean([p.countries[0].code == t for p, t in zip(preds, truth_codes, strict=True)])
+    text = np.mean([p.countries_text[0].code == t for p, t in zip(preds, truth_codes, strict=True)])
+    return float(cells), float(text)
+
+
+def section_synthetic(args) -> None:
+    cells = toy_cells(args.countries)
+    f = cells.frame
+    keys, col = region_index(f["country"].astype(str).tolist())
+    names = dict(zip(f["country"], f["country_name"], strict=True))
+    towns = [""] * len(cells)
+    cp, kp = cell_prompts(cells, towns=towns), country_prompts([names[k] for k in keys])
+    rng = np.random.default_rng(args.seed)
+    cell_of = rng.integers(0, len(cells), size=args.train_images)
+    labels = col[cell_of]
+    torch.manual_seed(args.seed)
+    clip = load_clip("geoloc-tiny-vit")
+    test_labels = rng.integers(0, len(keys), size=args.test_images)
+    test_imgs = colour_images(test_labels, len(keys), seed=args.seed + 2)
+    truth = [keys[k] for k in test_labels]
+    before = accuracy(ZeroShotGeolocator(clip, cells, towns=towns, progress=False), test_imgs, truth)
+    fitted = copy.deepcopy(clip)
+    pixels = torch.stack([fitted.transform(im) for im in colour_images(labels, len(keys), seed=args.seed + 1)])
+    t0 = time.perf_counter()
+    losses = fit_clip(fitted.model, fitted.tokenizer, pixels, [cp[c] + kp[col[c]] for c in cell_of], labels,
+                      steps=args.steps, progress=True)
+    fit_s = time.perf_counter() - t0
+    after = accuracy(ZeroShotGeolocator(fitted, cells, towns=towns, progress=False), test_imgs, truth)
+    print(f"\n## synthetic colour task: {len(keys)} countries x 2 cells, {args.train_images} training images, "
+          f"{args.test_images} held-out images, chance {1 / len(keys):.3f}\n")
+    print("| model | steps | country acc (cells) | country acc (country prompts) | fit s | loss first -> last |")
+    print("|---|---|---|---|---|---|")
+    print(f"| tiny CLIP, random weights | 0 | {before[0]:.3f} | {before[1]:.3f} | - | - |")
+    print(f"| tiny CLIP, fitted | {args.steps} | {after[0]:.3f} | {after[1]:.3f} | {fit_s:.1f} | "
+          f"{losses[0]:.3f} -> {losses[-1]:.3f} |")
+
+
+def section_speed(args) -> None:
+    from PIL import Image
+
+    cells, _ = gazetteer_cells(args.cells, args.seed)
+    rng = np.random.default_rng(args.seed)
+    imgs = [Image.fromarray(rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)) for _ in range(32)]
+    print(f"\n## speed ({args.cells} geocells, random weights, {torch.get_num_threads()} torch threads)\n")
+    print("| model | prompts | encode prompts s | prompts/s | predict ms/image (batch 1) | "
+          "images/s (batch 32) | classify ms/image |")
+    print("|---|---|---|---|---|---|---|")
+    for name in args.models.split(","):
+        torch.manual_seed(0)
+        clip = load_clip(name)
+        t0 = time.perf_counter()
+        zs = ZeroShotGeolocator(clip, cells, towns=True, progress=False, text_batch_size=256)
+        enc_s = time.perf_counter() - t0
+        n_prompts = sum(len(g) for g in zs.cell_prompts) + sum(len(g) for g in zs.country_prompts)
+        zs.predict(imgs[:2], places=False)  # warm-up
+        lat = []
+        for im in imgs[: args.latency_images]:
+            t = time.perf_counter()
+            zs.predict(im, places=False)
+            lat.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        preds = zs.predict(imgs, places=False)
+        thr = len(imgs) / (time.perf_counter() - t)
+        cls_ms = float(np.mean([p.timings_ms["classify"] for p in preds]))
+        print(f"| {name} | {n_prompts} | {enc_s:.1f} | {n_prompts / enc_s:.0f} | {np.median(lat):.1f} | "
+              f"{thr:.1f} | {cls_ms:.3f} |")
+
+
+def section_synthworld(args) -> None:
+    from geoloc.data.manifest import read_manifest
+    from geoloc.zeroshot import load_geocells
+
+    if not args.manifest or not args.clip_checkpoint:
+        sys.exit("synthworld needs --manifest and --clip-checkpoint")
+    root = Path(args.manifest).parent
+    df = read_manifest(args.manifest, root=root)
+    if "view" in df.columns:
+        df = df[df["view"] == df["view"].min()]
+    test = df[df["split"].astype(str) == "test"].reset_index(drop=True)
+    train = df[df["split"].astype(str) != "test"].reset_index(drop=True)
+    if args.test_limit:
+        test = test.iloc[: args.test_limit]
+    if args.cells_file:
+        cells = load_geocells(args.cells_file)
+    else:
+        from geoloc.cells import build_geocells
+
+        t0 = time.perf_counter()
+        cells, _ = build_geocells(train["lat"].to_numpy(), train["lon"].to_numpy(), min_size=args.cell_min,
+                                  max_size=args.cell_max, progress=True)
+        print(f"built {len(cells)} geocells from {len(train)} train locations in {time.perf_counter() - t0:.0f} s")
+    zs = ZeroShotGeolocator.from_clip(args.tower, checkpoint=args.clip_checkpoint, cells=cells, progress=True)
+    paths = [str(Path(p) if Path(p).is_absolute() else root / p) for p in test["path"]]
+    t0 = time.perf_counter()
+    preds = zs.predict(paths, views=1, top_k=1, places=False, progress=True)
+    pred_s = time.perf_counter() - t0
+    ok = [i for i, p in enumerate(preds) if p.ok]
+    truth = test["adm0_a3"].astype(str).to_numpy()[ok]
+    by_cells = np.array([preds[i].countries[0].code for i in ok])
+    by_text = np.array([preds[i].countries_text[0].code for i in ok])
+    majority = train["adm0_a3"].astype(str).value_counts().index[0]
+    covered = np.isin(truth, zs.country_keys)
+    from geoloc.geo.distance import haversine_km
+
+    km = haversine_km(np.array([preds[i].lat for i in ok]), np.array([preds[i].lon for i in ok]),
+                      test["lat"].to_numpy()[ok], test["lon"].to_numpy()[ok])
+    print(f"\n## SynthWorld zero-shot: {len(ok)} held-out test locations (1 view), {len(cells)} geocells, "
+          f"{len(zs.country_keys)} countries in the cells ({covered.mean():.1%} of test locations in one of them), "
+          f"checkpoint {args.clip_checkpoint}, {pred_s:.0f} s\n")
+    print("| predictor | country acc | median km (top-1 cell) |")
+    print("|---|---|---|")
+    print(f"| majority country of the train split ({majority}) | {np.mean(truth == majority):.3f} | - |")
+    print(f"| zero-shot, countries from cell probabilities | {np.mean(by_cells == truth):.3f} | {np.median(km):.0f} |")
+    print(f"| zero-shot, country prompts | {np.mean(by_text == truth):.3f} | - |")
+    print(f"| (random: 1 / countries) | {1 / max(len(zs.country_keys), 1):.3f} | - |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sections", default="synthetic,speed", help="comma list of synthetic, speed, synthworld")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--countries", type=int, default=4, help="synthetic: countries (<= 8)")
+    ap.add_argument("--steps", type=int, default=40, help="synthetic: contrastive steps")
+    ap.add_argument("--train-images", type=int, default=256)
+    ap.add_argument("--test-images", type=int, default=200)
+    ap.add_argument("--cells", type=int, default=2000, help="speed: number of geocells")
+    ap.add_argument("--models", default="geoloc-tiny-vit,ViT-B-32", help="speed: open_clip architectures")
+    ap.add_argument("--latency-images", type=int, default=16)
+    ap.add_argument("--manifest", help="synthworld: SynthWorld manifest.csv (with a split column)")
+    ap.add_argument("--clip-checkpoint", help="synthworld: full CLIP checkpoint")
+    ap.add_argument("--tower", default="geoloc-tiny-vit", help="synthworld: architecture of the checkpoint")
+    ap.add_argument("--cells-file", help="synthworld: geocell file or bundle (default: built from the train split)")
+    ap.add_argument("--cell-min", type=int, default=30)
+    ap.add_argument("--cell-max", type=int, default=60)
+    ap.add_argument("--test-limit", type=int, default=0, help="synthworld: evaluate only the first N test rows")
+    args = ap.parse_args()
+    print(f"machine: {machine_summary()}")
+    for s in args.sections.split(","):
+        {"synthetic": section_synthetic, "speed": section_speed, "synthworld": section_synthworld}[s.strip()](args)
+
+
+if __name__ == "__main__":
+    main()
