@@ -28,15 +28,25 @@
     errorBox.hidden = false;
   }
 
+  // fetch the game API; network failures of a GET are retried (3 tries), a POST is never resent.
   async function api(method, body) {
-    const response = await fetch("/api/v3/games/" + encodeURIComponent(token), {
-      method,
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-      cache: "no-store",
-    });
-    const data = await response.json();
-    return { ok: response.ok, status: response.status, data };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch("/api/v3/games/" + encodeURIComponent(token), {
+          method,
+          headers: body ? { "Content-Type": "application/json" } : {},
+          body: body ? JSON.stringify(body) : undefined,
+          cache: "no-store",
+        });
+        const data = await response.json();
+        return { ok: response.ok, status: response.status, data };
+      } catch (err) {
+        if (method !== "GET" || attempt >= 3) {
+          return { ok: false, status: 0, data: { error: "network error: " + err, code: "network" } };
+        }
+        await new Promise((resolve) => setTimeout(resolve, 300 * attempt));
+      }
+    }
   }
 
   function setDisabled(el, disabled) {
@@ -109,6 +119,7 @@
   }
 
   async function load() {
+    errorBox.hidden = true;
     const { ok, data } = await api("GET");
     if (!ok) {
       showError(data.error || "could not load the game");
@@ -136,13 +147,17 @@
       body.lng = marker[1];
     }
     let { ok, data } = await api("POST", body);
+    if (!ok && ["round_timed_out", "wrong_round", "network"].includes(data.code)) {
+      // the server may have recorded this round anyway: read the game back
+      const again = await api("GET");
+      if (again.ok && again.data.player.guesses.length >= guessed) ({ ok, data } = again);
+    }
     if (!ok) {
-      if (data.code === "round_timed_out") ({ ok, data } = await api("GET"));
-      if (!ok) {
-        showError(data.error || "the guess was not accepted");
-        busy = false;
-        return;
-      }
+      showError(data.error || "the guess was not accepted");
+      busy = false;
+      map.setEnabled(true);
+      if (map.marker) setDisabled(guessButton, false);
+      return;
     }
     game = data;
     const guess = game.player.guesses[guessed - 1];
@@ -170,6 +185,8 @@
       return;
     }
     resultBox.hidden = true;
+    img.removeAttribute("src"); // no stale view while the next round loads
+    img.dataset.heading = "";
     await load();
   }
 
