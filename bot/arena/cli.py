@@ -43,3 +43,7 @@ def serve(
         pass
     finally:
         server.stop()
+
+
+if __name__ == "__main__":
+    app()
