@@ -220,6 +220,8 @@ class GameStore:
         if not isinstance(body, dict):
             raise ArenaError(400, "bad_json", "the body must be a JSON object")
         name = body.get("map")
+        if name is not None and not isinstance(name, str):
+            raise ArenaError(400, "bad_field", f"map must be a string, got {name!r}")
         if name not in (None, "") and name not in self.map_aliases:
             raise ArenaError(404, "unknown_map", f"unknown map {name!r}; this arena serves {self.map.name!r}")
         flags = [_flag(body, k) for k in ("forbidMoving", "forbidRotating", "forbidZooming")]
@@ -255,7 +257,7 @@ class GameStore:
             if game.finished:
                 raise ArenaError(409, "game_finished", f"game {token} is finished; no round left to guess")
             number = body.get("roundNumber", body.get("round"))
-            if number is not None and number != game.current + 1:
+            if number is not None and (isinstance(number, bool) or number != game.current + 1):
                 raise ArenaError(409, "wrong_round",
                                  f"round {number!r} is not the current round {game.current + 1} "
                                  "(already guessed, or not reached yet)")

@@ -19,6 +19,7 @@ Client errors are JSON ``{"error", "code", "status"}`` with a 4xx status. The se
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -84,6 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError as exc:
             raise ArenaError(400, "bad_request", "invalid Content-Length") from exc
+        if length < 0:
+            raise ArenaError(400, "bad_request", "invalid Content-Length")
         if length > MAX_BODY_BYTES:
             raise ArenaError(413, "body_too_large", f"request body over {MAX_BODY_BYTES} bytes")
         raw = self.rfile.read(length) if length > 0 else b""
@@ -95,6 +98,18 @@ class _Handler(BaseHTTPRequestHandler):
             raise ArenaError(400, "bad_json", f"malformed JSON body: {exc}") from exc
 
     # --------------------------------------------------------------- routes
+
+    def handle_one_request(self) -> None:
+        """Any unexpected failure becomes a JSON 500 instead of a dropped connection."""
+        try:
+            super().handle_one_request()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # a server bug: answer and keep serving
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._json(500, {"error": f"internal error: {type(exc).__name__}: {exc}", "code": "internal",
+                                 "status": 500})
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path

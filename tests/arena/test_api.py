@@ -270,3 +270,34 @@ def test_concurrent_games(arena):
         expected = [geoguessr_score_mapsize(haversine_km(g["lat"], g["lng"], *t))
                     for (g, _), t in zip(states, truths)]
         assert [g["roundScoreInPoints"] for g in final["player"]["guesses"]] == expected
+
+
+def test_odd_types_and_lengths_are_4xx_not_crashes(arena):
+    client = Client(arena.url)
+    assert client.call("POST", "/api/v3/games", {"map": ["x"]})[1]["code"] == "bad_field"
+    token = client.call("POST", "/api/v3/games", {"roundCount": 2})[1]["token"]
+    status, err = client.call("POST", f"/api/v3/games/{token}", {"lat": 1, "lng": 1, "roundNumber": True})
+    assert status == 409 and err["code"] == "wrong_round"
+    status, err = client.call("POST", f"/api/v3/games/{token}", {"lat": 1, "lng": 1, "roundNumber": [1]})
+    assert status == 409
+    import http.client
+    from urllib.parse import urlsplit
+
+    u = urlsplit(arena.url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    conn.putrequest("POST", f"/api/v3/games/{token}")
+    conn.putheader("Content-Length", "-5")
+    conn.endheaders()
+    resp = conn.getresponse()
+    assert resp.status == 400 and json.loads(resp.read())["code"] == "bad_request"
+    conn.close()
+    assert client.call("GET", f"/api/v3/games/{token}")[1]["player"]["guesses"] == []
+
+
+def test_a_server_bug_is_a_json_500_and_serving_goes_on(arena, monkeypatch):
+    client = Client(arena.url)
+    token = client.call("POST", "/api/v3/games", {})[1]["token"]
+    monkeypatch.setattr(arena.store, "get", lambda t: 1 / 0)
+    status, err = client.call("GET", f"/api/v3/games/{token}")
+    assert status == 500 and err["code"] == "internal" and "ZeroDivisionError" in err["error"]
+    assert client.call("POST", f"/api/v3/games/{token}", {"lat": 0, "lng": 0})[0] == 200
