@@ -70,7 +70,7 @@ class UiClickPlacer:
         self.page, self.marker_tol_px, self.timeout = page, marker_tol_px, timeout
 
     def _check_round_on(self) -> None:
-        if self.page.shown("round_result") or self.page.shown("final_score"):
+        if any(self.page.visible("round_result", "final_score").values()):
             raise RoundOver(f"{self.page.site.name}: the round ended before the guess was placed")
 
     def place(self, lat: float, lng: float, token: str | None = None) -> Placement:

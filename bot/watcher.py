@@ -67,12 +67,12 @@ class RoundWatcher:
         self.page = page
 
     def state(self) -> str:
-        p = self.page
-        if p.shown("final_score"):
+        v = self.page.visible("final_score", "round_result", "guess_map")
+        if v["final_score"]:
             return "final"
-        if p.shown("round_result"):
+        if v["round_result"]:
             return "result"
-        if p.shown("guess_map") and self.view_ready():
+        if v["guess_map"] and self.view_ready():
             return "round"
         return "loading"
 
@@ -92,9 +92,10 @@ class RoundWatcher:
         already shows its final score, raises :class:`~bot.page.BotTimeout` quickly."""
 
         def ready():
-            if self.page.shown("final_score"):
+            state = self.state()
+            if state == "final":
                 return "final"
-            if self.state() != "round":
+            if state != "round":
                 return None
             info = self.round_info()
             return info if info and info.number > after else None
@@ -128,7 +129,7 @@ class RoundWatcher:
         state reached (``round`` or ``final``)."""
         if self.state() == "final":
             return "final"
-        if self.page.shown("next_round"):
+        if self.page.visible("next_round")["next_round"]:
             self.page.click("next_round")
         return self.page.wait(lambda: (s := self.state()) in ("round", "final") and s,
                               "the next round or the final score", timeout)

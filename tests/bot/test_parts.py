@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.log import GameRecord, RoundLog, RoundRecord, read_log, summarize, summary_table
-from bot.predictor import HttpPredictor, RandomPredictor, pigeon_payload
 from bot.predict_server import decode_views, serve_predictions
+from bot.predictor import HttpPredictor, RandomPredictor, pigeon_payload
 from bot.sites import ARENA, GEOGUESSR, SITES, get_site
 from bot.watcher import parse_distance_km, parse_number, parse_round
 from geoloc.errors import GeolocError

@@ -1,0 +1,113 @@
+"""Headless Chromium plays full games against the arena in hide-answer mode (Debian chromium +
+chromedriver, never a download): each mode, the API placer, slow pages, stale elements, a round
+that times out. Every request must stay on loopback."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DelayProxy, StaleDriver, StallingPredictor
+
+from bot.log import RoundLog, read_log
+from bot.player import GameSettings, HonestyError, Player
+from bot.predictor import GeolocatorPredictor, RandomPredictor
+from bot.sites import ARENA
+from geoloc.geo import haversine_km
+from geoloc.geo.score import geoguessr_score_mapsize
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+PX_DEG = 360.0 / 600.0  # the arena's 600 px world map: degrees of longitude per CSS px
+
+
+def _check_round(r, views_expected, result_screen=True):
+    assert r.error is None, r.error
+    assert not r.timed_out
+    assert r.views == views_expected
+    if views_expected == 4:
+        assert sorted(r.headings) == [0.0, 90.0, 180.0, 270.0]
+    # the truth was hidden before the guess and is revealed after it
+    assert r.truth_lat is not None and r.truth_lng is not None
+    # the site recorded the point the bot meant, up to the map's pixel size
+    assert r.server_guess_lat == pytest.approx(r.placed_lat, abs=1e-6)
+    assert r.server_guess_lng == pytest.approx(r.placed_lng, abs=1e-6)
+    assert abs(r.placed_lng - r.guess_lng) <= PX_DEG
+    d = haversine_km(r.server_guess_lat, r.server_guess_lng, r.truth_lat, r.truth_lng)
+    assert r.distance_km == pytest.approx(float(d), rel=1e-6, abs=1e-3)
+    assert r.score == geoguessr_score_mapsize(r.distance_km)
+    if result_screen:  # what the result screen said equals the API's record
+        assert r.screen_points == r.score
+        assert r.screen_distance_km == pytest.approx(r.distance_km, abs=0.06)
+    assert r.seconds > 0
+
+
+@pytest.mark.parametrize(("mode", "placer", "views"),
+                         [("moving", "ui", 4), ("nm", "ui", 4), ("nmpz", "ui", 1), ("nmpz", "api", 1)])
+def test_full_game_each_mode(arena, browser, requests_seen, tiny_bundle_dir, tmp_path, mode, placer, views):
+    log = RoundLog(tmp_path / "rounds.jsonl")
+    player = Player(browser, ARENA, arena.url + "/", GeolocatorPredictor(tiny_bundle_dir),
+                    GameSettings(mode=mode, placer=placer), log=log, timeout=20)
+    game = player.play_game(1)
+    assert game.error is None, game.error
+    assert [r.round for r in game.rounds] == [1, 2, 3, 4, 5]
+    for r in game.rounds:
+        _check_round(r, views, result_screen=placer == "ui")
+        if placer == "api":  # no click: the model's point goes in as it is
+            assert (r.placed_lat, r.placed_lng) == (r.guess_lat, r.guess_lng)
+        else:
+            assert r.marker_ok is True
+    assert game.total_score is not None and float(game.total_score) == sum(r.score for r in game.rounds)
+    assert [rec["round"] for rec in read_log(tmp_path / "rounds.jsonl")] == [1, 2, 3, 4, 5]
+    served = arena.store.games[game.token] if hasattr(arena.store, "games") else None
+    if served is not None:  # the server's record of this game agrees with the bot's log
+        assert served.forbid_rotating == (mode == "nmpz")
+    urls = requests_seen()
+    assert any("/pano/" in u for u in urls)
+    from bot.driver import non_loopback
+
+    assert non_loopback(urls) == []
+
+
+def test_bot_refuses_to_read_the_api_before_its_guess(arena, browser):
+    player = Player(browser, ARENA, arena.url + "/", RandomPredictor(0), GameSettings(mode="nmpz"))
+    token = player.start_game()
+    player.watcher.wait_round()
+    with pytest.raises(HonestyError):
+        player.read_game(token, 1)
+
+
+def test_slow_pages_and_stale_elements_are_survived(arena, browser, requests_seen):
+    proxy = DelayProxy(arena.url, max_delay_s=0.5, seed=1)
+    roles = ("guess_canvas", "guess_button", "compass", "next_round", "panorama", "round_number")
+    flaky = StaleDriver(browser, [ARENA.sel(r) for r in roles])
+    try:
+        player = Player(flaky, ARENA, proxy.url + "/", RandomPredictor(1), GameSettings(mode="nm"), timeout=30)
+        game = player.play_game(1)
+    finally:
+        proxy.stop()
+    assert game.error is None, game.error
+    assert len(game.rounds) == 5
+    for r in game.rounds:
+        _check_round(r, 4)
+    assert sorted(flaky.injected) == sorted(ARENA.sel(r) for r in roles)
+    assert player.page.stats["stale"] >= len(roles)  # each one hit and recovered
+    assert proxy.delayed > 20
+    from bot.driver import non_loopback
+
+    assert non_loopback(requests_seen()) == []
+
+
+def test_round_timeout_is_survived(arena, browser):
+    slow = StallingPredictor(RandomPredictor(2), browser, stall_rounds=(2,))
+    player = Player(browser, ARENA, arena.url + "/", slow, GameSettings(mode="nmpz", time_limit=5), timeout=20)
+    game = player.play_game(1)
+    assert game.error is None, game.error
+    assert [r.round for r in game.rounds] == [1, 2, 3, 4, 5]
+    timed = [r.round for r in game.rounds if r.timed_out]
+    assert timed == [2]
+    r2 = game.rounds[1]
+    assert r2.score == 0 and r2.placed_lat is None and r2.truth_lat is not None
+    assert 3.0 < slow.stalled_s[0] < 30.0
+    for r in game.rounds:
+        if r.round != 2:
+            _check_round(r, 1)
+    assert float(game.total_score) == sum(r.score for r in game.rounds)
