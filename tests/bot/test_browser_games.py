@@ -111,3 +111,19 @@ def test_round_timeout_is_survived(arena, browser):
         if r.round != 2:
             _check_round(r, 1)
     assert float(game.total_score) == sum(r.score for r in game.rounds)
+
+
+def test_cli_plays_games_and_writes_the_log(arena, tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    log = tmp_path / "cli.jsonl"
+    r = CliRunner().invoke(app, ["play", "--site", "arena", "--url", arena.url + "/", "--games", "2",
+                                 "--mode", "nmpz", "--rounds", "2", "--headless", "--random", "4",
+                                 "--loopback-only", "--log", str(log)])
+    assert r.exit_code == 0, (r.output, r.exception)
+    recs = read_log(log)
+    assert [(x["game"], x["round"]) for x in recs] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert all(x["views"] == 1 and x["truth_lat"] is not None and x["error"] is None for x in recs)
+    assert "mean" in r.output and "nmpz" in r.output
