@@ -127,3 +127,26 @@ def test_cli_plays_games_and_writes_the_log(arena, tmp_path):
     assert [(x["game"], x["round"]) for x in recs] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert all(x["views"] == 1 and x["truth_lat"] is not None and x["error"] is None for x in recs)
     assert "mean" in r.output and "nmpz" in r.output
+
+
+def test_cookie_file_login(arena, browser, tmp_path):
+    import json
+
+    from bot.driver import load_cookies
+    from geoloc.errors import InputFileError
+
+    f = tmp_path / "cookies.json"
+    f.write_text(json.dumps([{"name": "_ncfa", "value": "abc123", "domain": "127.0.0.1", "path": "/"},
+                             {"name": "devicetoken", "value": "d1"}]))
+    assert load_cookies(browser, f, arena.url + "/") == 2
+    assert browser.get_cookie("_ncfa")["value"] == "abc123"
+    assert browser.get_cookie("devicetoken")["value"] == "d1"
+    # the page's own requests carry them (the guess API would see the login)
+    assert "_ncfa=abc123" in browser.execute_script("return document.cookie")
+    browser.delete_all_cookies()
+    f.write_text('{"name": "x"}')
+    with pytest.raises(InputFileError, match="JSON list"):
+        load_cookies(browser, f, arena.url + "/")
+    f.write_text("not json")
+    with pytest.raises(InputFileError, match="cannot read cookies"):
+        load_cookies(browser, f, arena.url + "/")
