@@ -1,0 +1,63 @@
+"""The real app in Debian's Chromium: start ``streamlit run`` headless on loopback, upload a photo,
+wait for the map and the top-5 table, screenshot, and check that no request left 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import numpy as np
+import pytest
+from conftest import image_bytes
+from PIL import Image
+
+from app import harness
+from app.mapview import GUESS_COLOUR, OCEAN
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def server(tiny_bundle_dir, tmp_path):
+    if not (shutil.which(harness.CHROMIUM) and shutil.which(harness.CHROMEDRIVER)):
+        pytest.skip("needs /usr/bin/chromium and /usr/bin/chromedriver (Debian chromium, chromium-driver)")
+    srv = harness.start_server(tiny_bundle_dir, tmp_path / "server.log")
+    try:
+        harness.wait_healthy(srv, timeout_s=60)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def colour_share(png: bytes, rgb, tol: int = 6) -> float:
+    arr = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float(np.mean(np.all(np.abs(arr - np.asarray(rgb[:3])) <= tol, axis=-1)))
+
+
+def test_upload_in_chromium_stays_on_loopback(server, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    photo = tmp_path / "street.jpg"
+    photo.write_bytes(image_bytes(320, 240))
+    driver = harness.make_chrome()
+    try:
+        driver.get(server.url)
+        harness.upload_and_wait(driver, [photo], timeout_s=120)
+        shot = tmp_path / "app.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        deck = driver.find_element(By.CSS_SELECTOR, harness.MAP_SELECTOR)
+        assert deck.size["width"] > 300 and deck.size["height"] > 300
+        body = driver.find_element(By.CSS_SELECTOR, "[data-testid=stMain]").text
+        assert "Top-5 guesses" in body and "street.jpg" in body and "Traceback" not in body
+        assert driver.find_elements(By.CSS_SELECTOR, harness.TABLE_SELECTOR)
+        # the map really drew offline: ocean background and the red guess marker are on the canvas
+        png = deck.screenshot_as_png
+        assert colour_share(png, OCEAN) > 0.2
+        assert colour_share(png, GUESS_COLOUR, tol=20) > 0.0
+        urls = harness.requested_urls(driver.get_log("performance"))
+    finally:
+        driver.quit()
+    assert any(u.startswith(server.url) for u in urls)
+    assert any("/_stcore/stream" in u for u in urls)  # the WebSocket is in the log too
+    assert harness.non_local(urls) == []
