@@ -96,6 +96,18 @@ class GeocellTrainingLoss(nn.Module):
         return out
 
 
+def freeze_unused(net: GeoModel) -> list[str]:
+    """Stop gradients to parameters the forward pass never uses (the CLIP projection when the
+    embedding is a token mean), so DDP (no ``find_unused_parameters``) can reduce every
+    gradient. Returns their names."""
+    names = []
+    proj = getattr(net.tower.visual, "proj", None)
+    if net.config.embedding != "pooled" and isinstance(proj, nn.Parameter):
+        proj.requires_grad_(False)
+        names.append("tower.visual.proj")
+    return names
+
+
 def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: np.ndarray, preset: TrainPreset,
              out_dir: str | Path, *, progress: bool = True, stop_at_step: int | None = None) -> dict[str, Any]:
     """Fine-tune ``net`` in place on ``dataset`` (samples of :class:`geoloc.train.data.LocationImages`
@@ -109,6 +121,7 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
     if preset.finetune_steps < 1:
         raise GeolocError("finetune_steps must be >= 1 to fine-tune")
     net.freeze(preset.freeze)
+    freeze_unused(net)
     world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
     batch = min(preset.batch_size, max(1, len(dataset) // world))  # type: ignore[arg-type]
     micro = preset.micro_batch_size if preset.micro_batch_size is None else min(preset.micro_batch_size, batch)
@@ -126,4 +139,4 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
     return result
 
 
-__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune"]
+__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune", "freeze_unused"]

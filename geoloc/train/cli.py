@@ -1,0 +1,197 @@
+"""``geoloc train``: presets, the end-to-end pipeline, pretraining and fine-tuning.
+
+Every training command takes ``--set FIELD=VALUE`` (repeatable; VALUE is JSON, else a string)
+to override preset fields, e.g. ``--set cells=grid --set loss=onehot --set views=1``. Runs
+under ``torchrun`` as well (``torchrun --nproc_per_node=4 -m geoloc.train.cli run ...``).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from geoloc.errors import GeolocError
+
+app = typer.Typer(help="Train PIGEON-style geolocation models (presets, pretraining, fine-tuning).",
+                  no_args_is_help=True, add_completion=False)
+
+SET_HELP = "Override a preset field: FIELD=VALUE (VALUE parsed as JSON, else a string); repeatable."
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """``["cells=grid", "views=1", "refine_max_km=null"]`` -> ``{"cells": "grid", "views": 1, ...}``."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise GeolocError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def command_line() -> str:
+    """This invocation as ``geoloc train ...`` (for the model card)."""
+    argv = list(sys.argv)
+    head = Path(argv[0]).name if argv else ""
+    rest = argv[1:]
+    if head == "geoloc":
+        return " ".join(["geoloc", *map(shlex.quote, rest)])
+    return " ".join(["geoloc", "train", *map(shlex.quote, rest)])
+
+
+def _threads(n: int | None) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+
+
+def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None):
+    from geoloc.train.presets import TrainPreset, get_preset
+
+    overrides = parse_sets(sets)
+    if preset_file is not None:
+        return TrainPreset.from_json(preset_file).replace(**overrides)
+    return get_preset(name, **overrides)
+
+
+@app.command("presets")
+def presets_cmd(name: str | None = typer.Argument(None, help="Show this preset's fields as JSON."),
+                ) -> None:
+    """List the presets, or print one as JSON (a starting point for --preset-file)."""
+    from geoloc.train.presets import PRESET_NAMES, get_preset
+
+    if name is None:
+        for n in PRESET_NAMES:
+            typer.echo(f"{n}: {get_preset(n).description}")
+        return
+    typer.echo(get_preset(name).to_json())
+
+
+@app.command("preset")
+def preset_cmd(
+    name: str = typer.Argument(..., help="Preset name: synthworld-tiny, pigeon or pigeotto."),
+    out: Path = typer.Option(..., "--out", help="Bundle folder to write (replaced if it exists)."),
+    manifest: Path | None = typer.Option(None, "--manifest", help="Training manifest (presets without SynthWorld "
+                                         "data need one)."),
+    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
+    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
+    eval_dir: Path | None = typer.Option(None, "--eval-dir", help="Write metrics and error plots here."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints and generated data."),
+    work_dir: Path | None = typer.Option(None, "--work-dir", help="Checkpoints and generated data "
+                                         "(default: OUT's parent/.NAME.work; a rerun resumes there)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Train a preset end to end (synthworld-tiny generates its SynthWorld data and evaluates held out)."""
+    from geoloc.train.pipeline import train_preset
+
+    _threads(threads)
+    path = train_preset(name, out, progress=not quiet, manifest=manifest, root=root, eval_manifest=eval_manifest,
+                        eval_dir=eval_dir, keep_work=keep_work, work_dir=work_dir, command=command_line(),
+                        **parse_sets(sets))
+    typer.echo(str(path))
+
+
+@app.command("run")
+def run_cmd(
+    manifest: Path = typer.Option(..., "--manifest", help="Training manifest (CSV/TSV/Parquet)."),
+    out: Path = typer.Option(..., "--out", help="Bundle folder to write."),
+    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
+    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON (geoloc train presets NAME)."),
+    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
+    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
+    eval_dir: Path | None = typer.Option(None, "--eval-dir", help="Write metrics and error plots here."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints."),
+    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """The whole pipeline on a manifest: geocells, pretraining, fine-tuning, prototypes, bundle."""
+    from geoloc.train.pipeline import train_bundle
+
+    _threads(threads)
+    p = _load_preset(preset, preset_file, sets)
+    path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
+                        eval_dir=eval_dir, keep_work=keep_work, command=command_line())
+    typer.echo(str(path))
+
+
+@app.command("pretrain")
+def pretrain_cmd(
+    manifest: Path = typer.Option(..., "--manifest", help="Training manifest with caption metadata columns "
+                                  "(town, admin1, country, climate, drives_left, month)."),
+    out: Path = typer.Option(..., "--out", help="Folder for checkpoints and clip.safetensors."),
+    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
+    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON."),
+    steps: int | None = typer.Option(None, "--steps", help="Pretraining steps (default: the preset's, at least 1)."),
+    loss: str | None = typer.Option(None, "--loss", help="infonce | dreamlip | multicsr."),
+    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Contrastive image <-> caption pretraining; writes OUT/clip.safetensors (build_clip loads it)."""
+    from geoloc.train.data import LocationImages, load_locations
+    from geoloc.train.embed import model_transform
+    from geoloc.train.pretrain import pretrain
+
+    _threads(threads)
+    p = _load_preset(preset, preset_file, sets)
+    extra: dict[str, Any] = {"pretrain_steps": steps or max(1, p.pretrain_steps)}
+    if loss:
+        extra["pretrain_loss"] = loss
+    p = p.replace(**extra)
+    locs = load_locations(manifest, root=root, views=p.views)
+    from geoloc.model import GeoModel, GeoModelConfig
+
+    probe = GeoModel(GeoModelConfig(num_cells=1, tower=p.tower, image_size=p.image_size, embedding=p.embedding))
+    images = LocationImages(locs, model_transform(probe), cache=p.cache_images, progress=not quiet)
+    typer.echo(str(pretrain(images, p, out, progress=not quiet)))
+
+
+@app.command("finetune")
+def finetune_cmd(
+    manifest: Path = typer.Option(..., "--manifest", help="Training manifest."),
+    out: Path = typer.Option(..., "--out", help="Bundle folder to write."),
+    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
+    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON."),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="CLIP checkpoint to start from "
+                                           "(e.g. OUT/clip.safetensors of geoloc train pretrain)."),
+    steps: int | None = typer.Option(None, "--steps", help="Fine-tuning steps (default: the preset's)."),
+    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
+    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
+    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Geocell fine-tuning (no pretraining) from a checkpoint or the preset's tower, then prototypes and bundle."""
+    from geoloc.train.pipeline import train_bundle
+
+    _threads(threads)
+    p = _load_preset(preset, preset_file, sets)
+    extra: dict[str, Any] = {"pretrain_steps": 0}
+    if checkpoint is not None:
+        extra.update(checkpoint=str(checkpoint), pretrained=None)
+    if steps is not None:
+        extra["finetune_steps"] = steps
+    path = train_bundle(manifest, out, p.replace(**extra), root=root, progress=not quiet,
+                        eval_manifest=eval_manifest, command=command_line())
+    typer.echo(str(path))
+
+
+if __name__ == "__main__":  # python -m geoloc.train.cli ... (also under torchrun)
+    try:
+        app()
+    except GeolocError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from exc
