@@ -1,0 +1,152 @@
+"""Benchmark: the web app (app/).
+
+Measures, with the real server (``streamlit run``, headless, loopback) driven by Debian's Chromium:
+
+1. time to first prediction after start: from launching the server to the first upload's map and
+   top-5 table on the page (health, page load, model load, upload, prediction, rendering);
+2. warm upload-to-result latency in the browser (a fresh page each time, the model already loaded);
+3. server memory (RSS of the streamlit process) with the model loaded, after the predictions;
+4. per-image latency of the Geolocator in-process (the model part of 2), one image per call.
+
+The uploaded photo is a SynthWorld street view of London with London's position in its EXIF, so the
+EXIF panel has something to compare. ``--screenshot docs/img/app.png`` saves the page for the README.
+
+Run: ``.venv/bin/python benchmarks/bench_app.py [--model PATH] [--repeats 3] [--images 20] [--screenshot PNG]``.
+Without ``--model``: the default bundle when it exists, else a random tiny bundle (timings only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from machine import machine_summary
+
+from app import harness
+
+
+def pick_model(arg: str | None, tmp: Path) -> tuple[str, str]:
+    """(bundle folder, description)."""
+    if arg:
+        return arg, arg
+    from geoloc.default_model import default_model_path
+    from geoloc.errors import BundleError
+
+    try:
+        return str(default_model_path(build=False)), "default synthworld-tiny"
+    except BundleError:
+        from geoloc.testing import tiny_bundle
+
+        return str(tiny_bundle(tmp / "tiny")), "random tiny test bundle (default model not built)"
+
+
+def street_photo(path: Path, size: int = 256, label: str = "London", seed: int = 0) -> Path:
+    """A SynthWorld view (heading 0) of a sample place saved as JPEG with the place's EXIF GPS."""
+    from PIL import Image
+    from PIL.TiffImagePlugin import IFDRational
+
+    from app.samples import SAMPLE_PLACES, render_sample
+    from geoloc.data.exif import fraction_dms
+
+    scene = render_sample(label, size, seed=seed)
+    lat, lon, _ = SAMPLE_PLACES[label]
+
+    def dms(deg: float) -> tuple:
+        return tuple(IFDRational(x.numerator, x.denominator) for x in fraction_dms(abs(deg)))
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N" if lat >= 0 else "S", 2: dms(lat), 3: "E" if lon >= 0 else "W", 4: dms(lon)}
+    scene.views[0].save(path, format="JPEG", quality=92, exif=exif)
+    return path
+
+
+def in_process_latency(model: str, n: int, size: int) -> dict[str, list[float]]:
+    """Per-image Geolocator timings (ms) over ``n`` single-image calls (first call excluded)."""
+    from PIL import Image
+
+    from geoloc.predict import Geolocator
+
+    geo = Geolocator.from_pretrained(model)
+    rng = np.random.default_rng(0)
+    imgs = [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(n + 1)]
+    out: dict[str, list[float]] = {"wall": [], "embed": [], "refine": [], "total": []}
+    for i, img in enumerate(imgs):
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG")
+        t0 = time.perf_counter()
+        p = geo.predict(buf.getvalue())[0]
+        wall = (time.perf_counter() - t0) * 1e3
+        if i == 0:
+            continue
+        out["wall"].append(wall)
+        for k in ("embed", "refine", "total"):
+            out[k].append(p.timings_ms[k])
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="bundle folder (default: the default model, else a tiny one)")
+    ap.add_argument("--repeats", type=int, default=3, help="warm browser uploads")
+    ap.add_argument("--images", type=int, default=20, help="in-process single-image predictions")
+    ap.add_argument("--size", type=int, default=512, help="side (px) of the in-process test images")
+    ap.add_argument("--screenshot", default=None, help="save a screenshot of the page with results here")
+    ap.add_argument("--window", default="1400x1750", help="browser window WxH for the screenshot")
+    args = ap.parse_args()
+
+    print(machine_summary())
+    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    model, what = pick_model(args.model, tmp)
+    print(f"model: {what} ({model})")
+    photos = [street_photo(tmp / f"street{i}.jpg", seed=i) for i in range(args.repeats + 1)]
+    w, h = (int(x) for x in args.window.split("x"))
+
+    server = harness.start_server(model, tmp / "server.log")
+    rows = []
+    try:
+        health_s = harness.wait_healthy(server, timeout_s=120)
+        driver = harness.make_chrome(w, h)
+        try:
+            driver.get(server.url)
+            harness.upload_and_wait(driver, [photos[0]], timeout_s=300)
+            first_s = time.perf_counter() - server.started
+            warm = []
+            for p in photos[1:]:
+                driver.get(server.url)
+                warm.append(harness.upload_and_wait(driver, [p], timeout_s=300))
+            time.sleep(3)  # let deck.gl finish drawing before the screenshot
+            if args.screenshot:
+                Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
+                driver.save_screenshot(args.screenshot)
+                print(f"screenshot: {args.screenshot}")
+            bad = harness.non_local(harness.requested_urls(driver.get_log("performance")))
+        finally:
+            driver.quit()
+        rss = server.rss_mb()
+    finally:
+        server.stop()
+    rows.append(("server healthy after start", f"{health_s:.1f} s"))
+    rows.append(("first prediction on the page after start", f"{first_s:.1f} s"))
+    if warm:
+        rows.append((f"warm upload -> results in the browser (median of {len(warm)})",
+                     f"{statistics.median(warm):.2f} s"))
+    rows.append(("server RSS with the model loaded", f"{rss:.0f} MB"))
+    rows.append(("requests that left 127.0.0.1", str(len(bad))))
+    lat = in_process_latency(model, args.images, args.size)
+    for k in ("wall", "total", "embed", "refine"):
+        v = np.asarray(lat[k])
+        rows.append((f"Geolocator per image, {args.size}px JPEG, {k} (median / p90)",
+                     f"{np.median(v):.0f} / {np.percentile(v, 90):.0f} ms"))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  value")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()
