@@ -87,7 +87,7 @@ def main(argv=None) -> dict:
 
     t = Table(title=f"bot on the arena: {args.games} games per row (5 rounds), model {Path(model).name}")
     for col in ("mode", "player", "games ok", "mean game score", "± s.e.", "mean round", "median km",
-                "timeouts", "s/round"):
+                "timeouts", "s/round", "capture s", "predict ms", "place s"):
         t.add_column(col, justify="left" if col in ("mode", "player") else "right")
     for key, s in results.items():
         mode, name = key.split("/")
@@ -96,7 +96,8 @@ def main(argv=None) -> dict:
                   f"{s['sem_game_score']:.0f}" if s["sem_game_score"] is not None else "-",
                   f"{s['mean_round_score']:.0f}" if s["mean_round_score"] is not None else "-",
                   f"{s['median_km']:.0f}" if s["median_km"] is not None else "-", str(s["timeouts"]),
-                  f"{s['seconds_per_round']:.2f}" if name == "model" and s["seconds_per_round"] else "-")
+                  *(f"{s[k]:.2f}" if name == "model" and s[k] is not None else "-"
+                    for k in ("seconds_per_round", "capture_s", "predict_ms", "place_s")))
     console.print(t)
     meta = {"model": model, "games": args.games, "locations": args.locations, "map_seed": args.map_seed,
             "seed": args.seed, "nproc": __import__("os").cpu_count(), "cpu": cpu_model()}

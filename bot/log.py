@@ -24,7 +24,8 @@ class RoundRecord:
         screen_distance_km, screen_points: what the result screen showed.
         timed_out: the round ended before a guess (0 points).
         views, headings: views captured and their headings (degrees, None if unknown).
-        predict_ms, seconds: model time, and wall time of the whole round (s).
+        capture_s, predict_ms, place_s, seconds: time capturing the views (s), model time (ms),
+            placing the guess (s), and wall time of the whole round (s).
         placer, marker_ok, stale, retries, error: how the guess went in; recovered faults; a
             message when the round failed.
     """
@@ -50,7 +51,9 @@ class RoundRecord:
     timed_out: bool = False
     views: int = 0
     headings: list = field(default_factory=list)
+    capture_s: float | None = None
     predict_ms: float | None = None
+    place_s: float | None = None
     seconds: float | None = None
     placer: str | None = None
     marker_ok: bool | None = None
@@ -120,7 +123,15 @@ def summarize(games: list[GameRecord]) -> dict:
         "round_errors": sum(r.error is not None for r in rounds),
         "game_errors": sum(g.error is not None for g in games),
         "seconds_per_round": float(np.mean(secs)) if secs else None,
+        "capture_s": _mean([r.capture_s for r in rounds]),
+        "predict_ms": _mean([r.predict_ms for r in rounds]),
+        "place_s": _mean([r.place_s for r in rounds]),
     }
+
+
+def _mean(values) -> float | None:
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
 
 
 def summary_table(games: list[GameRecord], title: str = "bot games"):

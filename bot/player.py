@@ -101,9 +101,12 @@ class Player:
         try:
             views = self.capturer.capture_views(self.heading, s.max_views)
             rec.views, rec.headings = len(views), [v.heading for v in views]
+            rec.capture_s = time.perf_counter() - t0
             guess = self.predictor.predict([v.image for v in views])
-            rec.guess_lat, rec.guess_lng, rec.predict_ms = guess.lat, guess.lng, guess.ms
+            rec.guess_lat, rec.guess_lng, rec.predict_ms = float(guess.lat), float(guess.lng), guess.ms
+            t1 = time.perf_counter()
             placement = self.placer.place(guess.lat, guess.lng, token)
+            rec.place_s = time.perf_counter() - t1
             rec.placed_lat, rec.placed_lng, rec.marker_ok = placement.lat, placement.lng, placement.marker_ok
         except Exception as exc:  # a timer may end the round at any step
             if self.watcher.state() not in ("result", "final"):
