@@ -12,6 +12,11 @@ app = typer.Typer(help="Retrieval refinement: location-cluster prototypes (PIGEO
                   add_completion=False)
 
 
+@app.callback()
+def _group() -> None:
+    """Retrieval refinement: location-cluster prototypes (PIGEON §1.5)."""
+
+
 def build_into_bundle(model: Path, manifest: Path, *, root: Path | None = None, out: Path | None = None,
                       min_samples: int = 3, xi: float = 0.15, noise: str = "drop", views: int | None = None,
                       batch_size: int = 128, progress: bool = True, command: str | None = None) -> dict:

@@ -91,7 +91,7 @@ class _MaskByKm:
     def __call__(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         from representation.distributed.gather import GatherSpec, gather_features
 
-        ll = gather_features(batch["latlon"].float(), GatherSpec(with_grad=False))
+        ll = gather_features(batch["latlon"].float(), GatherSpec(local_loss=False, with_grad=False))
         return {"mask": self.masker(ll, ll)}
 
 
