@@ -132,3 +132,12 @@ def test_content_key_changes_with_bytes_and_mode():
     assert uploads.content_key(a, "auto") == uploads.content_key([Upload("a.jpg", b"1")], "auto")
     assert uploads.content_key(a, "auto") != uploads.content_key([Upload("a.jpg", b"2")], "auto")
     assert uploads.content_key(a, "auto") != uploads.content_key(a, "single")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF"])
+def test_every_data_layer_format_is_accepted(fmt):
+    from geoloc.data.images import register_heif
+
+    register_heif()
+    p = prepare_upload(Upload(f"photo.{fmt.lower()}", image_bytes(40, 30, fmt)))
+    assert p.error is None and p.views[0].size == (40, 30) and p.views[0].mode == "RGB"
