@@ -1,0 +1,40 @@
+"""`geoloc train` commands through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from geoloc.bundle import load_bundle
+from geoloc.errors import GeolocError
+from geoloc.train.cli import app, parse_sets
+
+
+def test_parse_sets():
+    assert parse_sets(["cells=grid", "views=1", "refine_max_km=null", "aux_heads=[\"country\"]", "tau_km=65"]) == {
+        "cells": "grid", "views": 1, "refine_max_km": None, "aux_heads": ["country"], "tau_km": 65}
+    with pytest.raises(GeolocError, match="FIELD=VALUE"):
+        parse_sets(["cells"])
+
+
+def test_presets_listing_and_json():
+    r = CliRunner().invoke(app, ["presets"])
+    assert r.exit_code == 0 and "pigeon:" in r.output and "synthworld-tiny:" in r.output
+    r = CliRunner().invoke(app, ["presets", "pigeotto"])
+    assert r.exit_code == 0 and json.loads(r.output)["tau_km"] == 65.0
+
+
+def test_run_and_errors(toy_data, tmp_path):
+    out = tmp_path / "b"
+    r = CliRunner().invoke(app, ["run", "--manifest", str(toy_data["train"]), "--out", str(out), "--quiet",
+                                 "--set", "cells=grid", "--set", "grid_deg=60", "--set", "finetune_steps=2",
+                                 "--set", "batch_size=8", "--set", "refine=false", "--set", "warmup_steps=0"])
+    assert r.exit_code == 0, r.output
+    card = load_bundle(out).config["card"]
+    assert card["preset"]["finetune_steps"] == 2 and card["training_command"].startswith("geoloc train")
+    r = CliRunner().invoke(app, ["run", "--manifest", str(toy_data["train"]), "--out", str(out), "--set", "celss=1"])
+    assert r.exit_code != 0 and "unknown preset field" in str(r.exception)
+    r = CliRunner().invoke(app, ["preset", "pigeon", "--out", str(tmp_path / "p")])
+    assert r.exit_code != 0 and "pass a training manifest" in str(r.exception)
