@@ -45,7 +45,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--log", type=Path, default=None, help="JSONL round log")
     ap.add_argument("--json", type=Path, default=None, help="write the summary here")
     ap.add_argument("--plot", type=Path, default=None, help="PNG: game-score distributions")
-    ap.add_argument("--no-random", action="store_true", help="skip the random-guess player")
+    ap.add_argument("--players", nargs="+", default=["model", "random"], choices=["model", "random"])
     args = ap.parse_args(argv)
 
     from bot.arena import serve
@@ -56,18 +56,18 @@ def main(argv=None) -> dict:
     from bot.sites import ARENA
     from geoloc.default_model import default_model_path
 
-    model = args.model or str(default_model_path(build=False))
+    model = (args.model or str(default_model_path(build=False))) if "model" in args.players else "none"
     console = Console(width=150)
     console.print(f"model {model}; arena: synthworld {args.locations} places (seed {args.map_seed}), hide-answer")
     srv = serve("synthworld", hide_answer=True, locations=args.locations, map_seed=args.map_seed, seed=args.seed)
     driver = make_driver(DriverOptions(headless=True, loopback_only=True, performance_log=False))
     log = RoundLog(args.log)
-    model_pred = GeolocatorPredictor(model)
+    model_pred = GeolocatorPredictor(model) if "model" in args.players else None
     results: dict = {}
     try:
         for mode in args.modes:
-            players = [("model", model_pred, 4)]
-            if not args.no_random:
+            players = [("model", model_pred, 4)] if model_pred is not None else []
+            if "random" in args.players:
                 players.append(("random", RandomPredictor(args.seed), 1))
             for name, pred, views in players:
                 player = Player(driver, ARENA, srv.url + "/", pred, GameSettings(mode=mode, max_views=views),
