@@ -152,10 +152,11 @@ def pretrain_cmd(
         extra["pretrain_loss"] = loss
     p = p.replace(**extra)
     locs = load_locations(manifest, root=root, views=p.views)
-    from geoloc.model import GeoModel, GeoModelConfig
+    from geoloc.model import GeoModelConfig
 
-    probe = GeoModel(GeoModelConfig(num_cells=1, tower=p.tower, image_size=p.image_size, embedding=p.embedding))
-    images = LocationImages(locs, model_transform(probe), cache=p.cache_images, progress=not quiet)
+    cfg = GeoModelConfig(num_cells=1, tower=p.tower, pretrained=p.pretrained, image_size=p.image_size,
+                         embedding=p.embedding)
+    images = LocationImages(locs, model_transform(cfg), cache=p.cache_images, progress=not quiet)
     typer.echo(str(pretrain(images, p, out, progress=not quiet)))
 
 

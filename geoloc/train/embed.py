@@ -21,12 +21,13 @@ from geoloc.errors import GeolocError
 from geoloc.train.data import LocationImages, Locations, collate_locations, load_locations
 
 
-def model_transform(net: Any) -> Any:
-    """open_clip preprocessing of a :class:`geoloc.model.GeoModel` (the bundle's)."""
+def model_transform(net_or_config: Any) -> Any:
+    """open_clip preprocessing of a :class:`geoloc.model.GeoModel` or its
+    :class:`geoloc.model.GeoModelConfig` (the same one the bundle records)."""
     from geoloc.bundle import _preprocessing
     from geoloc.data.datasets import open_clip_transform
 
-    return open_clip_transform(_preprocessing(net.config))
+    return open_clip_transform(_preprocessing(getattr(net_or_config, "config", net_or_config)))
 
 
 def _resolve(model_or_bundle: Any) -> tuple[Any, int]:

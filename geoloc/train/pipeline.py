@@ -240,9 +240,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
                          embedding=p.embedding, fusion=p.fusion, aux_heads={t: len(v) for t, v in vocabs.items()},
                          loss_weights={k: float(v) for k, v in p.loss_weights.items()
                                        if k in vocabs or k == "geocell"})
-    probe = GeoModel(GeoModelConfig(num_cells=1, tower=p.tower, image_size=p.image_size, embedding=p.embedding))
-    images = LocationImages(locs, model_transform(probe), labels=labels, cache=p.cache_images, progress=progress)
-    del probe
+    images = LocationImages(locs, model_transform(cfg), labels=labels, cache=p.cache_images, progress=progress)
     if images.failed:
         print(f"[train] {len(images.failed)} location(s) with undecodable images are skipped "
               f"(first: {images.failed[0][0]}: {images.failed[0][1]})", file=sys.stderr)
@@ -259,7 +257,8 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     net = net.cpu().eval()
     protos = None
     if p.refine:
-        emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, device="cpu", progress=progress)
+        emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, progress=progress)
+        net = net.cpu()
         ok &= images.ok.numpy()
         protos = build_prototypes(cell_ids[ok], locs.lat[ok], locs.lon[ok], emb[ok], len(cells),
                                   min_samples=p.refine_min_samples, xi=p.refine_xi, progress=progress)

@@ -270,7 +270,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         normalize_targets=True, aux_heads=["country", "climate"], loss_weights={"country": 0.5, "climate": 0.5},
         freeze="none",
         pretrain_steps=0, pretrain_loss="infonce", pretrain_batch_size=64, pretrain_lr=5e-4,
-        finetune_steps=1500, batch_size=64, lr=1e-3, weight_decay=0.01, warmup_steps=100,
+        finetune_steps=1000, batch_size=64, lr=1e-3, weight_decay=0.01, warmup_steps=100,
         refine_min_samples=3, refine_xi=0.15, refine_top_k=5, refine_temperature=1.6, refine_max_km=1000.0,
         synth_scenes=10_000, synth_image_size=64, synth_seed=0, cache_images=True),
 }

@@ -57,3 +57,17 @@ def test_bad_rows_are_counted_and_empty_manifest_refused(toy_data, tmp_path):
         train_bundle(df.iloc[:0], tmp_path / "c", "synthworld-tiny", progress=False, **FAST)
     with pytest.raises(GeolocError, match="unknown preset field"):
         train_bundle(df, tmp_path / "d", "synthworld-tiny", progress=False, celss="grid")
+
+
+@pytest.mark.slow
+def test_pretraining_feeds_finetuning(toy_data, tmp_path):
+    from safetensors.torch import load_file
+
+    out = train_bundle(toy_data["train"], tmp_path / "b", "synthworld-tiny", progress=False, refine=False,
+                       work_dir=tmp_path / "w", keep_work=True, command="pytest",
+                       **{**FAST, "finetune_steps": 1, "lr": 1e-9, "pretrain_steps": 3, "pretrain_batch_size": 16,
+                          "freeze": "all"})
+    clip = load_file(str(tmp_path / "w" / "pretrain" / "clip.safetensors"))
+    b = load_bundle(out)
+    # tower frozen during fine-tuning: the bundle's vision weights are the pretrained CLIP's
+    assert np.array_equal(b.model.tower.visual.conv1.weight.detach().numpy(), clip["visual.conv1.weight"].numpy())
