@@ -8,14 +8,16 @@ Sections (pick with --sections, default all but synthworld):
 * ``speed``: prompt encoding (prompts/s) and per-image predict latency (batch 1) and throughput
   (batch 32) for ``geoloc-tiny-vit`` and ``ViT-B-32`` with random weights, over ``--cells`` geocells
   (names from the gazetteer; ~4.5 prompts per cell).
+* ``pretrain``: caption-pretrain a tiny CLIP on the train + val split of a SynthWorld manifest with
+  ``geoloc.train.pretrain`` (PIGEON captions, InfoNCE); its ``clip.safetensors`` feeds ``synthworld``.
 * ``synthworld``: a SynthWorld-pretrained CLIP (``--clip-checkpoint``, a full CLIP state dict such as
   ``geoloc.train.pretrain``'s ``clip.safetensors``) zero-shot on the held-out test split of a SynthWorld
   manifest (``--manifest``), geocells built from its train split (or ``--cells``): country accuracy
   from the cells and from the country prompts vs the majority country of the train split.
 
 Run:  .venv/bin/python benchmarks/bench_zeroshot.py [--sections synthetic,speed] [--cells 2000]
-      .venv/bin/python benchmarks/bench_zeroshot.py --sections synthworld --manifest DIR/manifest.csv \
-          --clip-checkpoint DIR/clip.safetensors --tower geoloc-tiny-vit
+      .venv/bin/python benchmarks/bench_zeroshot.py --sections pretrain,synthworld --manifest DIR/manifest.csv \
+          --pretrain-out RUN --pretrain-steps 600 --tower geoloc-tiny-vit
 """
 
 from __future__ import annotations
@@ -189,15 +191,45 @@ def section_synthworld(args) -> None:
     print(f"| (random: 1 / countries) | {1 / max(len(zs.country_keys), 1):.3f} | - |")
 
 
+def section_pretrain(args) -> None:
+    """Caption-pretrain a tiny CLIP on the train + val split with geoloc.train.pretrain (PIGEON captions)."""
+    from geoloc.data.datasets import open_clip_transform
+    from geoloc.data.manifest import read_manifest
+    from geoloc.model.tower import register_model_configs
+    from geoloc.train.data import LocationImages, load_locations
+    from geoloc.train.presets import get_preset
+    from geoloc.train.pretrain import pretrain
+
+    if not args.manifest or not args.pretrain_out:
+        sys.exit("pretrain needs --manifest and --pretrain-out")
+    root = Path(args.manifest).parent
+    df = read_manifest(args.manifest, root=root)
+    train = df[df["split"].astype(str) != "test"].reset_index(drop=True)
+    register_model_configs()
+    preset = get_preset("synthworld-tiny", views=1, pretrain_steps=args.pretrain_steps,
+                        pretrain_batch_size=args.pretrain_batch, pretrain_lr=args.pretrain_lr,
+                        warmup_steps=min(50, args.pretrain_steps // 10), checkpoint_every=250, tower=args.tower)
+    locs = load_locations(train, root=root, views=1)
+    images = LocationImages(locs, open_clip_transform(args.tower, preset.image_size), cache=True, progress=True)
+    t0 = time.perf_counter()
+    path = pretrain(images, preset, args.pretrain_out, progress=True)
+    print(f"\npretrained {args.tower} for {args.pretrain_steps} steps (batch {args.pretrain_batch}, lr "
+          f"{args.pretrain_lr}) on {len(locs)} SynthWorld train+val locations in {time.perf_counter() - t0:.0f} s "
+          f"-> {path}")
+    args.clip_checkpoint = args.clip_checkpoint or str(path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sections", default="synthetic,speed", help="comma list of synthetic, speed, synthworld")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: the 2 cores are shared by several jobs; more oversubscribes)")
     ap.add_argument("--countries", type=int, default=4, help="synthetic: countries (<= 8)")
     ap.add_argument("--steps", type=int, default=40, help="synthetic: contrastive steps")
     ap.add_argument("--train-images", type=int, default=256)
     ap.add_argument("--test-images", type=int, default=200)
-    ap.add_argument("--cells", type=int, default=2000, help="speed: number of geocells")
+    ap.add_argument("--cells", type=int, default=100, help="speed: number of geocells")
     ap.add_argument("--models", default="geoloc-tiny-vit,ViT-B-32", help="speed: open_clip architectures")
     ap.add_argument("--latency-images", type=int, default=16)
     ap.add_argument("--manifest", help="synthworld: SynthWorld manifest.csv (with a split column)")
@@ -207,10 +239,16 @@ def main() -> None:
     ap.add_argument("--cell-min", type=int, default=30)
     ap.add_argument("--cell-max", type=int, default=60)
     ap.add_argument("--test-limit", type=int, default=0, help="synthworld: evaluate only the first N test rows")
+    ap.add_argument("--pretrain-out", help="pretrain: output folder (clip.safetensors)")
+    ap.add_argument("--pretrain-steps", type=int, default=600)
+    ap.add_argument("--pretrain-batch", type=int, default=64)
+    ap.add_argument("--pretrain-lr", type=float, default=5e-4)
     args = ap.parse_args()
-    print(f"machine: {machine_summary()}")
+    torch.set_num_threads(args.threads)
+    print(f"machine: {machine_summary()}; torch threads {args.threads}")
     for s in args.sections.split(","):
-        {"synthetic": section_synthetic, "speed": section_speed, "synthworld": section_synthworld}[s.strip()](args)
+        {"synthetic": section_synthetic, "speed": section_speed, "pretrain": section_pretrain,
+         "synthworld": section_synthworld}[s.strip()](args)
 
 
 if __name__ == "__main__":

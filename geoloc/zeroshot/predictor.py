@@ -243,6 +243,11 @@ class ZeroShotGeolocator(CellScoringPredictor):
                          device=_resolve_device(device))
         return cls(clip, geocells, device=device, **kwargs)
 
+    @property
+    def default_views(self) -> int:
+        """Views per location when the caller does not say (1: zero-shot has no training setting)."""
+        return 1
+
     # -- text side -----------------------------------------------------------------------------------
     def _text_embeddings(self, cache_dir, text_batch_size: int, progress: bool) -> tuple[torch.Tensor,
                                                                                           torch.Tensor]:

@@ -47,8 +47,9 @@ def encode_texts(model, tokenizer, texts: Sequence[str], *, batch_size: int = 25
     for s in starts:
         tokens = tokenizer(list(texts[s:s + batch_size])).to(device)
         out.append(torch.nn.functional.normalize(model.encode_text(tokens).float(), dim=-1).cpu())
-    if not out:
-        return torch.zeros(0, int(model.text_projection.shape[1]) if hasattr(model, "text_projection") else 0)
+    if not out:  # no sentences: an empty matrix of the right width
+        dim = model.encode_text(tokenizer(["."]).to(device)).shape[-1]
+        return torch.zeros(0, int(dim))
     return torch.cat(out)
 
 

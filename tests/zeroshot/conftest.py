@@ -42,6 +42,12 @@ def toy_cells():
 
 
 @pytest.fixture(scope="session")
+def cells_factory():
+    """:func:`make_cells` (rows -> GeocellSet) for tests that need other cells."""
+    return make_cells
+
+
+@pytest.fixture(scope="session")
 def tiny_clip():
     """A randomly initialised ``geoloc-tiny-vit`` CLIP (vision + text tower), seeded."""
     import torch

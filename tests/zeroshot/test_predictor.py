@@ -230,3 +230,23 @@ def test_cuda_matches_cpu(tiny_clip, toy_cells):
         pa = {t.cell: t.probability for t in a.top_k}
         pb = {t.cell: t.probability for t in b.top_k}
         assert pa == pytest.approx(pb, abs=1e-3)
+
+
+def test_pretrained_download_failure_is_a_clear_error(monkeypatch):
+    import geoloc.model.tower as tower
+
+    def offline(*a, **k):
+        raise RuntimeError("Failed to download file (offline)")
+
+    monkeypatch.setattr(tower, "build_clip", offline)
+    with pytest.raises(GeolocError, match="need the network or open_clip's cache"):
+        load_clip("ViT-B-32", pretrained="openai")
+
+
+def test_cells_without_countries(tiny_clip, cells_factory):
+    cells = cells_factory([("Open sea 1", "", "", "", "", -40.0, -30.0), ("Open sea 2", "", "", "", "", 10.0, -30.0)])
+    zs = ZeroShotGeolocator(tiny_clip, cells, towns=False, progress=False)
+    assert zs.country_text.shape == (0, zs.cell_text.shape[1])
+    p = zs.predict(_images(1)[0], places=False)[0]
+    assert p.ok and p.countries == [] and p.countries_text == [] and len(p.top_k) == 2
+    assert sum(t.probability for t in p.top_k) == pytest.approx(1.0, abs=1e-12)
