@@ -152,3 +152,32 @@ def test_cookie_file_login(arena, browser, tmp_path):
     f.write_text("not json")
     with pytest.raises(InputFileError, match="cannot read cookies"):
         load_cookies(browser, f, arena.url + "/")
+
+
+GEOGUESSR_LIKE = """<html><body><div class="game-layout">
+<div class="game-layout__panorama"><div data-qa="panorama" id="panorama-container"><canvas width=50 height=50>
+</canvas></div></div>
+<div class="game_hud__x1"><div data-qa="round-number">2 / 5</div></div>
+<div class="guess-map_canvasContainer__Ab12"><div class="guess-map_canvas__cvpqv" style="width:40px;height:40px">
+</div></div>
+<button data-qa="perform-guess">Guess</button>
+<div class="result-layout_root__Zz9"><div class="round-result_distance__q1">1,234 km</div>
+<div class="round-result_points__q2">4,651 points</div>
+<button data-qa="close-round-result">Next</button></div></div></body></html>"""
+
+
+def test_site_selectors_are_valid_and_match_geoguessr_markup(browser):
+    from bot.page import Page
+    from bot.sites import GEOGUESSR, SITES
+    from bot.watcher import RoundWatcher
+
+    browser.get("data:text/html;charset=utf-8," + __import__("urllib.parse").parse.quote(GEOGUESSR_LIKE))
+    for site in SITES.values():  # every selector parses (querySelectorAll throws on bad CSS)
+        for sel in (*site.selectors.values(), *site.hide_selectors, *site.mode_selectors.values()):
+            browser.execute_script("document.querySelectorAll(arguments[0]);", sel)
+    page = Page(browser, GEOGUESSR, timeout=2)
+    v = page.visible("panorama", "guess_map", "guess_canvas", "guess_button", "round_result", "next_round")
+    assert all(v.values()), v
+    w = RoundWatcher(page)
+    assert w.round_info().number == 2 and w.state() == "result"
+    assert w.result_text() == type(w.result_text())(1234.0, 4651.0)
