@@ -189,6 +189,12 @@ def section_synthworld(args) -> None:
     print(f"| zero-shot, countries from cell probabilities | {np.mean(by_cells == truth):.3f} | {np.median(km):.0f} |")
     print(f"| zero-shot, country prompts | {np.mean(by_text == truth):.3f} | - |")
     print(f"| (random: 1 / countries) | {1 / max(len(zs.country_keys), 1):.3f} | - |")
+    from geoloc.eval.run import evaluate_manifest
+
+    res = evaluate_manifest(zs, test, root=root, views=1, name="zero-shot (top-1 cell centroid)", progress=False)
+    print(f"\ngeoloc.eval.run.evaluate_manifest on the same {res.n_locations} locations "
+          f"(country / admin-1 from Natural Earth lookups of both points):\n")
+    print(res.report.markdown)
 
 
 def section_pretrain(args) -> None:

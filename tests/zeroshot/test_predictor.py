@@ -250,3 +250,19 @@ def test_cells_without_countries(tiny_clip, cells_factory):
     p = zs.predict(_images(1)[0], places=False)[0]
     assert p.ok and p.countries == [] and p.countries_text == [] and len(p.top_k) == 2
     assert sum(t.probability for t in p.top_k) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_evaluation_harness_accepts_the_zero_shot_predictor(zs, tmp_path):
+    import pandas as pd
+
+    from geoloc.eval.run import evaluate_manifest
+
+    imgs = _images(3, seed=5)
+    for i, im in enumerate(imgs):
+        im.save(tmp_path / f"{i}.png")
+    (tmp_path / "bad.png").write_bytes(b"broken")
+    df = pd.DataFrame({"path": ["0.png", "1.png", "2.png", "bad.png"], "lat": [48.9, 35.7, -23.5, 0.0],
+                       "lon": [2.3, 139.8, -46.6, 0.0]})
+    res = evaluate_manifest(zs, df, root=tmp_path, views=1, progress=False)
+    assert res.n_locations == 4 and len(res.failed) == 1
+    assert res.report.metrics["n"] == 3
