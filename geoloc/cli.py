@@ -33,6 +33,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("geoloc.refine.cli", "refine", "Build retrieval-refinement prototypes for a model bundle."),
     ("bot.arena.cli", "arena", "A local GeoGuessr-shaped game server for the bot (loopback by default)."),
     ("bot.cli", "bot", "A Selenium bot that plays GeoGuessr-style games from pixels alone."),
+    ("geoloc.zeroshot.cli", "zeroshot", "Zero-shot geolocation with CLIP text prompts (no training)."),
 ]
 
 
@@ -77,14 +78,26 @@ def predict(
     views: int | None = typer.Option(None, help="Views per location: 4 cuts each image as a panorama."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Skip retrieval refinement."),
+    zero_shot: str | None = typer.Option(None, "--zero-shot", metavar="CLIP_NAME",
+                                         help="No trained model: CLIP text prompts per geocell (open_clip name)."),
+    pretrained: str | None = typer.Option(None, help="--zero-shot: open_clip pretrained tag (needs the weights)."),
+    clip_checkpoint: str | None = typer.Option(None, help="--zero-shot: local CLIP checkpoint file."),
+    cells: str | None = typer.Option(None, help="--zero-shot: geocell file or bundle (default: the default model's)."),
 ) -> None:
     """Say where each image was taken. Bad files are reported per file; exit 1 if any failed."""
     import json
 
-    from geoloc.predict import Geolocator
+    if zero_shot:
+        from geoloc.zeroshot.cli import zero_shot_predict
 
-    geolocator = Geolocator.from_pretrained(_model_path(model))
-    preds = geolocator.predict(paths, views=views, top_k=top_k, refine=not no_refine, progress=len(paths) > 1)
+        preds = zero_shot_predict(paths, zero_shot, pretrained=pretrained, clip_checkpoint=clip_checkpoint,
+                                  cells=cells or model, top_k=top_k, views=views)
+    else:
+        from geoloc.predict import Geolocator
+
+        geolocator = Geolocator.from_pretrained(_model_path(model))
+        preds = geolocator.predict(paths, views=views, top_k=top_k, refine=not no_refine,
+                                   progress=len(paths) > 1)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
     else:

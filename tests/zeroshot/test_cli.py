@@ -64,3 +64,19 @@ def test_typer_app(files, tmp_path, monkeypatch):
     assert "A street view photo in the region of Ile-de-France in France." in res.output
     assert "4 countries" in res.output
     assert runner.invoke(app, ["predict", "--help"]).exit_code == 0
+
+
+def test_geoloc_predict_zero_shot_option(files, tmp_path, monkeypatch):
+    """``geoloc predict --zero-shot`` gives the same top cells as the wiring function."""
+    from geoloc.cli import app as geoloc_app
+
+    monkeypatch.setenv("GEOLOC_CACHE", str(tmp_path / "cache"))
+    args = ["predict", str(files / "img0.png"), "--zero-shot", "geoloc-tiny-vit", "--clip-checkpoint",
+            str(files / "clip.safetensors"), "--cells", str(files / "cells.parquet"), "--json", "-k", "2"]
+    res = CliRunner().invoke(geoloc_app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    ref = zero_shot_predict([str(files / "img0.png")], "geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors",
+                            cells=files / "cells.parquet", top_k=2, cache=False)
+    assert [t["cell"] for t in data[0]["top_k"]] == [t.cell for t in ref[0].top_k]
+    assert data[0]["countries_text"]
