@@ -77,11 +77,13 @@ def bench_latency(geo, images: list[list[str]], views: int, repeats: int) -> dic
     geo.batch_size = 1
     item = (lambda i: [images[i % len(images)]]) if views == 4 else (lambda i: images[i % len(images)][0])
     geo.predict(item(0), views=views)                       # warm-up (gazetteer, faiss, allocator)
-    parts: dict[str, list[float]] = {k: [] for k in ("decode", "embed", "classify", "refine", "total", "wall")}
+    parts: dict[str, list[float]] = {k: [] for k in ("decode", "embed", "classify", "refine", "total", "wall",
+                                                     "cpu")}
     for r in range(repeats):
-        t = time.perf_counter()
+        c, t = time.process_time(), time.perf_counter()
         (p,) = geo.predict(item(r + 1), views=views)
         parts["wall"].append((time.perf_counter() - t) * 1e3)
+        parts["cpu"].append((time.process_time() - c) * 1e3)
         if not p.ok:
             raise RuntimeError(f"prediction failed: {p.error}")
         for k in ("decode", "embed", "classify", "refine", "total"):
@@ -168,8 +170,8 @@ def main() -> None:
             geo = make_geolocator(preset, parts, args.prototypes, args.seed)
             for views in (1, 4):
                 m = bench_latency(geo, images, views, args.repeats)
-                latency.append([preset, str(views), *(f"{m[k]:.1f}" for k in
-                                                      ("decode", "embed", "classify", "refine", "total", "wall"))])
+                keys = ("decode", "embed", "classify", "refine", "total", "wall", "cpu")
+                latency.append([preset, str(views), *(f"{m[k]:.1f}" for k in keys)])
                 print("latency | " + " | ".join(latency[-1]), flush=True)
             for b in args.batches:
                 ips, cpu = bench_throughput(geo, images, b, args.throughput_images)
@@ -196,8 +198,9 @@ def render(args, machine: str, n_cells: int, latency, throughput, refine_rows) -
         "### Latency per location (batch 1, refinement on; median of "
         f"{args.repeats} calls, ms)",
         "",
-        "| model | views | decode | embed | classify | refine | sum of parts | wall (incl. place lookup) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| model | views | decode | embed | classify | refine | sum of parts | wall (incl. place lookup) "
+        "| CPU (whole call, all threads) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *("| " + " | ".join(r) + " |" for r in latency),
         "",
         "### Batch throughput (one view per location)",
