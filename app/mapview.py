@@ -33,6 +33,7 @@ RANK_COLOUR = [37, 99, 235, 230]
 GUESS_COLOUR = [220, 38, 38, 255]
 EXIF_COLOUR = [22, 163, 74, 255]
 RADIUS_COLOUR = [220, 38, 38, 200]
+CLICK_COLOUR = [150, 140, 120, 255]  # the game's guess map: land drawn as a grid of clickable dots
 LOW_COLOUR = np.array([255, 237, 160], dtype=np.float64)   # light yellow: low probability
 HIGH_COLOUR = np.array([189, 0, 38], dtype=np.float64)     # dark red: high probability
 MIN_ALPHA, MAX_ALPHA = 60, 220
@@ -163,17 +164,19 @@ def point_layer(layer_id: str, records: list[dict[str, Any]], *, radius_px: floa
 
 def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = None,
                extra_points: Sequence[MapPoint] = (), click_grid: list[dict[str, Any]] | None = None,
-               show_radius: bool = True, height: int = 460):
+               show_radius: bool = True, base_map: bool = True, height: int = 460):
     """The map of one prediction (see the module docstring). ``prediction`` may be None (an empty
-    world map, e.g. for a guess before the model's answer is revealed)."""
+    world map, e.g. for a guess before the model's answer is revealed). ``base_map=False`` leaves out
+    the ocean and country layers: the game's guess map is the ``click_grid`` dots alone, because with
+    the outline layers present Streamlit returned no selection for clicks in Chromium (see docs/app.md)."""
     import pydeck as pdk
 
-    layers = base_layers()
+    layers = base_layers() if base_map else []
     focus: list[tuple[float, float]] = []
     if click_grid is not None:
         layers.append(pdk.Layer("ScatterplotLayer", id="click_grid", data=click_grid, get_position=["lon", "lat"],
-                                get_fill_color=[0, 0, 0, 0], get_radius=60_000, radius_min_pixels=2,
-                                pickable=True, auto_highlight=True, highlight_color=[124, 58, 237, 160]))
+                                get_fill_color=CLICK_COLOUR, get_radius=4, radius_units=PIXELS, pickable=True,
+                                auto_highlight=True, highlight_color=[124, 58, 237, 255]))
     if prediction is not None and prediction.ok and prediction.top_k:
         feats = cell_features(prediction, geocells)
         if feats:

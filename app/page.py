@@ -103,8 +103,9 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
             st.markdown(f"Nearest place: **{place.name}**, {place.admin1} ({place.cc}), {place.distance_km:.0f} km")
         st.markdown(f"Uncertainty radius: **{mapview.uncertainty_radius_km(p):,.0f} km** · "
                     f"inference **{p.timings_ms.get('total', 0.0):.0f} ms** ({res.views} view(s))")
-        show_exif(res)
-        if res.truth is not None:
+        if res.truth is None:
+            show_exif(res)
+        else:
             km, pts = samples.score_guess((p.lat, p.lon), res.truth)
             st.markdown(f"True location {res.truth[0]:.3f}, {res.truth[1]:.3f}: the model is **{km:,.0f} km** "
                         f"off · **{pts}** GeoGuessr points")
@@ -194,7 +195,7 @@ def _new_round() -> None:
 
 def play_mode(geo, show_radius: bool) -> None:
     st.markdown("Look at the four views of a SynthWorld street, then place your guess: click a spot on the "
-                "map (land, 1° grid) or type coordinates. You and the model are both scored with the "
+                "map (land, 2° grid) or type coordinates. You and the model are both scored with the "
                 "GeoGuessr formula, 5000·exp(−d / 1492.7 km).")
     totals = st.session_state.setdefault("play_totals", {"rounds": 0, "you": 0, "model": 0})
     if "round_seed" not in st.session_state:
@@ -207,7 +208,7 @@ def play_mode(geo, show_radius: bool) -> None:
     st.image(scene.views, width=180, caption=["north", "east", "south", "west"])
     done = st.session_state.get("round_result")
     if done is None:
-        event = st.pydeck_chart(mapview.build_deck(None, click_grid=cached_click_grid()), key="play_map",
+        event = st.pydeck_chart(mapview.build_deck(None, click_grid=cached_click_grid(), base_map=False), key="play_map",
                                 on_select="rerun", selection_mode="single-object")
         clicked = samples.guess_from_selection(event)
         typed = st.text_input("...or type your guess (lat, lon)", key="typed_guess", placeholder="48.85, 2.35")

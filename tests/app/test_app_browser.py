@@ -1,10 +1,12 @@
 """The real app in Debian's Chromium: start ``streamlit run`` headless on loopback, upload a photo,
-wait for the map and the top-5 table, screenshot, and check that no request left 127.0.0.1."""
+wait for the map and the top-5 table, screenshot, play one round by clicking the guess map, and
+check that no request left 127.0.0.1."""
 
 from __future__ import annotations
 
 import io
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +36,28 @@ def colour_share(png: bytes, rgb, tol: int = 6) -> float:
     return float(np.mean(np.all(np.abs(arr - np.asarray(rgb[:3])) <= tol, axis=-1)))
 
 
+def play_by_clicking(driver) -> None:
+    """Play mode: a click on the guess map selects a grid point; submitting scores the round."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def page_text(d) -> str:
+        return d.find_element(By.CSS_SELECTOR, "[data-testid=stMain]").text
+
+    wait = WebDriverWait(driver, 120)
+    driver.find_element(By.XPATH, "//label[contains(., 'Play against the model')]").click()
+    wait.until(lambda d: "Your guess: none yet" in page_text(d)
+               and d.find_elements(By.CSS_SELECTOR, f"{harness.MAP_SELECTOR} canvas"))
+    time.sleep(2)  # deck.gl's first frame
+    deck = driver.find_element(By.CSS_SELECTOR, harness.MAP_SELECTOR)
+    ActionChains(driver).move_to_element(deck).pause(0.6).click().perform()  # the Sahara: land
+    wait.until(lambda d: "Your guess: none yet" not in page_text(d) and "Your guess: " in page_text(d))
+    driver.find_element(By.XPATH, "//button[contains(., 'Submit guess')]").click()
+    wait.until(lambda d: "Total after 1 round(s)" in page_text(d))
+    assert "points" in page_text(driver)
+
+
 def test_upload_in_chromium_stays_on_loopback(server, tmp_path):
     from selenium.webdriver.common.by import By
 
@@ -55,6 +79,7 @@ def test_upload_in_chromium_stays_on_loopback(server, tmp_path):
         png = deck.screenshot_as_png
         assert colour_share(png, OCEAN) > 0.2
         assert colour_share(png, GUESS_COLOUR, tol=20) > 0.0
+        play_by_clicking(driver)
         urls = harness.requested_urls(driver.get_log("performance"))
     finally:
         driver.quit()

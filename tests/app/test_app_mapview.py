@@ -133,3 +133,11 @@ def test_deck_json_is_offline_and_has_every_layer(geolocator):
 def test_empty_deck_for_a_failed_prediction():
     doc = json.loads(build_deck(Prediction(source="bad", error="nope")).to_json())
     assert [layer["id"] for layer in doc["layers"]] == ["ocean", "countries"]
+
+
+def test_guess_map_is_the_click_grid_alone():
+    grid = [{"lat": 1.0, "lon": 2.0, "label": "a"}, {"lat": 3.0, "lon": 4.0, "label": "b"}]
+    doc = json.loads(build_deck(None, click_grid=grid, base_map=False).to_json())
+    assert [layer["id"] for layer in doc["layers"]] == ["click_grid"]
+    layer = doc["layers"][0]
+    assert layer["pickable"] is True and layer["data"] == grid and layer["radiusUnits"] == "pixels"
