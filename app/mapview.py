@@ -95,11 +95,13 @@ def _place_text(place) -> str:
 
 
 def top_points_data(prediction) -> list[dict[str, Any]]:
-    """Records of the top-k markers: ``lat, lon, rank, probability, radius_px, label, name, place``."""
+    """Records of the top-k markers: ``lat, lon, rank, probability, radius_px, label`` (tooltip),
+    ``text`` (the rank, drawn on the map: short so that nearby guesses stay readable), ``name, place``."""
     tops = prediction.top_k
     radii = point_radius_px([t.probability for t in tops])
     return [{"lat": t.lat, "lon": t.lon, "rank": r, "probability": t.probability, "radius_px": float(rad),
-             "label": f"{r} ({100 * t.probability:.1f}%)", "name": t.cell_name, "place": _place_text(t.place),
+             "label": f"{r} ({100 * t.probability:.1f}%) {t.cell_name}", "text": str(r), "name": t.cell_name,
+             "place": _place_text(t.place),
              "colour": RANK_COLOUR}
             for r, (t, rad) in enumerate(zip(tops, radii, strict=True), 1)]
 
@@ -128,13 +130,13 @@ def cell_features(prediction, geocells, *, tolerance_deg: float = 0.05) -> list[
 
 
 def view_state_for(points: Sequence[tuple[float, float]]) -> dict[str, float]:
-    """Centre (mean of the points, degrees) and zoom (0.5 world .. 4 regional) showing all points."""
+    """Centre (mean of the points, degrees) and zoom (0.6 world .. 6 city region) showing all points."""
     if not points:
         return {"latitude": 20.0, "longitude": 0.0, "zoom": 0.6}
     lat = np.array([p[0] for p in points], dtype=np.float64)
     lon = np.array([p[1] for p in points], dtype=np.float64)
     span = max(float(np.ptp(lat)), float(np.ptp(lon)) / 2.0, 1e-6)
-    zoom = float(np.clip(np.log2(180.0 / span) - 0.5, 0.6, 4.0))
+    zoom = float(np.clip(np.log2(180.0 / span) - 0.5, 0.6, 6.0))
     return {"latitude": float(np.clip(lat.mean(), -70, 75)), "longitude": float(lon.mean()), "zoom": zoom}
 
 
@@ -197,7 +199,7 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
                                 stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=1,
                                 pickable=True))
         layers.append(pdk.Layer("TextLayer", id="top_k_labels", data=tops, get_position=["lon", "lat"],
-                                get_text="label", get_size=13, get_color=[30, 41, 59, 255],
+                                get_text="text", get_size=13, get_color=[30, 41, 59, 255],
                                 get_pixel_offset=[0, -18], font_family=FONT))
         layers.append(point_layer("guess", [{"lat": prediction.lat, "lon": prediction.lon, "colour": GUESS_COLOUR,
                                              "label": f"model guess {prediction.lat:.3f}, {prediction.lon:.3f}"}],
