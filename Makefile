@@ -17,11 +17,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## The main job: until the app lands, the CLI demo of what exists.
+## The main job: the web app on the embedded default model (http://127.0.0.1:8501; ARGS="--port N").
 app: $(STAMP)
-	$(BIN)/geoloc demo
+	$(BIN)/geoloc app $(ARGS)
 
-demo: app
+## The CLI tour of distances, scores, boundary lookup and geocells.
+demo: $(STAMP)
+	$(BIN)/geoloc demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
