@@ -96,11 +96,11 @@ def _place_text(place) -> str:
 
 def top_points_data(prediction) -> list[dict[str, Any]]:
     """Records of the top-k markers: ``lat, lon, rank, probability, radius_px, label`` (tooltip),
-    ``text`` (the rank, drawn on the map: short so that nearby guesses stay readable), ``name, place``."""
+    ``rank_text`` (the rank, drawn on the map: short so that nearby guesses stay readable), ``name, place``."""
     tops = prediction.top_k
     radii = point_radius_px([t.probability for t in tops])
     return [{"lat": t.lat, "lon": t.lon, "rank": r, "probability": t.probability, "radius_px": float(rad),
-             "label": f"{r} ({100 * t.probability:.1f}%) {t.cell_name}", "text": str(r), "name": t.cell_name,
+             "label": f"{r} ({100 * t.probability:.1f}%) {t.cell_name}", "rank_text": str(r), "name": t.cell_name,
              "place": _place_text(t.place),
              "colour": RANK_COLOUR}
             for r, (t, rad) in enumerate(zip(tops, radii, strict=True), 1)]
@@ -199,7 +199,7 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
                                 stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=1,
                                 pickable=True))
         layers.append(pdk.Layer("TextLayer", id="top_k_labels", data=tops, get_position=["lon", "lat"],
-                                get_text="text", get_size=13, get_color=[30, 41, 59, 255],
+                                get_text="rank_text", get_size=14, get_color=[30, 41, 59, 255],
                                 get_pixel_offset=[0, -18], font_family=FONT))
         layers.append(point_layer("guess", [{"lat": prediction.lat, "lon": prediction.lon, "colour": GUESS_COLOUR,
                                              "label": f"model guess {prediction.lat:.3f}, {prediction.lon:.3f}"}],

@@ -82,7 +82,7 @@ def test_top_points_data_positions_and_ranks():
     data = top_points_data(make_prediction(pts))
     assert [(d["lat"], d["lon"], d["probability"]) for d in data] == pts
     assert [d["rank"] for d in data] == [1, 2, 3]
-    assert data[0]["label"] == "1 (50.0%) cell 0" and data[0]["text"] == "1" and "Town" in data[0]["place"]
+    assert data[0]["label"] == "1 (50.0%) cell 0" and data[0]["rank_text"] == "1" and "Town" in data[0]["place"]
     radii = [d["radius_px"] for d in data]
     assert radii == sorted(radii, reverse=True)
 
