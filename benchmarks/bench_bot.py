@@ -46,7 +46,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="write the summary here")
     ap.add_argument("--plot", type=Path, default=None, help="PNG: game-score distributions")
     ap.add_argument("--players", nargs="+", default=["model", "random"], choices=["model", "random"])
+    ap.add_argument("--from-json", nargs="+", type=Path, default=None,
+                    help="no games: merge these --json summaries (split runs), print, plot")
     args = ap.parse_args(argv)
+    if args.from_json:
+        results, meta = merge(args.from_json)
+        report(Console(width=150), results, meta, args)
+        return {"meta": meta, "results": results}
 
     from bot.arena import serve
     from bot.driver import DriverOptions, make_driver
@@ -85,7 +91,16 @@ def main(argv=None) -> dict:
         driver.quit()
         srv.stop()
 
-    t = Table(title=f"bot on the arena: {args.games} games per row (5 rounds), model {Path(model).name}")
+    meta = {"model": model, "games": args.games, "locations": args.locations, "map_seed": args.map_seed,
+            "seed": args.seed, "nproc": __import__("os").cpu_count(), "cpu": cpu_model()}
+    report(console, results, meta, args)
+    return {"meta": meta, "results": results}
+
+
+def report(console, results: dict, meta: dict, args) -> None:
+    """Print the table; write the JSON summary and the score plot when asked."""
+    title = f"bot on the arena: {meta['games']} games per row (5 rounds), model {Path(meta['model']).name}"
+    t = Table(title=title)
     for col in ("mode", "player", "games ok", "mean game score", "± s.e.", "mean round", "median km",
                 "timeouts", "s/round", "capture s", "predict ms", "place s"):
         t.add_column(col, justify="left" if col in ("mode", "player") else "right")
@@ -96,11 +111,9 @@ def main(argv=None) -> dict:
                   f"{s['sem_game_score']:.0f}" if s["sem_game_score"] is not None else "-",
                   f"{s['mean_round_score']:.0f}" if s["mean_round_score"] is not None else "-",
                   f"{s['median_km']:.0f}" if s["median_km"] is not None else "-", str(s["timeouts"]),
-                  *(f"{s[k]:.2f}" if name == "model" and s[k] is not None else "-"
+                  *(f"{s[k]:.2f}" if name == "model" and s.get(k) is not None else "-"
                     for k in ("seconds_per_round", "capture_s", "predict_ms", "place_s")))
     console.print(t)
-    meta = {"model": model, "games": args.games, "locations": args.locations, "map_seed": args.map_seed,
-            "seed": args.seed, "nproc": __import__("os").cpu_count(), "cpu": cpu_model()}
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
     if args.plot:
@@ -109,16 +122,27 @@ def main(argv=None) -> dict:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        keys = list(results)
+        fig, ax = plt.subplots(figsize=(7.5, 3.8))
+        keys = sorted(results, key=lambda k: (["moving", "nm", "nmpz"].index(k.split("/")[0])
+                                              if k.split("/")[0] in ("moving", "nm", "nmpz") else 9, k))
         ax.boxplot([results[k]["game_scores"] or [0] for k in keys], showmeans=True)
         ax.set_xticks(range(1, len(keys) + 1), keys, rotation=20)
         ax.set_ylabel("game score (5 rounds, max 25000)")
-        ax.set_title(f"bot on the arena, {args.games} games each (model {Path(model).name})")
+        ax.set_title(title, fontsize=9)
         fig.tight_layout()
         fig.savefig(args.plot, dpi=120)
         console.print(f"plot -> {args.plot}")
-    return {"meta": meta, "results": results}
+
+
+def merge(paths: list[Path]) -> tuple[dict, dict]:
+    """Combine the summaries of split runs (e.g. ``--players model`` and ``--players random``)."""
+    results, meta = {}, {}
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        results.update(d["results"])
+        if d["meta"].get("model") not in (None, "none") or not meta:
+            meta = d["meta"]
+    return results, meta
 
 
 if __name__ == "__main__":
