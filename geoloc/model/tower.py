@@ -25,7 +25,10 @@ Two small architectures that train on a CPU are registered with open_clip on imp
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,26 @@ def _load_into(model: nn.Module, sd: dict[str, torch.Tensor], path: str | os.Pat
         )
 
 
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init(active: bool) -> Iterator[None]:
+    """Drop open_clip's "No pretrained weights loaded ... initialized randomly" warning when no
+    pretrained tag was asked for: the weights are either meant to be random or loaded next
+    (a checkpoint or a bundle's model.safetensors), so the warning would mislead."""
+    filt = _DropRandomInitWarning()
+    root = logging.getLogger()
+    if active:
+        root.addFilter(filt)
+    try:
+        yield
+    finally:
+        root.removeFilter(filt)
+
+
 def build_clip(
     name: str,
     *,
@@ -127,11 +150,12 @@ def build_clip(
     else:
         if not name.startswith("hf-hub:") and name not in open_clip.list_models():
             raise ValueError(f"unknown open_clip architecture {name!r}; see open_clip.list_models()")
-        model = open_clip.create_model(
-            name,
-            pretrained=pretrained,
-            force_image_size=image_size,
-        )
+        with _quiet_random_init(pretrained is None):
+            model = open_clip.create_model(
+                name,
+                pretrained=pretrained,
+                force_image_size=image_size,
+            )
     if checkpoint is not None:
         _load_into(model, load_state_dict_file(checkpoint), checkpoint)
     return model.to(device)

@@ -120,3 +120,15 @@ def test_resnet_tower_uses_pooled_output():
 def test_unknown_architecture():
     with pytest.raises(ValueError, match="unknown open_clip architecture"):
         build_vision_tower("no-such-arch")
+
+
+def test_no_misleading_random_init_warning(caplog):
+    """Building a tower without a pretrained tag (weights are random or loaded next) does not log
+    open_clip's "initialized randomly" warning."""
+    import logging
+
+    from geoloc.model import build_vision_tower
+
+    with caplog.at_level(logging.WARNING):
+        build_vision_tower("geoloc-tiny-vit")
+    assert not any("No pretrained weights" in r.getMessage() for r in caplog.records)
