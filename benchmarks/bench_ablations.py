@@ -153,11 +153,12 @@ def run_variant(name: str, overrides: dict[str, Any], seed: int, args: dict[str,
     t, c = time.time(), time.process_time()
     print(f"[{name} seed {seed}] training with {overrides} ({time.strftime('%H:%M:%S')})", flush=True)
     pretrain_only = name == "pretrain"
+    extra = {"refine": False} if pretrain_only else {}
     train_bundle(train, bundle, "synthworld-tiny", root=args["root"], progress=args["progress"], seed=seed,
                  eval_manifest=None if pretrain_only else held, eval_root=args["root"],
                  work_dir=work / f"work-{name}-s{seed}", keep_work=pretrain_only,
                  finetune_steps=0 if pretrain_only else args["finetune_steps"], batch_size=args["batch_size"],
-                 warmup_steps=args["warmup_steps"], command=args["command"], **({"refine": False} if pretrain_only else {}), **overrides)
+                 warmup_steps=args["warmup_steps"], command=args["command"], **extra, **overrides)
     cfg = json.loads((bundle / "config.json").read_text())
     ev = cfg["card"].get("evaluation") or {}
     res = {"settings": key, "num_cells": cfg["geocells"]["num_cells"],
@@ -201,11 +202,27 @@ def baselines(full: dict[str, Any], train, held, root: Path, args) -> dict[str, 
     return out
 
 
-def diagnose(res: dict[str, Any], held, root: Path, progress: bool = False) -> dict[str, Any]:
+def label_space(geocells, lat: np.ndarray, lon: np.ndarray) -> dict[str, float]:
+    """How hard a cell set makes the classification of training locations (degrees): perplexity
+    (exp entropy) of their cell labels, the largest cell's share, and the median / 90th-percentile
+    km from a location to its own cell's centroid (the error of a perfect classifier)."""
+    from geoloc.geo.distance import haversine_km
+
+    c = np.asarray(geocells.assign(lat, lon))
+    ok = c >= 0
+    cent = geocells.centroids
+    p = np.bincount(c[ok], minlength=len(cent)) / max(1, int(ok.sum()))
+    nz = p[p > 0]
+    d = haversine_km(lat[ok], lon[ok], cent[c[ok], 0], cent[c[ok], 1])
+    return {"label_perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "largest_cell_share": float(p.max()),
+            "median_km_to_own_centroid": float(np.median(d)), "p90_km_to_own_centroid": float(np.percentile(d, 90))}
+
+
+def diagnose(res: dict[str, Any], held, root: Path, progress: bool = False, train=None) -> dict[str, Any]:
     """Why a variant scores what it scores: on the held-out locations, top-1 geocell accuracy (true
     cell = the cell the location falls in), how many distinct cells the classifier predicts, the
     share of its most predicted cell, its mean top-1 probability, and how often refinement moves the
-    guess to another cell."""
+    guess to another cell; with ``train`` rows, also :func:`label_space` of the training locations."""
     import torch
 
     from geoloc.bundle import load_bundle
@@ -237,6 +254,9 @@ def diagnose(res: dict[str, Any], held, root: Path, progress: bool = False) -> d
         rc = np.concatenate(ref_cell)
         out["refine_changes_cell"] = float(np.mean(rc != top_c))
         out["refined_cell_acc"] = float(np.mean(rc == true_c))
+    if train is not None:
+        first = train.groupby("id").head(1)
+        out.update(label_space(bundle.geocells, first["lat"].to_numpy(np.float64), first["lon"].to_numpy(np.float64)))
     return out
 
 
@@ -324,10 +344,11 @@ def run_all(args, train, held, root: Path) -> tuple[dict[str, list[dict[str, Any
             if name == "pretrain":
                 continue
             d_json = args.work / f"diagnose-{name}-s{seed}.json"
-            if d_json.is_file() and json.loads(d_json.read_text()).get("settings") == res["settings"]:
+            if d_json.is_file() and json.loads(d_json.read_text()).get("settings") == res["settings"] and \
+                    "label_perplexity" in json.loads(d_json.read_text())["diagnosis"]:
                 d = json.loads(d_json.read_text())["diagnosis"]
             else:
-                d = diagnose(res, held, root, args.progress)
+                d = diagnose(res, held, root, args.progress, train=train)
                 d_json.write_text(json.dumps({"settings": res["settings"], "diagnosis": d}))
             info.setdefault("diagnosis", {})[f"{name}-s{seed}"] = d
     return runs, info
@@ -482,7 +503,8 @@ def main() -> None:
     beaten = not_won(summary)
     if info.get("diagnosis"):
         dk = ["cells", "cell_acc", "distinct_predicted_cells", "top_cell_share", "mean_top1_prob",
-              "refine_changes_cell", "refined_cell_acc"]
+              "refine_changes_cell", "refined_cell_acc", "label_perplexity", "largest_cell_share",
+              "median_km_to_own_centroid", "p90_km_to_own_centroid"]
         rows = ["| run | " + " | ".join(dk) + " |", "|---|" + "---:|" * len(dk)]
         for run, d in info["diagnosis"].items():
             rows.append(f"| {run} | " + " | ".join(
