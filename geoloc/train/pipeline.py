@@ -250,7 +250,16 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         checkpoint = str(pretrain(images, p, work / "pretrain", progress=progress))
     t_pre = time.time() - t_pre
     torch.manual_seed(p.seed)
-    net = GeoModel(cfg, checkpoint=checkpoint)
+    if checkpoint is not None and cfg.pretrained:
+        # the tower starts from the (caption-pretrained) checkpoint, not from the tag's weights; the config
+        # keeps the tag (its preprocessing is the one the images were normalised with)
+        from geoloc.model import build_vision_tower
+
+        tower = build_vision_tower(cfg.tower, checkpoint=checkpoint, image_size=cfg.image_size,
+                                   custom_cfg=cfg.custom_cfg, embedding=cfg.embedding)
+        net = GeoModel(cfg, tower=tower)
+    else:
+        net = GeoModel(cfg, checkpoint=checkpoint)
     t_ft = time.time()
     ft = finetune(net, images, cells.centroids, p, work / "finetune", progress=progress) if p.finetune_steps else {}
     t_ft = time.time() - t_ft
@@ -274,6 +283,8 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
                                      f"wrong view count and {len(images.failed)} undecodable location(s) skipped)"),
         "training_command": command or current_command(),
         "preset": p.to_dict(),
+        "started_from": {"pretrained": p.pretrained, "checkpoint": p.checkpoint,
+                         "caption_pretraining_steps": p.pretrain_steps},
         "aux_labels": vocabs,
         "skipped_aux_heads": skipped_tasks,
         "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
