@@ -22,7 +22,7 @@ Several ``--seeds`` give mean +- standard deviation. Finished runs are kept in `
 (``<variant>-s<seed>.json``), so a rerun resumes.
 
 Run:  nice -n 5 .venv/bin/python benchmarks/bench_ablations.py [--scenes 3000] [--finetune-steps 600]
-      [--pretrain-steps 200] [--seeds 0 1] [--out benchmarks/results/ablations.md]
+      [--pretrain-steps 200] [--seeds 0 1] [--out ablations.md]
 """
 
 from __future__ import annotations

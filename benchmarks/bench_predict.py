@@ -18,7 +18,7 @@ Three measurements, one table (issue 5, "Speed on 2 CPU cores"):
 Inputs are SynthWorld street scenes rendered at ``--image-size`` px and saved as JPEG files
 (the decode time is that of real files).
 
-Run:  .venv/bin/python benchmarks/bench_predict.py [--threads 2] [--repeats 20] [--out benchmarks/results/predict.md]
+Run:  .venv/bin/python benchmarks/bench_predict.py [--threads 2] [--repeats 20] [--out predict.md]
 """
 
 from __future__ import annotations

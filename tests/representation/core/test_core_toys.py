@@ -1,4 +1,4 @@
-"""Toy "beats its baseline" runs (slow; numbers recorded in benchmarks/results/representation.md).
+"""Toy "beats its baseline" runs (slow; numbers recorded in benchmarks/RESULTS.md).
 
 Both use noisy observations (noise 1.0) of a smooth random map of the sphere, so many
 predictions are far off and the geographic structure of the targets matters."""

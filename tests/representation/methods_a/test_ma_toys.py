@@ -1,5 +1,5 @@
 """Slow toy "beats its baseline" runs for the graded-target methods (numbers recorded in
-benchmarks/results/representation_methods_a.md)."""
+benchmarks/RESULTS.md)."""
 
 import pytest
 import torch
