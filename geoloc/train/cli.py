@@ -21,6 +21,15 @@ app = typer.Typer(help="Train PIGEON-style geolocation models (presets, pretrain
                   no_args_is_help=True, add_completion=False)
 
 SET_HELP = "Override a preset field: FIELD=VALUE (VALUE parsed as JSON, else a string); repeatable."
+# Options shared by the training commands (typer reads them; they are never mutated).
+PRESET_OPT = typer.Option("synthworld-tiny", "--preset", help="Preset to start from.")
+PRESET_FILE_OPT = typer.Option(None, "--preset-file", help="Preset JSON (edit `geoloc train presets NAME`).")
+ROOT_OPT = typer.Option(None, "--root", help="Image root for relative paths.")
+EVAL_MANIFEST_OPT = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card.")
+EVAL_DIR_OPT = typer.Option(None, "--eval-dir", help="Write metrics and error plots here.")
+SETS_OPT = typer.Option(None, "--set", help=SET_HELP)
+THREADS_OPT = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU).")
+QUIET_OPT = typer.Option(False, "--quiet", help="No progress bars.")
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -82,15 +91,15 @@ def preset_cmd(
     out: Path = typer.Option(..., "--out", help="Bundle folder to write (replaced if it exists)."),
     manifest: Path | None = typer.Option(None, "--manifest", help="Training manifest (presets without SynthWorld "
                                          "data need one)."),
-    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
-    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
-    eval_dir: Path | None = typer.Option(None, "--eval-dir", help="Write metrics and error plots here."),
-    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    root: Path | None = ROOT_OPT,
+    eval_manifest: Path | None = EVAL_MANIFEST_OPT,
+    eval_dir: Path | None = EVAL_DIR_OPT,
+    sets: list[str] | None = SETS_OPT,
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints and generated data."),
     work_dir: Path | None = typer.Option(None, "--work-dir", help="Checkpoints and generated data "
                                          "(default: OUT's parent/.NAME.work; a rerun resumes there)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    threads: int | None = THREADS_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Train a preset end to end (synthworld-tiny generates its SynthWorld data and evaluates held out)."""
     from geoloc.train.pipeline import train_preset
@@ -106,15 +115,15 @@ def preset_cmd(
 def run_cmd(
     manifest: Path = typer.Option(..., "--manifest", help="Training manifest (CSV/TSV/Parquet)."),
     out: Path = typer.Option(..., "--out", help="Bundle folder to write."),
-    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
-    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON (geoloc train presets NAME)."),
-    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
-    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
-    eval_dir: Path | None = typer.Option(None, "--eval-dir", help="Write metrics and error plots here."),
-    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
+    preset: str = PRESET_OPT,
+    preset_file: Path | None = PRESET_FILE_OPT,
+    root: Path | None = ROOT_OPT,
+    eval_manifest: Path | None = EVAL_MANIFEST_OPT,
+    eval_dir: Path | None = EVAL_DIR_OPT,
+    sets: list[str] | None = SETS_OPT,
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints."),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    threads: int | None = THREADS_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """The whole pipeline on a manifest: geocells, pretraining, fine-tuning, prototypes, bundle."""
     from geoloc.train.pipeline import train_bundle
@@ -131,14 +140,14 @@ def pretrain_cmd(
     manifest: Path = typer.Option(..., "--manifest", help="Training manifest with caption metadata columns "
                                   "(town, admin1, country, climate, drives_left, month)."),
     out: Path = typer.Option(..., "--out", help="Folder for checkpoints and clip.safetensors."),
-    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
-    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON."),
+    preset: str = PRESET_OPT,
+    preset_file: Path | None = PRESET_FILE_OPT,
     steps: int | None = typer.Option(None, "--steps", help="Pretraining steps (default: the preset's, at least 1)."),
     loss: str | None = typer.Option(None, "--loss", help="infonce | dreamlip | multicsr."),
-    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
-    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    root: Path | None = ROOT_OPT,
+    sets: list[str] | None = SETS_OPT,
+    threads: int | None = THREADS_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Contrastive image <-> caption pretraining; writes OUT/clip.safetensors (build_clip loads it)."""
     from geoloc.train.data import LocationImages, load_locations
@@ -164,16 +173,16 @@ def pretrain_cmd(
 def finetune_cmd(
     manifest: Path = typer.Option(..., "--manifest", help="Training manifest."),
     out: Path = typer.Option(..., "--out", help="Bundle folder to write."),
-    preset: str = typer.Option("synthworld-tiny", "--preset", help="Preset to start from."),
-    preset_file: Path | None = typer.Option(None, "--preset-file", help="Preset JSON."),
+    preset: str = PRESET_OPT,
+    preset_file: Path | None = PRESET_FILE_OPT,
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help="CLIP checkpoint to start from "
                                            "(e.g. OUT/clip.safetensors of geoloc train pretrain)."),
     steps: int | None = typer.Option(None, "--steps", help="Fine-tuning steps (default: the preset's)."),
-    root: Path | None = typer.Option(None, "--root", help="Image root for relative paths."),
-    eval_manifest: Path | None = typer.Option(None, "--eval-manifest", help="Held-out manifest for the card."),
-    sets: list[str] | None = typer.Option(None, "--set", help=SET_HELP),
-    threads: int | None = typer.Option(None, "--threads", help="torch intra-op threads."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    root: Path | None = ROOT_OPT,
+    eval_manifest: Path | None = EVAL_MANIFEST_OPT,
+    sets: list[str] | None = SETS_OPT,
+    threads: int | None = THREADS_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Geocell fine-tuning (no pretraining) from a checkpoint or the preset's tower, then prototypes and bundle."""
     from geoloc.train.pipeline import train_bundle
