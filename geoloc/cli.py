@@ -40,11 +40,9 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
 
 def _model_path(model: str | None) -> str:
     """``--model`` or, when omitted, the embedded default bundle (built on first use)."""
-    if model:
-        return model
-    from geoloc.default_model import default_model_path
+    from geoloc.default_model import resolve_model_path
 
-    return str(default_model_path())
+    return str(resolve_model_path(model))
 
 
 def _version_callback(value: bool) -> None:

@@ -50,4 +50,16 @@ def default_model_path(*, build: bool = True, progress: bool = True) -> Path:
     return cached
 
 
-__all__ = ["DEFAULT_MODEL_NAME", "SHIPPED_DIR", "cache_dir", "default_model_path"]
+def resolve_model_path(explicit: str | os.PathLike | None = None, *, build: bool = True,
+                       progress: bool = True) -> Path:
+    """The bundle a front end should load: ``explicit`` (``--model``) when given, else
+    :func:`default_model_path`. A missing ``explicit`` folder is a one-line :class:`BundleError`."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_dir():
+            raise BundleError(f"--model {explicit}: no such bundle folder")
+        return path
+    return default_model_path(build=build, progress=progress)
+
+
+__all__ = ["DEFAULT_MODEL_NAME", "SHIPPED_DIR", "cache_dir", "default_model_path", "resolve_model_path"]
