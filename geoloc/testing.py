@@ -44,13 +44,15 @@ def tiny_bundle_parts(n_points: int = 300, *, seed: int = 5, min_size: int = 8, 
             "lat": lat, "lon": lon, "labels": report.labels}
 
 
-def tiny_bundle(path: str | Path, *, views: int = 1, parts: dict[str, Any] | None = None) -> Path:
-    """Write a random tiny bundle to ``path`` (see :func:`tiny_bundle_parts`) and return ``path``."""
+def tiny_bundle(path: str | Path, *, views: int = 1, parts: dict[str, Any] | None = None,
+                card: dict[str, Any] | None = None) -> Path:
+    """Write a random tiny bundle to ``path`` (see :func:`tiny_bundle_parts`; model card ``card``,
+    default :data:`TINY_CARD`) and return ``path``."""
     from geoloc.bundle import save_bundle
 
     parts = parts or tiny_bundle_parts()
     save_bundle(path, model=parts["model"], config=parts["config"], geocells=parts["geocells"],
-                prototypes=parts["prototypes"], card=TINY_CARD, views=views)
+                prototypes=parts["prototypes"], card=card or TINY_CARD, views=views)
     return Path(path)
 
 
