@@ -54,12 +54,13 @@ def embed_dataset(net: Any, dataset: LocationImages, *, batch_size: int = 128, d
     did not decode) and the ok mask [N]. Sharded over ranks under torchrun."""
     import torch.distributed as dist
 
+    from representation.distributed.gather import world
+
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     was_training = net.training
     net.eval().to(dev)
-    distributed = dist.is_available() and dist.is_initialized()
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
-    idx = np.arange(rank, len(dataset), world)
+    rank, n_ranks = world()
+    idx = np.arange(rank, len(dataset), n_ranks)
     emb = np.full((len(dataset), net.embed_dim), np.nan, dtype=np.float32)
     ok = np.zeros(len(dataset), dtype=bool)
     starts = range(0, idx.size, batch_size)
@@ -70,8 +71,8 @@ def embed_dataset(net: Any, dataset: LocationImages, *, batch_size: int = 128, d
         good = b["ok"].numpy().astype(bool)
         emb[part[good]] = e[good]
         ok[part] = good
-    if distributed:
-        shards: list[Any] = [None] * world
+    if n_ranks > 1:
+        shards: list[Any] = [None] * n_ranks
         dist.all_gather_object(shards, (idx, emb[idx], ok[idx]))
         for i, e, o in shards:
             emb[i], ok[i] = e, o

@@ -9,6 +9,7 @@ admin-1, climate, month; label -1 = unknown). Rows whose images failed to decode
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
         raise GeolocError("finetune_steps must be >= 1 to fine-tune")
     net.freeze(preset.freeze)
     freeze_unused(net)
-    world = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     batch = min(preset.batch_size, max(1, len(dataset) // world))  # type: ignore[arg-type]
     micro = preset.micro_batch_size if preset.micro_batch_size is None else min(preset.micro_batch_size, batch)
     cfg = TrainConfig(out_dir=str(out_dir), total_steps=preset.finetune_steps, batch_size=batch,

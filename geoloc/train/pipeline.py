@@ -101,9 +101,9 @@ def _data_key(manifest: Any, locs: Locations) -> str:
 
 
 def _is_main() -> bool:
-    import torch.distributed as dist
+    from representation.distributed.gather import world
 
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+    return world()[0] == 0
 
 
 def evaluate_locations(bundle: Any, locs: Locations, *, root_note: str = "", eval_dir: str | Path | None = None,

@@ -17,6 +17,7 @@ of fine-tuning (``GeoModel(config, checkpoint=path)``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     tokenizer = open_clip.get_tokenizer(preset.tower)
     k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
     ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style)
-    ws = int(__import__("os").environ.get("WORLD_SIZE", "1"))
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
     batch = min(preset.pretrain_batch_size, max(2, len(ds) // ws))
     cfg = TrainConfig(out_dir=str(out), total_steps=preset.pretrain_steps, batch_size=batch,
                       lr=preset.pretrain_lr, weight_decay=preset.weight_decay,
