@@ -237,12 +237,8 @@ class LocationImages(torch.utils.data.Dataset):
             raw, ok = self.cache[i], bool(self.ok[i])
         else:
             v = self._views_uint8(i) if bool(self.ok[i]) else None
-            if v is None:
-                shape = self.cache.shape[1:] if self.cache is not None else None
-                raw = torch.zeros(shape or (len(self.paths[i]), 3, *self.image_hw), dtype=torch.uint8)
-                ok = False
-            else:
-                raw, ok = v, True
+            ok = v is not None
+            raw = v if v is not None else torch.zeros((len(self.paths[i]), 3, *self.image_hw), dtype=torch.uint8)
         return (raw.float() / 255.0 - self.mean) / self.std, ok
 
     @property
