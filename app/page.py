@@ -96,7 +96,7 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
     with right:
         if res.thumbnails:
             st.image(res.thumbnails, width=110 if len(res.thumbnails) > 1 else 260)
-        place = p.refined.place if p.refined is not None else p.top_k[0].place
+        place = results.guess_place(p)
         st.metric("Model's guess", f"{p.lat:.4f}, {p.lon:.4f}",
                   help="Refined point when the bundle has prototypes, else the top-1 geocell centroid.")
         if place is not None:

@@ -52,6 +52,13 @@ class Result:
         return float(haversine_km(self.exif[0], self.exif[1], self.prediction.lat, self.prediction.lon))
 
 
+def guess_place(prediction):
+    """The nearest place of the final guess: the refined point's, else the top-1 cell's (None when unknown)."""
+    if prediction.refined is not None:
+        return prediction.refined.place
+    return prediction.top_k[0].place if prediction.top_k else None
+
+
 def _place_name(place) -> str:
     return "" if place is None else f"{place.name}, {place.admin1}, {place.cc}"
 
@@ -86,7 +93,7 @@ def batch_table(results: Sequence[Result]) -> pd.DataFrame:
     for res in results:
         p = res.prediction
         ok = res.ok
-        place = p.refined.place if ok and p.refined is not None else (p.top_k[0].place if ok else None)
+        place = guess_place(p) if ok else None
         rows.append({
             "file": res.name, "status": "ok" if ok else "error",
             "lat": round(p.lat, 5) if ok else None, "lon": round(p.lon, 5) if ok else None,
@@ -130,4 +137,5 @@ def batch_json(results: Sequence[Result]) -> bytes:
     return json.dumps(_clean(doc), indent=2).encode("utf-8")
 
 
-__all__ = ["BATCH_COLUMNS", "Result", "batch_csv", "batch_json", "batch_table", "country_table", "top_k_table"]
+__all__ = ["BATCH_COLUMNS", "Result", "batch_csv", "batch_json", "batch_table", "country_table", "guess_place",
+           "top_k_table"]
