@@ -384,5 +384,5 @@ def bundle_in_memory(*, model, geocells, prototypes=None, refine: dict | None = 
 
 
 __all__ = ["DEFAULT_REFINE", "SCHEMA", "Bundle", "build_config", "bundle_in_memory", "geocell_set_id",
-           "load_bundle", "package_versions", "render_card", "save_bundle", "sha256_file", "validate_config",
+           "load_bundle", "package_versions", "render_card", "save_bundle", "validate_config",
            "verify_bundle"]

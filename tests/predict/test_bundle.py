@@ -9,8 +9,9 @@ import shutil
 import pytest
 import torch
 
-from geoloc.bundle import MANIFEST, SCHEMA, load_bundle, save_bundle, sha256_file, validate_config
+from geoloc.bundle import MANIFEST, SCHEMA, load_bundle, save_bundle, validate_config
 from geoloc.errors import BundleError, GeolocError
+from geoloc.integrity import sha256_file
 
 from .conftest import CARD
 
