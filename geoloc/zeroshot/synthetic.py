@@ -43,12 +43,11 @@ def multi_positive_infonce(img: torch.Tensor, txt: torch.Tensor, labels: torch.T
                            logit_scale: torch.Tensor) -> torch.Tensor:
     """Symmetric InfoNCE over unit embeddings [B, E] where every pair with the same label is a
     positive (target = uniform over the positives of a row)."""
+    from representation.losses.multi_positive import multi_positive_nce
+
     logits = logit_scale * img @ txt.T
-    same = (labels[:, None] == labels[None, :]).float()
-    target = same / same.sum(1, keepdim=True)
-    i2t = -(target * torch.log_softmax(logits, dim=1)).sum(1).mean()
-    t2i = -(target * torch.log_softmax(logits.T, dim=1)).sum(1).mean()
-    return (i2t + t2i) / 2
+    same = labels[:, None] == labels[None, :]          # symmetric, so it serves both directions
+    return (multi_positive_nce(logits, same) + multi_positive_nce(logits.T, same)) / 2
 
 
 def fit_clip(model, tokenizer, pixels: torch.Tensor, sentences: Sequence[Sequence[str]], labels: np.ndarray, *,
