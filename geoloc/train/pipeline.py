@@ -106,7 +106,7 @@ def _is_main() -> bool:
     return world()[0] == 0
 
 
-def evaluate_locations(bundle: Any, locs: Locations, *, root_note: str = "", eval_dir: str | Path | None = None,
+def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | None = None,
                        cache: bool = True, batch_size: int = 128, progress: bool = True,
                        train_cells: np.ndarray | None = None) -> dict[str, Any]:
     """Metrics of an in-memory bundle on ``locs`` (held-out locations).
@@ -117,6 +117,8 @@ def evaluate_locations(bundle: Any, locs: Locations, *, root_note: str = "", eva
     adds the majority-cell baseline (always guess the centroid of the most frequent cell).
     With ``eval_dir``: metrics.json/md, error histogram and map of the refined predictions.
     """
+    from tqdm.auto import tqdm
+
     from geoloc.eval import report
     from geoloc.predict import Geolocator
     from geoloc.train.data import collate_locations
@@ -129,8 +131,6 @@ def evaluate_locations(bundle: Any, locs: Locations, *, root_note: str = "", eva
     ref_lat, ref_lon = np.full(n, np.nan), np.full(n, np.nan)
     top_lat, top_lon = np.full(n, np.nan), np.full(n, np.nan)
     ok = np.zeros(n, dtype=bool)
-    from tqdm.auto import tqdm
-
     for s in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
         b = collate_locations([ds[i] for i in range(s, min(n, s + batch_size))])
         emb, probs, _, _ = geo.forward(b["images"])
