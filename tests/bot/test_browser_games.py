@@ -5,7 +5,7 @@ that times out. Every request must stay on loopback."""
 from __future__ import annotations
 
 import pytest
-from conftest import DelayProxy, StaleDriver, StallingPredictor
+from bot_fakes import DelayProxy, StaleDriver, StallingPredictor
 
 from bot.log import RoundLog, read_log
 from bot.player import GameSettings, HonestyError, Player
