@@ -109,29 +109,42 @@ def summarize(games: list[GameRecord]) -> dict:
     seconds per round over ``games``."""
     rounds = [r for g in games for r in g.rounds]
     scores = [g.score for g in games if g.error is None]
-    dist = [r.distance_km for r in rounds if r.distance_km is not None]
-    secs = [r.seconds for r in rounds if r.seconds is not None]
     return {
         "games": len(games),
         "complete_games": len(scores),
         "rounds": len(rounds),
-        "mean_game_score": float(np.mean(scores)) if scores else None,
-        "median_game_score": float(np.median(scores)) if scores else None,
-        "mean_round_score": float(np.mean([r.score or 0 for r in rounds])) if rounds else None,
-        "median_km": float(np.median(dist)) if dist else None,
+        "mean_game_score": _mean(scores),
+        "median_game_score": _median(scores),
+        "mean_round_score": _mean([r.score or 0 for r in rounds]),
+        "median_km": _median([r.distance_km for r in rounds]),
         "timeouts": sum(r.timed_out for r in rounds),
         "round_errors": sum(r.error is not None for r in rounds),
         "game_errors": sum(g.error is not None for g in games),
-        "seconds_per_round": float(np.mean(secs)) if secs else None,
+        "seconds_per_round": _mean([r.seconds for r in rounds]),
         "capture_s": _mean([r.capture_s for r in rounds]),
         "predict_ms": _mean([r.predict_ms for r in rounds]),
         "place_s": _mean([r.place_s for r in rounds]),
     }
 
 
+def _known(values) -> list:
+    return [x for x in values if x is not None]
+
+
 def _mean(values) -> float | None:
-    v = [x for x in values if x is not None]
+    """Mean of the values that are not None; None if there are none."""
+    v = _known(values)
     return float(np.mean(v)) if v else None
+
+
+def _median(values) -> float | None:
+    """Median of the values that are not None; None if there are none."""
+    v = _known(values)
+    return float(np.median(v)) if v else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def summary_table(games: list[GameRecord], title: str = "bot games"):
@@ -142,16 +155,13 @@ def summary_table(games: list[GameRecord], title: str = "bot games"):
     for col in ("game", "mode", "rounds", "score", "median km", "timeouts", "s/round", "error"):
         t.add_column(col, justify="right" if col not in ("mode", "error") else "left")
     for g in games:
-        d = [r.distance_km for r in g.rounds if r.distance_km is not None]
-        s = [r.seconds for r in g.rounds if r.seconds is not None]
-        t.add_row(str(g.game), g.mode, str(len(g.rounds)), f"{g.score:.0f}",
-                  f"{np.median(d):.0f}" if d else "-", str(sum(r.timed_out for r in g.rounds)),
-                  f"{np.mean(s):.1f}" if s else "-", (g.error or "")[:60])
+        s = summarize([g])
+        t.add_row(str(g.game), g.mode, str(len(g.rounds)), f"{g.score:.0f}", _fmt(s["median_km"], ".0f"),
+                  str(s["timeouts"]), _fmt(s["seconds_per_round"], ".1f"), (g.error or "")[:60])
     s = summarize(games)
     if s["mean_game_score"] is not None:
         t.add_row("mean", "", f"{s['rounds'] / max(len(games), 1):.1f}", f"{s['mean_game_score']:.0f}",
-                  f"{s['median_km']:.0f}" if s["median_km"] is not None else "-", str(s["timeouts"]),
-                  f"{s['seconds_per_round']:.1f}" if s["seconds_per_round"] else "-", "")
+                  _fmt(s["median_km"], ".0f"), str(s["timeouts"]), _fmt(s["seconds_per_round"], ".1f"), "")
     return t
 
 

@@ -71,7 +71,11 @@ def test_log_round_trip_and_summary(tmp_path):
     assert s["median_km"] == pytest.approx(np.median([100, 200, 300, 400, 500, 9000]))
     assert s["seconds_per_round"] == pytest.approx((5 * 2 + 4) / 6)
     assert games[1].score == 0  # no total from the site: sum of round scores
-    assert summary_table(games).row_count == 3
+    table = summary_table(games)
+    assert table.row_count == 3
+    cells = {c.header: list(c.cells) for c in table.columns}
+    assert cells["median km"] == ["300", "9000", "350"] and cells["timeouts"] == ["0", "1", "1"]
+    assert cells["s/round"] == ["2.0", "4.0", f"{(5 * 2 + 4) / 6:.1f}"]
 
 
 def test_random_predictor_is_uniform_on_the_sphere():
