@@ -24,7 +24,7 @@ def haversine_smoothed_targets(lat: torch.Tensor, lon: torch.Tensor, true_cell: 
 
 def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,
                  cell_centroids: torch.Tensor | np.ndarray, tau_km: float = 75.0, smooth: bool = True,
-                 ) -> torch.Tensor:
+                 normalize_targets: bool = False) -> torch.Tensor:
     """Geocell classification loss (mean over the batch).
 
     Args:
@@ -35,6 +35,8 @@ def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, tru
         tau_km: smoothing constant in km (PIGEON 75, PIGEOTTO 65).
         smooth: True -> ``-sum_c y_c log p_c`` with the un-normalised haversine targets
             (PIGEON); False -> one-hot cross-entropy on ``true_cell`` (ablation).
+        normalize_targets: divide the soft targets by their sum per row (a distribution); keeps
+            the loss bounded when cells are large. False is the paper's form.
     """
     if logits.dim() != 2:
         raise ValueError(f"logits must be [B, C], got {tuple(logits.shape)}")
@@ -46,7 +48,7 @@ def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, tru
         raise ValueError(f"cell_centroids must be [C, 2] = [{logits.shape[1]}, 2], got {tuple(cent.shape)}")
     with torch.no_grad():
         y = haversine_smoothed_targets(lat.to(cent), lon.to(cent), true_cell, cent, tau_km)
-    return soft_cross_entropy(logits.float(), y, normalize_targets=False)
+    return soft_cross_entropy(logits.float(), y, normalize_targets=normalize_targets)
 
 
 def multitask_loss(outputs: dict[str, torch.Tensor], lat: torch.Tensor, lon: torch.Tensor,

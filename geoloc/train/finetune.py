@@ -19,10 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from geoloc.errors import GeolocError
-from geoloc.model import GEOCELL, GeoModel, geocell_loss, haversine_smoothed_targets
+from geoloc.model import GEOCELL, GeoModel, geocell_loss
 from geoloc.train.data import collate_locations
 from geoloc.train.presets import TrainPreset
-from representation.functional.soft_ce import soft_cross_entropy
 
 
 class BatchGeoModel(nn.Module):
@@ -69,14 +68,10 @@ class GeocellTrainingLoss(nn.Module):
         ok = batch["ok"].bool() if "ok" in batch else torch.ones(logits.shape[0], dtype=torch.bool,
                                                                   device=logits.device)
         out: dict[str, Any] = {}
-        if bool(ok.any()) and self.smooth and self.normalize_targets:
-            with torch.no_grad():
-                y = haversine_smoothed_targets(batch["lat"][ok].float(), batch["lon"][ok].float(),
-                                               batch[self.cell_key][ok].long(), self.centroids, self.tau_km)
-            cell_l = soft_cross_entropy(logits[ok].float(), y, normalize_targets=True)
-        elif bool(ok.any()):
+        if bool(ok.any()):
             cell_l = geocell_loss(logits[ok], batch["lat"][ok], batch["lon"][ok], batch[self.cell_key][ok],
-                                  self.centroids, tau_km=self.tau_km, smooth=self.smooth)
+                                  self.centroids, tau_km=self.tau_km, smooth=self.smooth,
+                                  normalize_targets=self.normalize_targets)
         else:
             cell_l = logits.sum() * 0.0
         out["geocell_loss"] = self.weights.get(GEOCELL, 1.0) * cell_l
