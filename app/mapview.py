@@ -154,14 +154,15 @@ def base_layers() -> list:
     return [ocean, countries]
 
 
-def point_layer(layer_id: str, records: list[dict[str, Any]], *, radius_px: float = 8.0,
-                pickable: bool = True):
-    """A ScatterplotLayer of records with ``lat, lon, colour`` (radius in pixels, white outline)."""
+def point_layer(layer_id: str, records: list[dict[str, Any]], *, radius_px: float | str = 8.0,
+                outline_px: float = 1.5, pickable: bool = True):
+    """A ScatterplotLayer of records with ``lat, lon, colour`` (white outline of ``outline_px``).
+    ``radius_px``: one radius in pixels, or the name of the records' field holding each radius."""
     import pydeck as pdk
 
     return pdk.Layer("ScatterplotLayer", id=layer_id, data=records, get_position=["lon", "lat"],
                      get_fill_color="colour", get_radius=radius_px, radius_units=PIXELS, stroked=True,
-                     get_line_color=[255, 255, 255, 255], line_width_min_pixels=1.5, pickable=pickable)
+                     get_line_color=[255, 255, 255, 255], line_width_min_pixels=outline_px, pickable=pickable)
 
 
 def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = None,
@@ -194,10 +195,7 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
                                     filled=False, stroked=True, get_line_color=RADIUS_COLOUR,
                                     line_width_min_pixels=2, pickable=False))
         tops = top_points_data(prediction)
-        layers.append(pdk.Layer("ScatterplotLayer", id="top_k", data=tops, get_position=["lon", "lat"],
-                                get_fill_color="colour", get_radius="radius_px", radius_units=PIXELS,
-                                stroked=True, get_line_color=[255, 255, 255, 255], line_width_min_pixels=1,
-                                pickable=True))
+        layers.append(point_layer("top_k", tops, radius_px="radius_px", outline_px=1))
         layers.append(pdk.Layer("TextLayer", id="top_k_labels", data=tops, get_position=["lon", "lat"],
                                 get_text="rank_text", get_size=14, get_color=[30, 41, 59, 255],
                                 get_pixel_offset=[0, -18], font_family=FONT))
