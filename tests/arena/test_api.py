@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import Client, random_map
+from arena_helpers import Client, random_map
 
 from bot.arena import serve
 from geoloc.geo import geoguessr_score_mapsize, haversine_km

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from conftest import solid_views
+from arena_helpers import solid_views
 from typer.testing import CliRunner
 
 from bot.arena.cli import app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_map
+from arena_helpers import random_map
 
 from bot.arena import ArenaError, GameStore
 from geoloc.geo import geoguessr_score_mapsize, haversine_km

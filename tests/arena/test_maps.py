@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import HEADING_COLOURS, Client, solid_views
+from arena_helpers import HEADING_COLOURS, Client, solid_views
 from PIL import Image
 
 from bot.arena import load_map, manifest_map, map_from_arrays, serve, synthworld_map
