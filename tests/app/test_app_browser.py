@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import image_bytes
+from app_helpers import image_bytes
 from PIL import Image
 
 from app import harness

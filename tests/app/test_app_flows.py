@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import gps_exif, image_bytes
+from app_helpers import gps_exif, image_bytes
 from streamlit.testing.v1 import AppTest
 
 from app.cli import APP_SCRIPT

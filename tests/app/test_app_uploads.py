@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import gps_exif, image_bytes
+from app_helpers import gps_exif, image_bytes
 from PIL import Image
 
 from app import results, uploads
