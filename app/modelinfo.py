@@ -27,17 +27,11 @@ def model_arg(argv: Sequence[str]) -> str | None:
 
 
 def resolve_model_path(explicit: str | None = None, *, build: bool = True) -> Path:
-    """``explicit``, else ``$GEOLOC_MODEL``, else the default bundle (trained on first use when ``build``)."""
-    from geoloc.errors import BundleError
+    """``explicit``, else ``$GEOLOC_MODEL``, else the default bundle (trained on first use when ``build``):
+    :func:`geoloc.default_model.resolve_model_path`, the resolver every front end shares."""
+    from geoloc.default_model import resolve_model_path as resolve
 
-    if explicit:
-        path = Path(explicit)
-        if not path.is_dir():
-            raise BundleError(f"--model {explicit}: no such bundle folder")
-        return path
-    from geoloc.default_model import default_model_path
-
-    return default_model_path(build=build)
+    return resolve(explicit, build=build)
 
 
 def is_default_model(path: str | os.PathLike) -> bool:

@@ -20,13 +20,9 @@ def make_predictor(model: str | None, predict_url: str | None, random_seed: int 
         return RandomPredictor(random_seed)
     if predict_url:
         return HttpPredictor(predict_url)
-    if model is None:
-        from geoloc.default_model import default_model_path
+    from geoloc.default_model import resolve_model_path
 
-        model = str(default_model_path())
-    if not Path(model).is_dir():
-        raise GeolocError(f"--model {model}: no such bundle folder")
-    return GeolocatorPredictor(model)
+    return GeolocatorPredictor(str(resolve_model_path(model)))
 
 
 @app.command()
@@ -103,11 +99,9 @@ def serve_model(
     import time
 
     from bot.predict_server import serve_predictions
+    from geoloc.default_model import resolve_model_path
 
-    if model is None:
-        from geoloc.default_model import default_model_path
-
-        model = str(default_model_path())
+    model = str(resolve_model_path(model))
     srv = serve_predictions(model, host=host, port=port)
     typer.echo(f"serving {model} at {srv.url} (Ctrl-C to stop)")
     try:
