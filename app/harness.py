@@ -7,24 +7,17 @@ uses ``/usr/bin/chromedriver`` (never a driver download).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 UPLOAD_INPUT = "input[data-testid=stFileUploaderDropzoneInput]"
 MAP_SELECTOR = "[data-testid=stDeckGlJsonChart]"
 TABLE_SELECTOR = "[data-testid=stDataFrame]"
-LOCAL_HOSTS = {"127.0.0.1"}
-LOCAL_SCHEMES = {"data", "blob", "about", "chrome", "chrome-extension", "devtools"}
 
 
 def free_port() -> int:
@@ -79,69 +72,31 @@ def start_server(model: str | os.PathLike, log_path: str | os.PathLike, port: in
     log_path = Path(log_path)
     log = log_path.open("wb")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(streamlit_command(model, port, headless=True), env=app_environment(model),
+    proc = subprocess.Popen(streamlit_command(model, port), env=app_environment(model),
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     return Server(proc=proc, port=port, log_path=log_path, started=t0)
 
 
 def wait_healthy(server: Server, timeout_s: float = 60.0) -> float:
-    """Poll ``/_stcore/health`` until it answers ``ok``; returns seconds since the start."""
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.proc.returncode}:\n{server.log()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return time.perf_counter() - server.started
-        except OSError:
-            pass
-        time.sleep(0.25)
+    """Poll ``/_stcore/health`` until it answers; returns seconds since the start. Raises with the
+    server's log when it exits or stays silent for ``timeout_s``."""
+    from app.cli import wait_healthy as poll
+
+    if poll(f"{server.url}_stcore/health", server.proc, timeout_s):
+        return time.perf_counter() - server.started
+    if server.proc.poll() is not None:
+        raise RuntimeError(f"streamlit exited with {server.proc.returncode}:\n{server.log()[-3000:]}")
     raise TimeoutError(f"streamlit not healthy after {timeout_s:.0f} s:\n{server.log()[-3000:]}")
 
 
 def make_chrome(width: int = 1400, height: int = 1100):
     """Headless Chromium (software WebGL for deck.gl) with the performance log on; DNS for every host
-    except 127.0.0.1 fails, so nothing could leave the machine even by mistake."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    except loopback fails, so nothing could leave the machine even by mistake (:func:`bot.driver.make_driver`)."""
+    from bot.driver import DriverOptions, make_driver
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", f"--window-size={width},{height}",
-                "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-                "--no-first-run", "--disable-extensions", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-default-apps",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-
-
-def requested_urls(performance_log: list[dict]) -> list[str]:
-    """URLs of every request and WebSocket in a Chrome performance log (``driver.get_log("performance")``)."""
-    urls = []
-    for entry in performance_log:
-        msg = json.loads(entry["message"])["message"]
-        method, params = msg.get("method"), msg.get("params", {})
-        if method == "Network.requestWillBeSent":
-            urls.append(params["request"]["url"])
-        elif method == "Network.webSocketCreated":
-            urls.append(params["url"])
-    return urls
-
-
-def non_local(urls: list[str]) -> list[str]:
-    """The URLs that are neither on 127.0.0.1 nor local schemes (data:, blob:, about:, ...)."""
-    bad = []
-    for u in urls:
-        parts = urlsplit(u)
-        if parts.scheme in LOCAL_SCHEMES:
-            continue
-        if parts.hostname not in LOCAL_HOSTS:
-            bad.append(u)
-    return bad
+    return make_driver(DriverOptions(window_size=(width, height), loopback_only=True, performance_log=True,
+                                     software_webgl=True))
 
 
 def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 90.0) -> float:
@@ -160,5 +115,4 @@ def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 9
     return time.perf_counter() - t0
 
 
-__all__ = ["Server", "free_port", "make_chrome", "non_local", "requested_urls", "start_server", "upload_and_wait",
-           "wait_healthy"]
+__all__ = ["Server", "free_port", "make_chrome", "start_server", "upload_and_wait", "wait_healthy"]

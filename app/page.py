@@ -110,7 +110,7 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
             st.markdown(f"True location {res.truth[0]:.3f}, {res.truth[1]:.3f}: the model is **{km:,.0f} km** "
                         f"off · **{pts}** GeoGuessr points")
     st.markdown("**Top-5 guesses**")
-    st.dataframe(results.top_k_table(p, geo.admin1_names), hide_index=True, width="stretch")
+    st.dataframe(results.top_k_table(p), hide_index=True, width="stretch")
     st.markdown("**Most likely countries**")
     countries = results.country_table(p)
     if len(countries):

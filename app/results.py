@@ -63,13 +63,12 @@ def _place_name(place) -> str:
     return "" if place is None else f"{place.name}, {place.admin1}, {place.cc}"
 
 
-def top_k_table(prediction, admin1_names: dict[str, str] | None = None) -> pd.DataFrame:
+def top_k_table(prediction) -> pd.DataFrame:
     """One row per top-k geocell: rank, probability (%), lat, lon (degrees), cell, country,
-    admin-1 (name when known, else code), nearest place and its distance (km)."""
-    admin1_names = admin1_names or {}
+    admin-1 (name, with its ISO 3166-2 code where there is one), nearest place and its distance (km)."""
     rows = [{"rank": r, "probability %": round(100 * t.probability, 2), "lat": round(t.lat, 4),
              "lon": round(t.lon, 4), "geocell": t.cell_name, "country": t.country,
-             "admin-1": admin1_names.get(t.admin1, t.admin1), "nearest place": _place_name(t.place),
+             "admin-1": f"{t.admin1} ({t.admin1_iso})" if t.admin1_iso else t.admin1, "nearest place": _place_name(t.place),
              "place km": None if t.place is None else round(t.place.distance_km, 1)}
             for r, t in enumerate(prediction.top_k, 1)]
     return pd.DataFrame(rows, columns=["rank", "probability %", "lat", "lon", "geocell", "country", "admin-1",

@@ -28,6 +28,7 @@ import numpy as np
 from machine import machine_summary
 
 from app import harness
+from bot.driver import non_loopback, requests_from_log
 
 
 def pick_model(arg: str | None, tmp: Path) -> tuple[str, str]:
@@ -124,7 +125,7 @@ def main() -> None:
                 Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
                 driver.save_screenshot(args.screenshot)
                 print(f"screenshot: {args.screenshot}")
-            bad = harness.non_local(harness.requested_urls(driver.get_log("performance")))
+            bad = non_loopback(requests_from_log(driver))
         finally:
             driver.quit()
         rss = server.rss_mb()

@@ -70,7 +70,8 @@ def demo() -> None:
 
 @app.command()
 def predict(
-    paths: list[str] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, HEIC, ...)."),
+    paths: list[str] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, HEIC, ...) or folders of them "
+                                                "(recursive, sorted)."),
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="Model bundle folder (see docs/bundle.md); default: synthworld-tiny."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
@@ -85,6 +86,12 @@ def predict(
 ) -> None:
     """Say where each image was taken. Bad files are reported per file; exit 1 if any failed."""
     import json
+
+    from geoloc.data.images import expand_image_paths
+
+    paths, notes = expand_image_paths(paths)
+    for note in notes:
+        typer.echo(note, err=True)
 
     if zero_shot:
         from geoloc.zeroshot.cli import zero_shot_predict

@@ -4,7 +4,7 @@ Resolution order of :func:`default_model_path`:
 
 1. ``$GEOLOC_MODEL`` (a bundle folder), when set;
 2. the bundle shipped in the repository, ``geoloc/models/synthworld-tiny/``;
-3. the user cache, ``$GEOLOC_CACHE/models/synthworld-tiny`` (default ``~/.cache/geoloc``);
+3. the user cache, ``cache_dir()/models/synthworld-tiny``;
 4. otherwise it is trained into the cache with the ``synthworld-tiny`` preset (progress bars),
    unless ``build=False`` (then :class:`BundleError`).
 """
@@ -21,8 +21,12 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "models" / DEFAULT_MODEL_NAME
 
 
 def cache_dir() -> Path:
-    """``$GEOLOC_CACHE`` or ``~/.cache/geoloc``."""
-    return Path(os.environ.get("GEOLOC_CACHE") or Path.home() / ".cache" / "geoloc")
+    """The project's one cache folder: ``$GEOLOC_CACHE``, else ``$XDG_CACHE_HOME/geoloc``, else
+    ``~/.cache/geoloc`` (the XDG default). Nothing else under ``$HOME`` is ever written."""
+    env = os.environ.get("GEOLOC_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "geoloc"
 
 
 def _is_bundle(path: Path) -> bool:

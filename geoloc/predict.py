@@ -56,7 +56,10 @@ class Place:
 
 @dataclass
 class TopPoint:
-    """One of the top-k geocells: its centroid (degrees), probability and names."""
+    """One of the top-k geocells: its centroid (degrees), probability and names.
+
+    ``country`` is the ISO alpha-3 code; ``admin1`` the admin-1 unit's name, ``admin1_iso`` its ISO
+    3166-2 code ("" where Natural Earth has none) and ``admin1_code`` Natural Earth's own id."""
 
     lat: float
     lon: float
@@ -65,16 +68,20 @@ class TopPoint:
     cell_name: str
     country: str
     admin1: str
+    admin1_iso: str = ""
+    admin1_code: str = ""
     place: Place | None = None
 
 
 @dataclass
 class RegionProbability:
-    """Probability of a country (``code`` = ISO alpha-3) or admin-1 unit (Natural Earth adm1_code)."""
+    """Probability of a country (``code`` = ISO alpha-3, ``iso`` = ISO alpha-2) or an admin-1 unit
+    (``code`` = Natural Earth adm1_code, ``iso`` = ISO 3166-2 or ""), with its ``name``."""
 
     code: str
     name: str
     probability: float
+    iso: str = ""
 
 
 @dataclass
@@ -243,6 +250,8 @@ class CellScoringPredictor:
         self.admin1_keys, self.admin1_col = region_index(self.cell_admin1)
         self.country_names = dict(zip(f["country"].astype(str), f["country_name"].astype(str), strict=True))
         self.admin1_names = dict(zip(f["adm1_code"].astype(str), f["admin1"].astype(str), strict=True))
+        self.admin1_iso = _admin1_iso(self.admin1_keys)
+        self.country_iso = _country_iso(self.country_keys)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -328,9 +337,13 @@ class CellScoringPredictor:
             p = preds[i]
             p.top_k = [TopPoint(lat=float(self.centroids[c, 0]), lon=float(self.centroids[c, 1]),
                                 probability=float(probs[j, c]), cell=int(c), cell_name=self.cell_names[c],
-                                country=self.cell_country[c], admin1=self.cell_admin1[c]) for c in top[j]]
-            p.countries = _ranked(country_p[j], self.country_keys, self.country_names, top_regions)
-            p.admin1 = _ranked(admin1_p[j], self.admin1_keys, self.admin1_names, top_regions)
+                                country=self.cell_country[c],
+                                admin1=self.admin1_names.get(self.cell_admin1[c], ""),
+                                admin1_iso=self.admin1_iso.get(self.cell_admin1[c], ""),
+                                admin1_code=self.cell_admin1[c]) for c in top[j]]
+            p.countries = _ranked(country_p[j], self.country_keys, self.country_names, self.country_iso,
+                                  top_regions)
+            p.admin1 = _ranked(admin1_p[j], self.admin1_keys, self.admin1_names, self.admin1_iso, top_regions)
             if res is not None:
                 p.refined = RefinedPoint(lat=float(res.lat[j]), lon=float(res.lon[j]), cell=int(res.cell[j]),
                                          cluster=int(res.cluster[j]), weight=float(res.weight[j]),
@@ -420,11 +433,27 @@ class Geolocator(CellScoringPredictor):
         return emb.float().cpu().numpy(), probs_np, (t1 - t0) * 1e3, (t2 - t1) * 1e3
 
 
-def _ranked(p: np.ndarray, keys: list[str], names: dict[str, str], limit: int | None) -> list[RegionProbability]:
+def _ranked(p: np.ndarray, keys: list[str], names: dict[str, str], iso: dict[str, str],
+            limit: int | None) -> list[RegionProbability]:
     order = np.argsort(-p, kind="stable")
     if limit is not None:
         order = order[:limit]
-    return [RegionProbability(code=keys[r], name=names.get(keys[r], ""), probability=float(p[r])) for r in order]
+    return [RegionProbability(code=keys[r], name=names.get(keys[r], ""), probability=float(p[r]),
+                              iso=iso.get(keys[r], "")) for r in order]
+
+
+def _admin1_iso(adm1_codes: list[str]) -> dict[str, str]:
+    """Natural Earth adm1_code -> official ISO 3166-2 code ("" where there is none)."""
+    from geoloc.geo.boundaries import admin1_names
+
+    return {c: iso for c, (_, iso) in zip(adm1_codes, admin1_names(adm1_codes), strict=True)}
+
+
+def _country_iso(alpha3: list[str]) -> dict[str, str]:
+    """ISO alpha-3 -> alpha-2 ("" where unknown)."""
+    from geoloc.geo.boundaries import country_alpha2
+
+    return dict(zip(alpha3, country_alpha2(alpha3), strict=True))
 
 
 __all__ = ["CellScoringPredictor", "Geolocator", "Place", "Prediction", "RefinedPoint", "RegionProbability", "TopPoint",

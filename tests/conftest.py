@@ -1,4 +1,8 @@
-"""Shared pytest configuration: `slow` tests run only with --runslow; `gpu` tests only with CUDA."""
+"""Shared pytest configuration: `slow` tests run only with --runslow; `gpu` tests only with CUDA;
+`browser` tests only where Chromium and its driver are installed (one reason, from
+:func:`bot.driver.browser_unavailable`). A test that is not marked `browser` may not start one: the
+autouse fixture below sets ``GEOLOC_NO_BROWSER`` for it, so an unmarked browser test fails on every
+machine instead of failing only where Chromium is missing."""
 
 from __future__ import annotations
 
@@ -30,11 +34,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except ImportError:  # pragma: no cover
         pass
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    from bot.driver import browser_unavailable
+
+    no_browser = browser_unavailable()
+    skip_browser = pytest.mark.skip(reason=no_browser or "")
     for item in items:
+        if "browser" in item.keywords and no_browser:
+            item.add_marker(skip_browser)
         if "slow" in item.keywords and not config.getoption("--runslow"):
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _browser_only_when_marked(request, monkeypatch):
+    """Tests not marked ``browser`` cannot start Chromium (see the module docstring)."""
+    if "browser" not in request.keywords:
+        from bot.driver import NO_BROWSER_ENV
+
+        monkeypatch.setenv(NO_BROWSER_ENV, f"{request.node.nodeid} is not marked pytest.mark.browser")
 
 
 @pytest.fixture(scope="session")

@@ -66,12 +66,12 @@ def to_jpeg(img: Image.Image, quality: int = JPEG_QUALITY) -> bytes:
 
 
 def default_cache_dir() -> Path:
-    """``$GEOLOC_ARENA_CACHE``, else ``$XDG_CACHE_HOME/geoloc/arena`` (``~/.cache/geoloc/arena``)."""
+    """``$GEOLOC_ARENA_CACHE``, else ``arena/`` in the project's cache folder
+    (:func:`geoloc.default_model.cache_dir`, ``~/.cache/geoloc/arena`` by default)."""
+    from geoloc.default_model import cache_dir
+
     env = os.environ.get("GEOLOC_ARENA_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "geoloc" / "arena"
+    return Path(env) if env else cache_dir() / "arena"
 
 
 def synthworld_map(n: int = 50, *, seed: int = 2026, size: int = 256, cache_dir: str | os.PathLike | None = None,

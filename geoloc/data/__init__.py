@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "normalize_columns": "manifest", "resolve_paths": "manifest",
     # images
     "DEFAULT_MAX_PIXELS": "images", "IMAGE_EXTENSIONS": "images", "load_image": "images",
+    "expand_image_paths": "images",
     "open_image": "images", "to_rgb": "images", "encode_image": "images",
     # exif
     "GPSFix": "exif", "read_exif_gps": "exif",

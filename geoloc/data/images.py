@@ -18,7 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from geoloc.errors import ImageDecodeError
+from geoloc.errors import ImageDecodeError, InputFileError
 
 #: Default pixel limit (width x height) of :func:`load_image`: 100 megapixels.
 DEFAULT_MAX_PIXELS = 100_000_000
@@ -171,6 +171,31 @@ def load_image(
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError) as exc:
         raise ImageDecodeError(f"{name}: corrupt or truncated image ({exc})") from exc
     return rgb
+
+
+def expand_image_paths(paths: list[str | os.PathLike]) -> tuple[list[str], list[str]]:
+    """Arguments as a user gives them -> (image paths, notes for the user).
+
+    A folder becomes the image files under it (recursively, by :data:`IMAGE_EXTENSIONS`, case
+    insensitive, hidden files and folders skipped, sorted), with a note "DIR: N images"; a folder
+    without images raises :class:`~geoloc.errors.InputFileError`. Anything else is kept as it is, so a
+    missing or broken file is reported per file by whoever decodes it."""
+    out: list[str] = []
+    notes: list[str] = []
+    for arg in paths:
+        p = Path(arg)
+        if not p.is_dir():
+            out.append(str(arg))
+            continue
+        found = sorted(str(f) for f in p.rglob("*")
+                       if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+                       and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        if not found:
+            raise InputFileError(f"{arg}: a folder with no images in it (looked for "
+                                 f"{', '.join(IMAGE_EXTENSIONS)}, recursively)")
+        notes.append(f"{arg}: {len(found)} image{'s' if len(found) != 1 else ''}")
+        out.extend(found)
+    return out, notes
 
 
 def image_format(data: bytes) -> str | None:

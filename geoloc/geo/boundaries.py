@@ -8,6 +8,7 @@ levels are always consistent. Coordinates are WGS84 degrees (EPSG:4326).
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal
 
 import geopandas as gpd
@@ -69,7 +70,32 @@ def load_admin0() -> gpd.GeoDataFrame:
     return _admin0_cached().copy()
 
 
-LOOKUP_COLUMNS = ["adm0_a3", "country", "adm1_code", "admin1", "iso_a2", "index", "distance_km"]
+LOOKUP_COLUMNS = ["adm0_a3", "country", "adm1_code", "admin1", "iso_3166_2", "iso_a2", "index", "distance_km"]
+ISO_3166_2 = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+"""An official ISO 3166-2 subdivision code. Natural Earth marks units without one by codes such as
+``SY-X01~`` or ``-99-X16~``: those are not shown to users."""
+
+
+def official_iso_3166_2(code: object) -> str:
+    """``code`` when it is an official ISO 3166-2 code, else "" (Natural Earth's placeholders)."""
+    text = str(code) if code is not None else ""
+    return text if ISO_3166_2.match(text) else ""
+
+
+def admin1_names(adm1_codes: list[str]) -> list[tuple[str, str]]:
+    """(name, ISO 3166-2 code or "") of each Natural Earth ``adm1_code`` (("", "") for unknown codes)."""
+    a1 = _admin1_cached()
+    table = dict(zip(a1["adm1_code"].astype(str),
+                     zip(a1["name"].astype(str), a1["iso_3166_2"].map(official_iso_3166_2), strict=True),
+                     strict=True))
+    return [table.get(str(c), ("", "")) for c in adm1_codes]
+
+
+def country_alpha2(adm0_a3: list[str]) -> list[str]:
+    """ISO 3166-1 alpha-2 of each alpha-3 code ("" for unknown codes and Natural Earth's "-99")."""
+    a1 = _admin1_cached()
+    table = dict(zip(a1["adm0_a3"].astype(str), a1["iso_a2"].astype(str), strict=True))
+    return [x if len(x := table.get(str(c), "")) == 2 and x.isalpha() else "" for c in adm0_a3]
 """Columns of :func:`lookup_admin`."""
 
 NONE = "none"
@@ -103,8 +129,9 @@ def lookup_admin(
 
     Returns
     -------
-    DataFrame [N] with columns ``adm0_a3, country, adm1_code, admin1, iso_a2, index,
-    distance_km``: ``index`` is the row in :func:`load_admin1` (-1 for none, -2 for invalid),
+    DataFrame [N] with columns ``adm0_a3, country, adm1_code, admin1, iso_3166_2, iso_a2, index,
+    distance_km``: ``admin1`` is the unit's name, ``iso_3166_2`` its official code or "" where Natural
+    Earth has none, ``adm1_code`` Natural Earth's internal id; ``index`` is the row in :func:`load_admin1` (-1 for none, -2 for invalid),
     ``distance_km`` is 0 inside a polygon, the distance to the unit taken by the fallback, and
     inf for "none" (NaN for invalid rows).
     A point on a border shared by two units (or in a sliver where simplified neighbours overlap)
@@ -145,6 +172,8 @@ def _label_frame(idx: np.ndarray, dist: np.ndarray) -> pd.DataFrame:
             "country": col("admin"),
             "adm1_code": col("adm1_code"),
             "admin1": col("name"),
+            "iso_3166_2": np.array([official_iso_3166_2(x) if f else NONE
+                                    for x, f in zip(col("iso_3166_2"), found, strict=True)], dtype=object),
             "iso_a2": col("iso_a2"),
             "index": idx,
             "distance_km": dist,

@@ -77,6 +77,7 @@ def lookup_point(lat: float, lon: float, *, max_km: float = 25.0) -> dict:
         "adm0_a3": str(adm["adm0_a3"]),
         "iso_a2": str(adm["iso_a2"]),
         "admin1": str(adm["admin1"]),
+        "admin1_iso": "" if adm["iso_3166_2"] == "none" else str(adm["iso_3166_2"]),
         "adm1_code": str(adm["adm1_code"]),
         "admin_distance_km": None if adm["index"] < 0 else float(adm["distance_km"]),
         "nearest_place": {
@@ -107,9 +108,8 @@ def lookup(
         typer.echo(json.dumps(info, ensure_ascii=False))
         return
     place = info["nearest_place"]
-    admin = (
-        "none" if info["adm0_a3"] == "none" else f"{info['country']} ({info['adm0_a3']}) / {info['admin1']}"
-    )
+    iso = f" ({info['admin1_iso']})" if info["admin1_iso"] else ""
+    admin = "none" if info["adm0_a3"] == "none" else f"{info['country']} ({info['adm0_a3']}) / {info['admin1']}{iso}"
     if info["admin_distance_km"]:
         admin += f"  [{info['admin_distance_km']:.1f} km offshore]"
     typer.echo(f"point:   {info['lat']:.5f}, {info['lon']:.5f}  ({'land' if info['land'] else 'sea'})")

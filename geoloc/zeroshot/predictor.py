@@ -315,7 +315,8 @@ class ZeroShotGeolocator(CellScoringPredictor):
             return
         p_text = self.country_text_probabilities(emb)
         for j, p in enumerate(preds):
-            p.countries_text = _ranked(p_text[j], self.country_keys, self.country_names, top_regions)
+            p.countries_text = _ranked(p_text[j], self.country_keys, self.country_names, self.country_iso,
+                                       top_regions)
 
 
 __all__ = ["Clip", "ZeroShotGeolocator", "ZeroShotPrediction", "load_clip", "load_geocells"]

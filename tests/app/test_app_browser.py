@@ -5,7 +5,6 @@ check that no request left 127.0.0.1."""
 from __future__ import annotations
 
 import io
-import shutil
 import time
 
 import numpy as np
@@ -15,14 +14,13 @@ from PIL import Image
 
 from app import harness
 from app.mapview import GUESS_COLOUR, OCEAN
+from bot.driver import non_loopback, requests_from_log
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
 def server(tiny_bundle_dir, tmp_path):
-    if not (shutil.which(harness.CHROMIUM) and shutil.which(harness.CHROMEDRIVER)):
-        pytest.skip("needs /usr/bin/chromium and /usr/bin/chromedriver (Debian chromium, chromium-driver)")
     srv = harness.start_server(tiny_bundle_dir, tmp_path / "server.log")
     try:
         harness.wait_healthy(srv, timeout_s=60)
@@ -80,9 +78,9 @@ def test_upload_in_chromium_stays_on_loopback(server, tmp_path):
         assert colour_share(png, OCEAN) > 0.2
         assert colour_share(png, GUESS_COLOUR, tol=20) > 0.0
         play_by_clicking(driver)
-        urls = harness.requested_urls(driver.get_log("performance"))
+        urls = requests_from_log(driver)
     finally:
         driver.quit()
     assert any(u.startswith(server.url) for u in urls)
     assert any("/_stcore/stream" in u for u in urls)  # the WebSocket is in the log too
-    assert harness.non_local(urls) == []
+    assert non_loopback(urls) == []

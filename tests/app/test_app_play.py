@@ -107,24 +107,38 @@ def test_streamlit_command_is_loopback_without_telemetry(tmp_path):
     assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8765"
     assert opts["--browser.gatherUsageStats"] == "false" and opts["--client.showErrorDetails"] == "none"
     assert cmd[-3:] == ["--", "--model", str(tmp_path)]
+    assert opts["--server.headless"] == "true"  # no first-run e-mail prompt, no developer nudges
     env = cli.app_environment(tmp_path)
     assert env["GEOLOC_MODEL"] == str(tmp_path) and env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == "false"
+    assert env["STREAMLIT_SERVER_HEADLESS"] == "true" and env["STREAMLIT_LOGGER_HIDE_WELCOME_MESSAGE"] == "true"
+
+
+def test_streamlit_env_names_follow_streamlits_rule():
+    from streamlit import config
+
+    for key in cli.STREAMLIT_PRODUCT_OPTIONS:
+        assert key in config._config_options_template  # a real option of the installed Streamlit
+    assert cli.streamlit_env_name("server.fileWatcherType") == "STREAMLIT_SERVER_FILE_WATCHER_TYPE"
 
 
 def test_cli_runs_streamlit_with_the_resolved_model(tiny_bundle_dir, monkeypatch):
     seen = {}
 
-    def fake_call(cmd, env):
-        seen["cmd"], seen["env"] = cmd, env
-        return 0
+    class FakePopen:
+        def __init__(self, cmd, env, stdin):
+            seen["cmd"], seen["env"], seen["stdin"] = cmd, env, stdin
 
-    monkeypatch.setattr(cli.subprocess, "call", fake_call)
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakePopen)
     before = os.environ.get("GEOLOC_MODEL")
     r = CliRunner().invoke(cli.app, ["--model", str(tiny_bundle_dir), "--port", "8600", "--headless"])
     assert r.exit_code == 0, r.output
     assert "http://127.0.0.1:8600" in r.output
     assert seen["cmd"][-1] == str(tiny_bundle_dir.resolve()) and "8600" in seen["cmd"]
     assert seen["env"]["GEOLOC_MODEL"] == str(tiny_bundle_dir.resolve())
+    assert seen["stdin"] == cli.subprocess.DEVNULL  # never waits on a prompt
     assert os.environ.get("GEOLOC_MODEL") == before  # only the child's environment carries the model
 
 

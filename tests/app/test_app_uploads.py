@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -117,10 +118,12 @@ def test_batch_keeps_order_and_errors(geolocator):
 def test_top_k_and_country_tables(geolocator):
     res = locate_uploads(geolocator, [Upload("a.jpg", image_bytes(seed=5))])[0]
     p = res.prediction
-    t = results.top_k_table(p, geolocator.admin1_names)
+    t = results.top_k_table(p)
     assert t["rank"].tolist() == [1, 2, 3, 4, 5]
     np.testing.assert_allclose(t["probability %"], [round(100 * x.probability, 2) for x in p.top_k])
-    assert t["admin-1"].tolist() == [geolocator.admin1_names.get(x.admin1, x.admin1) for x in p.top_k]
+    names = [geolocator.admin1_names[x.admin1_code] for x in p.top_k]
+    assert [x.split(" (")[0] for x in t["admin-1"]] == names  # the name, never Natural Earth's internal id
+    assert not any(re.fullmatch(r"[A-Z]{3}-\d+", x) for x in t["admin-1"])
     assert all(isinstance(x, str) and x for x in t["nearest place"])
     c = results.country_table(p, n=3)
     assert c["code"].tolist() == [x.code for x in p.countries[:3]]

@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from bot.arena import map_from_arrays, serve
+from bot.driver import DriverOptions, make_driver
 from geoloc.geo import haversine_km
 from geoloc.geo.mercator import latlon_to_viewport_px, viewport_px_to_latlon
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
-
-
 def _driver():
-    if not (os.path.exists(CHROMEDRIVER) and shutil.which(CHROMIUM)):
-        pytest.skip("needs Debian chromium and chromium-driver")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=921,1000", "--force-device-scale-factor=1",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        opts.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    return make_driver(DriverOptions(window_size=(921, 1000), loopback_only=True, performance_log=False))
 
 
 def _distinct_views():

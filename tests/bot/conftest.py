@@ -3,11 +3,9 @@ loopback-only Chromium (the fault-injection doubles live in ``bot_fakes.py``).""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from bot.driver import CHROMEDRIVER, CHROMIUM, DriverOptions, make_driver, requests_from_log
+from bot.driver import DriverOptions, make_driver, requests_from_log
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +21,6 @@ def arena():
 @pytest.fixture(scope="module")
 def browser():
     """Headless Chromium, 921x1000, every non-loopback host unresolvable, network log on."""
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip("needs Debian chromium and chromium-driver")
     d = make_driver(DriverOptions(headless=True, loopback_only=True, performance_log=True))
     yield d
     d.quit()

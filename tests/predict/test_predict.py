@@ -112,6 +112,33 @@ def test_probabilities_and_regions_consistent(geo, images):
         assert p.countries[0].probability >= p.top_k[0].probability
 
 
+def test_user_facing_admin1_is_a_name_with_its_iso_code(geo, images):
+    from geoloc.geo.boundaries import load_admin1
+
+    a1 = load_admin1().set_index("adm1_code")
+    p = geo.predict(images[:1], top_k=5, places=False)[0]
+    for t in p.top_k:
+        assert t.admin1 == a1.loc[t.admin1_code, "name"]  # the unit's name, not 'AUS-2656'
+        iso = a1.loc[t.admin1_code, "iso_3166_2"]
+        assert t.admin1_iso == (iso if "~" not in iso and not iso.startswith("-99") else "")
+    for r in p.admin1:
+        assert r.name == a1.loc[r.code, "name"] and r.iso in ("", a1.loc[r.code, "iso_3166_2"])
+    for r in p.countries:
+        assert len(r.iso) in (0, 2)
+    doc = p.to_dict()
+    assert all(t["admin1"] == a1.loc[t["admin1_code"], "name"] for t in doc["top_k"])
+
+
+def test_official_iso_3166_2_drops_natural_earth_placeholders():
+    from geoloc.geo.boundaries import country_alpha2, lookup_admin, official_iso_3166_2
+
+    assert official_iso_3166_2("AU-NSW") == "AU-NSW" and official_iso_3166_2("SY-X01~") == ""
+    assert official_iso_3166_2("-99-X16~") == "" and official_iso_3166_2(None) == ""
+    assert country_alpha2(["FRA", "AUS", "nope"]) == ["FR", "AU", ""]
+    row = lookup_admin([-33.87], [151.21]).iloc[0]  # Sydney
+    assert row["admin1"] == "New South Wales" and row["iso_3166_2"] == "AU-NSW"
+
+
 def test_top_cells_match_model_softmax(parts, geo, images):
     x = torch.stack([geo.transform(im) for im in images[:2]])
     with torch.no_grad():
@@ -204,7 +231,7 @@ def test_argument_errors(geo, tmp_path):
         Geolocator.from_pretrained(tmp_path / "nothing")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.gpu
 def test_cuda_matches_cpu(bundle_dir, images):
     cpu = Geolocator.from_pretrained(bundle_dir, device="cpu").predict(images, places=False)
     gpu = Geolocator.from_pretrained(bundle_dir, device="cuda").predict(images, places=False)

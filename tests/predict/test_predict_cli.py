@@ -41,3 +41,29 @@ def test_predict_bad_file_reported_and_exit_1(bundle_dir, tmp_path):
     lines = res.stdout.strip().splitlines()
     assert lines[0].startswith(f"{good}: ") and "error" not in lines[0]
     assert any(line.startswith(f"{bad}: error:") for line in lines)
+
+
+def test_predict_a_folder_takes_its_images_recursively_sorted(bundle_dir, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / ".hidden").mkdir()
+    b = _image(photos / "b.png", 0)
+    a = _image(photos / "sub" / "a.JPG", 1)
+    _image(photos / ".hidden" / "x.png", 2)
+    (photos / "notes.txt").write_text("not an image")
+    res = CliRunner().invoke(app, ["predict", str(photos), "--model", str(bundle_dir), "--json"])
+    assert res.exit_code == 0, res.output
+    assert [p["source"] for p in json.loads(res.stdout)] == sorted([a, b])
+    assert f"{photos}: 2 images" in res.stderr
+
+
+def test_predict_an_empty_folder_says_what_it_is(bundle_dir, tmp_path):
+    from geoloc.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("x")
+    import pytest
+
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(tmp_path / "empty"), "--model", str(bundle_dir)])
+    assert exc.value.code == 1
