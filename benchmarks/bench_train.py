@@ -34,7 +34,7 @@ def finetune_step(batch: int, views: int, cells: int, tower: str):
     net = GeoModel(GeoModelConfig(num_cells=cells, tower=tower, aux_heads={"country": 150, "climate": 8}))
     size = net.tower.image_size
     cent = torch.stack([torch.rand(cells) * 140 - 60, torch.rand(cells) * 360 - 180], 1).numpy()
-    loss_fn = GeocellTrainingLoss(cent, normalize_targets=True)
+    loss_fn = GeocellTrainingLoss(cent, target_form="softmax")
     opt = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], 1e-4)
     x = torch.randn(batch, views, 3, size, size)
     b = {"lat": torch.rand(batch) * 120 - 60, "lon": torch.rand(batch) * 360 - 180,

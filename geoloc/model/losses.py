@@ -6,26 +6,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from geoloc.geo.distance import haversine_km_torch
 from geoloc.model.heads import GEOCELL
 from representation.functional.soft_ce import soft_cross_entropy
 from representation.targets.geo import pigeon_geocell_targets
 
 
 def haversine_smoothed_targets(lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,
-                               cell_centroids: torch.Tensor, tau_km: float) -> torch.Tensor:
-    """PIGEON paper-form targets [B, C]: ``y_ic = exp(-(d_ic - d_i,true) / tau)``.
-
-    ``d_ic`` is the haversine distance (km) from sample i to cell c's centroid and
-    ``d_i,true`` the distance to the centroid of the sample's TRUE cell (not the nearest one,
-    as the reference code has it). Un-normalised; non-finite values become 0.
-    """
-    return pigeon_geocell_targets(lat, lon, cell_centroids[:, 0], cell_centroids[:, 1], true_cell, tau_km)
+                               cell_centroids: torch.Tensor, tau_km: float, form: str = "softmax") -> torch.Tensor:
+    """PIGEON's haversine-smoothed targets [B, C] from true locations (degrees) and cell centroids
+    [C, 2] (degrees): :func:`representation.targets.pigeon_geocell_targets` of the haversine distances
+    (km, float32 at least). ``form``: ``softmax`` (normalised, default) | ``nearest`` (reference code,
+    y <= 1) | ``paper`` (the paper's equation, unbounded, float64)."""
+    cent = torch.as_tensor(cell_centroids)
+    d = haversine_km_torch(lat.unsqueeze(1), lon.unsqueeze(1), cent[:, 0].to(lat.device).unsqueeze(0),
+                           cent[:, 1].to(lat.device).unsqueeze(0))
+    return pigeon_geocell_targets(d, true_cell.to(d.device), tau_km, form)
 
 
 def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,
                  cell_centroids: torch.Tensor | np.ndarray, tau_km: float = 75.0, smooth: bool = True,
-                 normalize_targets: bool = False) -> torch.Tensor:
-    """Geocell classification loss (mean over the batch).
+                 target_form: str = "softmax") -> torch.Tensor:
+    """Geocell classification loss (mean over the rows that have a target).
 
     Args:
         logits: [B, C] geocell logits.
@@ -33,28 +35,32 @@ def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, tru
         true_cell: [B] index of each sample's geocell in ``[0, C)``.
         cell_centroids: [C, 2] (lat, lon) cell centroids in degrees.
         tau_km: smoothing constant in km (PIGEON 75, PIGEOTTO 65).
-        smooth: True -> ``-sum_c y_c log p_c`` with the un-normalised haversine targets
-            (PIGEON); False -> one-hot cross-entropy on ``true_cell`` (ablation).
-        normalize_targets: divide the soft targets by their sum per row (a distribution); keeps
-            the loss bounded when cells are large. False is the paper's form.
+        smooth: True -> ``-sum_c y_c log p_c`` with haversine-smoothed targets; False -> one-hot
+            cross-entropy on ``true_cell`` (ablation).
+        target_form: ``softmax`` (default: ``y = softmax(-d / tau)``, computed in log space, stable
+            in float32 and bf16) | ``nearest`` (the reference code's un-normalised
+            ``exp(-(d - d_min) / tau)``, y <= 1) | ``paper`` (the paper's ``exp(-(d - d_true) / tau)``,
+            unbounded: evaluated in float64). See :func:`representation.targets.geocell_log_targets`.
     """
     if logits.dim() != 2:
         raise ValueError(f"logits must be [B, C], got {tuple(logits.shape)}")
     true_cell = true_cell.long().to(logits.device)
     if not smooth:
-        return F.cross_entropy(logits, true_cell)
-    cent = torch.as_tensor(cell_centroids, dtype=torch.float32, device=logits.device)
+        return F.cross_entropy(logits.float(), true_cell)
+    cent = torch.as_tensor(cell_centroids, dtype=torch.float64 if target_form == "paper" else torch.float32,
+                           device=logits.device)
     if cent.shape != (logits.shape[1], 2):
         raise ValueError(f"cell_centroids must be [C, 2] = [{logits.shape[1]}, 2], got {tuple(cent.shape)}")
     with torch.no_grad():
-        y = haversine_smoothed_targets(lat.to(cent), lon.to(cent), true_cell, cent, tau_km)
-    return soft_cross_entropy(logits.float(), y, normalize_targets=normalize_targets)
+        y = haversine_smoothed_targets(lat.to(cent), lon.to(cent), true_cell, cent, tau_km, target_form)
+    scores = logits.double() if target_form == "paper" else logits.float()
+    return soft_cross_entropy(scores, y, normalize_targets=target_form == "softmax")
 
 
 def multitask_loss(outputs: dict[str, torch.Tensor], lat: torch.Tensor, lon: torch.Tensor,
                    labels: dict[str, torch.Tensor], cell_centroids: torch.Tensor | np.ndarray, *,
                    tau_km: float = 75.0, smooth: bool = True, weights: dict[str, float] | None = None,
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   target_form: str = "softmax") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Weighted sum of the geocell loss and auxiliary cross-entropies (PIGEON's multi-task setup).
 
     Args:
@@ -68,7 +74,7 @@ def multitask_loss(outputs: dict[str, torch.Tensor], lat: torch.Tensor, lon: tor
     """
     weights = weights or {}
     parts = {GEOCELL: geocell_loss(outputs[GEOCELL], lat, lon, labels[GEOCELL], cell_centroids,
-                                   tau_km=tau_km, smooth=smooth)}
+                                   tau_km=tau_km, smooth=smooth, target_form=target_form)}
     for task, logits in outputs.items():
         if task in (GEOCELL, "embedding") or task not in labels:
             continue

@@ -43,8 +43,8 @@ class GeocellTrainingLoss(nn.Module):
         cell_centroids: [C, 2] (lat, lon) degrees of the geocells.
         tau_km: haversine smoothing constant (km).
         smooth: True = PIGEON's soft targets, False = one-hot cross-entropy.
-        normalize_targets: divide the soft targets by their sum (see ``TrainPreset.normalize_targets``);
-            False is the paper's un-normalised ``-sum_c y_c log p_c``.
+        target_form: ``softmax`` | ``nearest`` | ``paper`` (see ``TrainPreset.target_form`` and
+            :func:`geoloc.model.geocell_loss`).
         weights: ``{task: weight}`` (missing tasks weigh 1).
         cell_key: batch key holding each row's true cell index.
 
@@ -53,11 +53,11 @@ class GeocellTrainingLoss(nn.Module):
 
     def __init__(self, cell_centroids: np.ndarray, *, tau_km: float = 75.0, smooth: bool = True,
                  weights: dict[str, float] | None = None, cell_key: str = "cell",
-                 normalize_targets: bool = False) -> None:
+                 target_form: str = "softmax") -> None:
         super().__init__()
         self.register_buffer("centroids", torch.tensor(np.asarray(cell_centroids), dtype=torch.float32),
                              persistent=False)
-        self.normalize_targets = bool(normalize_targets)
+        self.target_form = str(target_form)
         self.tau_km = float(tau_km)
         self.smooth = bool(smooth)
         self.weights = dict(weights or {})
@@ -71,7 +71,7 @@ class GeocellTrainingLoss(nn.Module):
         if bool(ok.any()):
             cell_l = geocell_loss(logits[ok], batch["lat"][ok], batch["lon"][ok], batch[self.cell_key][ok],
                                   self.centroids, tau_km=self.tau_km, smooth=self.smooth,
-                                  normalize_targets=self.normalize_targets)
+                                  target_form=self.target_form)
         else:
             cell_l = logits.sum() * 0.0
         out["geocell_loss"] = self.weights.get(GEOCELL, 1.0) * cell_l
@@ -128,7 +128,7 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
                       checkpoint_every=preset.checkpoint_every, keep_checkpoints=1, log_every=10,
                       device=preset.device, progress=progress)
     loss = GeocellTrainingLoss(cell_centroids, tau_km=preset.tau_km, smooth=preset.loss == "haversine",
-                               weights=preset.loss_weights, normalize_targets=preset.normalize_targets)
+                               weights=preset.loss_weights, target_form=preset.target_form)
     trainer = Trainer(BatchGeoModel(net), loss, dataset, cfg, collate_fn=collate_locations)
     result = trainer.fit(stop_at_step=stop_at_step)
     net.to("cpu")

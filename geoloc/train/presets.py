@@ -24,6 +24,7 @@ from geoloc.errors import GeolocError
 
 CELL_KINDS = ("semantic", "grid", "quadtree")
 LOSSES = ("haversine", "onehot")
+TARGET_FORMS = ("softmax", "nearest", "paper")
 PRETRAIN_LOSSES = ("infonce", "dreamlip", "multicsr")
 FREEZE_POLICIES = ("none", "all_but_last", "all")
 FUSIONS = ("mean", "attention", "cross_frame")
@@ -52,10 +53,13 @@ class TrainPreset:
     Fine-tuning loss
         loss: ``haversine`` (PIGEON's smoothed targets) | ``onehot`` (ablation).
         tau_km: smoothing constant in km (PIGEON 75, PIGEOTTO 65).
-        normalize_targets: False = the paper's un-normalised targets ``y_c = exp(-(d_c - d_true)/tau)``
-            (a cell whose centroid is nearer than the true cell's gets y > 1, so points near a
-            border of large cells weigh up to ``exp(Δd/tau)`` times more); True = ``y / sum(y)``
-            (every location weighs the same; the target shape is unchanged).
+        target_form: ``softmax`` (default for every preset) = the normalised targets
+            ``softmax_c(-d_c / tau)``, which is what the paper's and the reference code's targets both
+            become once divided by their sum, computed in log space (bounded, stable in float32/bf16);
+            ``nearest`` = the reference code's un-normalised ``exp(-(d_c - d_min) / tau)`` (y <= 1);
+            ``paper`` = the paper's equation ``exp(-(d_c - d_true) / tau)``: unbounded (y > 1
+            wherever a centroid is nearer than the true cell's; ~1e116 for antipodal cells at 75 km),
+            kept for the ablation.
         aux_heads: auxiliary classification tasks among ``country, admin1, climate, month``;
             a task whose column is missing from the manifest is skipped (noted in the card).
         loss_weights: ``{task: weight}`` (geocell 1.0 unless given; PIGEON climate 2, month 1).
@@ -107,7 +111,7 @@ class TrainPreset:
     # fine-tuning loss
     loss: str = "haversine"
     tau_km: float = 75.0
-    normalize_targets: bool = False
+    target_form: str = "softmax"
     aux_heads: list[str] = field(default_factory=list)
     loss_weights: dict[str, float] = field(default_factory=dict)
     freeze: str = "none"
@@ -164,6 +168,7 @@ class TrainPreset:
 
         choice("cells", CELL_KINDS)
         choice("loss", LOSSES)
+        choice("target_form", TARGET_FORMS)
         choice("pretrain_loss", PRETRAIN_LOSSES)
         choice("freeze", FREEZE_POLICIES)
         choice("fusion", FUSIONS)
@@ -213,6 +218,7 @@ class TrainPreset:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainPreset:
+        d = upgrade_preset_dict(d)
         check_keys(d)
         return cls(**d)
 
@@ -228,6 +234,17 @@ class TrainPreset:
         """A copy with ``overrides`` applied (unknown keys -> :class:`GeolocError`)."""
         check_keys(overrides)
         return dataclasses.replace(self, **overrides)
+
+
+def upgrade_preset_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """Read presets written by older versions: ``normalize_targets`` (bool) became ``target_form``
+    (True -> ``softmax``, the same loss; False -> ``paper``, the old un-normalised default)."""
+    if "normalize_targets" not in d:
+        return d
+    d = dict(d)
+    old = d.pop("normalize_targets")
+    d.setdefault("target_form", "softmax" if old else "paper")
+    return d
 
 
 def preset_fields() -> list[str]:
@@ -267,7 +284,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
                     "SynthWorld scenes (train_preset generates them)",
         tower="geoloc-tiny-vit", image_size=64, views=4, fusion="mean", embedding="tokens_mean",
         cells="semantic", cell_min_size=30, cell_max_size=60, loss="haversine", tau_km=75.0,
-        normalize_targets=True, aux_heads=["country", "climate"], loss_weights={"country": 0.5, "climate": 0.5},
+        aux_heads=["country", "climate"], loss_weights={"country": 0.5, "climate": 0.5},
         freeze="none",
         pretrain_steps=0, pretrain_loss="infonce", pretrain_batch_size=64, pretrain_lr=5e-4,
         finetune_steps=1000, batch_size=64, lr=1e-3, weight_decay=0.01, warmup_steps=100,
@@ -289,5 +306,5 @@ def get_preset(name: str, **overrides: Any) -> TrainPreset:
     return TrainPreset(**{"name": name, **_PRESETS[name], **overrides})
 
 
-__all__ = ["AUX_TASKS", "CELL_KINDS", "LOSSES", "PRESET_NAMES", "PRETRAIN_LOSSES", "TrainPreset", "check_keys",
-           "get_preset", "preset_fields"]
+__all__ = ["AUX_TASKS", "CELL_KINDS", "LOSSES", "PRESET_NAMES", "PRETRAIN_LOSSES", "TARGET_FORMS", "TrainPreset",
+           "check_keys", "get_preset", "preset_fields", "upgrade_preset_dict"]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from representation.targets.geo import haversine_kernel_targets, pigeon_geocell_targets
+from representation.targets.geo import (
+    GEOCELL_TARGET_FORMS,
+    geocell_log_targets,
+    haversine_kernel_targets,
+    pigeon_geocell_targets,
+)
 from representation.targets.hierarchy import (
     HierarchyJaccard,
     hierarchy_jaccard_score,
@@ -13,8 +18,10 @@ from representation.targets.label_kernel import LabelEmbeddingKernel, label_embe
 from representation.targets.labels import same_label_targets
 
 __all__ = [
+    "GEOCELL_TARGET_FORMS",
     "HierarchyJaccard",
     "LabelEmbeddingKernel",
+    "geocell_log_targets",
     "haversine_kernel_targets",
     "hierarchy_jaccard_score",
     "hierarchy_jaccard_targets",

@@ -6,13 +6,15 @@ Distances come from :func:`geoloc.geo.distance.haversine_km_torch` (earth radius
 * :func:`haversine_kernel_targets` — in-batch soft targets between query and key
   locations (Dialog2Flow's soft contrastive with a haversine kernel instead of a label
   embedding kernel): ``t_ij = softmax_j(-d_ij / tau)``.
-* :func:`pigeon_geocell_targets` — PIGEON's haversine label smoothing over geocell
-  centroids in the **paper** form ``y_ic = exp(-(d_ic - d_i,true) / tau)`` where
-  ``d_i,true`` is the distance to the centroid of the sample's TRUE cell (the reference
-  code subtracts the distance to the nearest centroid instead; see PIGEON.md §1.2).
+* :func:`geocell_log_targets` / :func:`pigeon_geocell_targets` — PIGEON's haversine label smoothing
+  over geocell centroids, from a distance matrix [N, C] in km, in three forms: ``softmax`` (the
+  normalised targets, the default), ``nearest`` (the reference code) and ``paper`` (the paper's
+  equation, unbounded); see PIGEON.md §1.2.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -55,38 +57,75 @@ def haversine_kernel_targets(lat_q: torch.Tensor, lon_q: torch.Tensor, lat_k: to
     return w
 
 
-def pigeon_geocell_targets(lat: torch.Tensor, lon: torch.Tensor, cell_lat: torch.Tensor,
-                           cell_lon: torch.Tensor, true_cell: torch.Tensor, tau_km: float = 75.0
-                           ) -> torch.Tensor:
-    """PIGEON haversine-smoothed geocell targets [N, C] (paper form, un-normalised).
+GEOCELL_TARGET_FORMS = ("softmax", "nearest", "paper")
+"""Forms of PIGEON's haversine label smoothing (see :func:`geocell_log_targets`)."""
 
-    ``y_ic = exp(-(d_ic - d_i,true) / tau)`` with ``d_ic`` the haversine distance (km)
-    from sample i to the centroid of cell c and ``d_i,true = d_i,true_cell[i]``. The true
-    cell gets exactly 1; cells whose centroid is nearer than the true cell's get values
-    above 1 (as in the paper's formula). NaN / inf entries (e.g. NaN coordinates, or
-    overflow for tiny ``tau``) are set to 0, as in the reference code.
 
-    Use with ``soft_cross_entropy(logits, y, normalize_targets=False)`` to reproduce
-    PIGEON's ``-sum_c y_c log p_c``.
+def geocell_log_targets(d_km: torch.Tensor, true_cell: torch.Tensor | None = None, tau_km: float = 75.0,
+                        form: str = "softmax") -> torch.Tensor:
+    """Log of PIGEON's haversine-smoothed geocell targets [N, C], computed in log space.
 
     Args:
-        lat, lon: [N] sample locations in degrees.
-        cell_lat, cell_lon: [C] cell centroid locations in degrees.
-        true_cell: [N] integer index in ``[0, C)`` of each sample's true cell.
+        d_km: [N, C] distance (km) from each sample to each cell's centroid; NaN / inf entries
+            (unknown locations, missing cells) get no weight (log-target -inf).
+        true_cell: [N] index of each sample's true cell (needed by ``form="paper"`` only).
         tau_km: smoothing constant in km (PIGEON 75, PIGEOTTO 65).
+        form:
+            ``"softmax"`` (default): ``log softmax_c(-d_c / tau)``. This is what both the paper's and the
+                reference code's targets become once normalised, whichever distance they subtract, so it
+                is the bounded, batch-independent form: every row sums to 1 and the nearest cell gets the
+                largest weight.
+            ``"nearest"``: the reference code's form ``-(d_c - min_j d_j) / tau``: un-normalised, y <= 1
+                (the nearest cell gets exactly 1).
+            ``"paper"``: the paper's equation ``-(d_c - d_true) / tau``: un-normalised and unbounded
+                (y > 1 wherever a centroid is nearer than the true cell's; y reaches exp(20,000 / tau)
+                for antipodal cells, ~1e116 at tau = 75 km, which overflows float32). Kept for
+                ablations; the log values are exact, ``exp`` of them is finite in float64 for
+                tau >= 29 km.
+
+    Returns:
+        [N, C] log-targets in ``float32`` (``float64`` when ``d_km`` is float64 or the form is
+        ``"paper"``); rows whose sample has no
+        finite distance (or, for ``"paper"``, no finite distance to its true cell) are all -inf.
     """
     _check_tau(tau_km)
-    if lat.shape != lon.shape or lat.dim() != 1 or true_cell.shape != lat.shape:
-        raise ValueError(f"lat, lon, true_cell must all be [N]; got {tuple(lat.shape)}, {tuple(lon.shape)}, "
-                         f"{tuple(true_cell.shape)}")
-    if cell_lat.shape != cell_lon.shape or cell_lat.dim() != 1:
-        raise ValueError("cell_lat and cell_lon must be [C]")
-    n_cells = cell_lat.shape[0]
-    true_cell = true_cell.long()
-    if true_cell.numel() and (int(true_cell.min()) < 0 or int(true_cell.max()) >= n_cells):
-        bad = torch.nonzero((true_cell < 0) | (true_cell >= n_cells)).flatten().tolist()
-        raise ValueError(f"true_cell out of range [0, {n_cells}) at rows {bad[:10]}")
-    d = haversine_km_torch(lat.unsqueeze(1), lon.unsqueeze(1), cell_lat.unsqueeze(0), cell_lon.unsqueeze(0))
-    d_true = d.gather(1, true_cell.unsqueeze(1))
-    y = torch.exp(-(d - d_true) / tau_km)
-    return torch.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+    if form not in GEOCELL_TARGET_FORMS:
+        raise ValueError(f"form must be one of {GEOCELL_TARGET_FORMS}, got {form!r}")
+    if d_km.dim() != 2:
+        raise ValueError(f"d_km must be [N, C], got {tuple(d_km.shape)}")
+    d = d_km.to(torch.float64 if form == "paper" else torch.promote_types(d_km.dtype, torch.float32))
+    neg_inf = torch.tensor(float("-inf"), dtype=d.dtype, device=d.device)
+    z = torch.where(torch.isfinite(d), -d / tau_km, neg_inf)
+    row_ok = torch.isfinite(z).any(dim=1, keepdim=True)
+    if form == "paper":
+        if true_cell is None or true_cell.shape != d.shape[:1]:
+            raise ValueError("form='paper' needs true_cell [N]")
+        true_cell = true_cell.long().to(d.device)
+        if true_cell.numel() and bool(((true_cell < 0) | (true_cell >= d.shape[1])).any()):
+            bad = torch.nonzero((true_cell < 0) | (true_cell >= d.shape[1])).flatten().tolist()
+            raise ValueError(f"true_cell out of range [0, {d.shape[1]}) at rows {bad[:10]}")
+        ref = z.gather(1, true_cell.unsqueeze(1))
+        row_ok = row_ok & torch.isfinite(ref)
+    else:
+        ref = torch.where(row_ok, z, torch.zeros_like(z)).max(dim=1, keepdim=True).values
+        if form == "softmax":
+            shifted = torch.where(row_ok, z - ref, neg_inf)
+            ref = ref + torch.logsumexp(shifted, dim=1, keepdim=True)
+    out = z - torch.where(row_ok, ref, torch.zeros_like(ref))
+    return torch.where(row_ok, out, neg_inf)
+
+
+def pigeon_geocell_targets(d_km: torch.Tensor, true_cell: torch.Tensor | None = None, tau_km: float = 75.0,
+                           form: str = "softmax") -> torch.Tensor:
+    """PIGEON's haversine-smoothed geocell targets [N, C]: ``exp`` of :func:`geocell_log_targets`.
+
+    ``"softmax"`` rows sum to 1 (use ``soft_cross_entropy(..., normalize_targets=True)``); ``"nearest"``
+    and ``"paper"`` are PIGEON's un-normalised weights for ``-sum_c y_c log p_c``
+    (``normalize_targets=False``). ``"paper"`` is returned in float64 (see the bound above); its
+    values above the dtype's maximum are clamped to it rather than turned into 0.
+    """
+    log_y = geocell_log_targets(d_km, true_cell, tau_km, form)
+    if form == "paper":
+        log_y = log_y.double()
+        log_y = log_y.clamp_max(math.log(torch.finfo(log_y.dtype).max))
+    return torch.exp(log_y)

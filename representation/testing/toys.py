@@ -130,7 +130,8 @@ def geocell_toy(smoothing: bool, *, n_cells: int = 200, tau_km: float = 450.0, s
         idx = torch.randperm(n_train, generator=g)[:batch]
         logits = clf(obs.observe(lat[idx], lon[idx], seed=10 * step + 3))
         if smoothing:
-            y = pigeon_geocell_targets(lat[idx], lon[idx], c_lat, c_lon, cell[idx], tau_km).float()
+            d = haversine_km_torch(lat[idx][:, None], lon[idx][:, None], c_lat[None], c_lon[None])
+            y = pigeon_geocell_targets(d, cell[idx], tau_km, form="paper").float()
             loss = soft_cross_entropy(logits, y, normalize_targets=False)
         else:
             loss = torch.nn.functional.cross_entropy(logits, cell[idx])

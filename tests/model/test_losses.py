@@ -36,13 +36,41 @@ def _batch(seed=0, b=6, c=9):
 
 
 @pytest.mark.parametrize("tau", [75.0, 300.0])
-def test_smoothed_loss_equals_naive_loop(tau):
+def test_paper_form_loss_equals_naive_loop(tau):
     logits, lat, lon, true, cent = _batch()
-    got = geocell_loss(logits, lat.float(), lon.float(), true, cent, tau_km=tau)
+    got = geocell_loss(logits, lat.float(), lon.float(), true, cent, tau_km=tau, target_form="paper")
     want = _naive(logits.detach(), lat.numpy(), lon.numpy(), true, cent, tau)
     assert got.item() == pytest.approx(want, rel=1e-4)
     got.backward()
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+def _naive_softmax(logits, lat, lon, cent, tau):
+    total = 0.0
+    for i in range(logits.shape[0]):
+        logp = torch.log_softmax(logits[i].double(), 0)
+        d = [haversine_km(lat[i], lon[i], cent[c, 0], cent[c, 1]) for c in range(cent.shape[0])]
+        w = [math.exp(-(x - min(d)) / tau) for x in d]
+        total += -sum(w[c] / sum(w) * float(logp[c]) for c in range(len(d)))
+    return total / logits.shape[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_default_loss_is_the_normalised_form_and_stable_with_far_large_cells(dtype):
+    # PIGEON-sized failure: samples thousands of km from their (huge) true cell's centroid
+    g = np.random.default_rng(4)
+    cent = np.c_[g.uniform(-60, 70, 40), g.uniform(-180, 180, 40)]
+    lat, lon = g.uniform(-60, 70, 8), g.uniform(-180, 180, 8)
+    d = np.array([[haversine_km(a, o, *c) for c in cent] for a, o in zip(lat, lon)])
+    true = torch.tensor(np.argsort(d, 1)[:, -1])  # the FARTHEST cell as the true one
+    logits = torch.randn(8, 40, generator=torch.Generator().manual_seed(1)).to(dtype).requires_grad_()
+    got = geocell_loss(logits, torch.tensor(lat).to(dtype), torch.tensor(lon).to(dtype), true, cent, tau_km=75.0)
+    assert torch.isfinite(got)
+    want = _naive_softmax(logits.detach().float(), torch.tensor(lat).to(dtype).double().numpy(),
+                          torch.tensor(lon).to(dtype).double().numpy(), cent, 75.0)
+    assert got.item() == pytest.approx(want, rel=2e-3)
+    got.backward()
+    assert bool(torch.isfinite(logits.grad.float()).all())
 
 
 def test_true_cell_not_nearest_uses_true_cell_distance():
@@ -50,8 +78,9 @@ def test_true_cell_not_nearest_uses_true_cell_distance():
     _logits, lat, lon, true, cent = _batch()
     from geoloc.model import haversine_smoothed_targets
 
-    y = haversine_smoothed_targets(lat.float(), lon.float(), true, torch.tensor(cent, dtype=torch.float32), 75.0)
-    torch.testing.assert_close(y[torch.arange(len(true)), true], torch.ones(len(true)))
+    y = haversine_smoothed_targets(lat.float(), lon.float(), true, torch.tensor(cent, dtype=torch.float32), 75.0,
+                                   form="paper")
+    torch.testing.assert_close(y[torch.arange(len(true)), true], torch.ones(len(true), dtype=y.dtype))
     assert y[0].max() > 1.0
 
 

@@ -60,3 +60,15 @@ def test_every_field_documented():
     doc = TrainPreset.__doc__ or ""
     missing = [f for f in preset_fields() if f not in ("name", "description") and f not in doc]
     assert not missing, missing
+
+
+def test_every_preset_uses_the_normalised_log_space_targets_and_old_presets_load():
+    from geoloc.train.presets import PRESET_NAMES, TrainPreset, get_preset
+
+    assert all(get_preset(n).target_form == "softmax" for n in PRESET_NAMES)
+    old = get_preset("pigeon").to_dict()
+    old.pop("target_form")
+    assert TrainPreset.from_dict({**old, "normalize_targets": True}).target_form == "softmax"
+    assert TrainPreset.from_dict({**old, "normalize_targets": False}).target_form == "paper"
+    with pytest.raises(GeolocError, match="target_form"):
+        get_preset("pigeon", target_form="exp")

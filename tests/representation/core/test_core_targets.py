@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from geoloc.geo.distance import haversine_km
 from representation.functional import soft_cross_entropy
 from representation.targets import (
     haversine_kernel_targets,
@@ -79,34 +78,70 @@ def test_haversine_kernel_symmetric_no_underflow_and_nan_rows():
     assert bool((t[2] == 0).all()) and bool((t[:, 2] == 0).all()) and bool(torch.isfinite(t).all())
 
 
-def test_pigeon_targets_paper_form_with_true_cell():
-    lat, lon = _pts(5, 4)
-    cell_lat, cell_lon = _pts(7, 5)
-    true = torch.tensor([0, 3, 6, 2, 2])
-    tau = 75.0
-    y = pigeon_geocell_targets(lat, lon, cell_lat, cell_lon, true, tau)
-    d = haversine_km(lat.numpy()[:, None], lon.numpy()[:, None], cell_lat.numpy()[None], cell_lon.numpy()[None])
-    for i in range(5):
-        for c in range(7):
-            want = math.exp(-(d[i, c] - d[i, int(true[i])]) / tau)
-            if math.isinf(want):
-                want = 0.0
-            assert float(y[i, c]) == pytest.approx(want, rel=1e-6)
-        assert float(y[i, int(true[i])]) == 1.0
+def _reference_targets(d, true, tau, form):
+    """float64 loops of PIGEON's formulations: the paper's equation (subtract the distance to the TRUE
+    cell), the reference code's ``smooth_labels`` (subtract the NEAREST centroid's distance), and the
+    normalised targets y / sum(y)."""
+    n, c = d.shape
+    out = np.zeros((n, c))
+    for i in range(n):
+        if form == "paper":
+            base = d[i, true[i]]
+        else:
+            base = min(d[i])
+        for j in range(c):
+            out[i, j] = math.exp(-(d[i, j] - base) / tau)
+        if form == "softmax":
+            out[i] /= sum(out[i])
+    return out
 
 
-def test_pigeon_targets_differ_from_nearest_form_and_clean_nan_inf():
-    # sample at (0, 0); cell 0 centroid is nearer than the true cell 1
-    lat, lon = torch.tensor([0.0, float("nan")]), torch.tensor([0.0, 0.0])
-    cell_lat, cell_lon = torch.tensor([0.0, 0.0]), torch.tensor([0.5, 2.0])
-    y = pigeon_geocell_targets(lat, lon, cell_lat, cell_lon, torch.tensor([1, 0]), 75.0)
-    assert float(y[0, 1]) == 1.0 and float(y[0, 0]) > 1.0  # nearest-centroid form would give 1 at cell 0
-    assert bool((y[1] == 0).all())
-    # tiny tau overflows exp -> set to 0 instead of inf
-    y = pigeon_geocell_targets(torch.tensor([0.0]), torch.tensor([0.0]), torch.tensor([0.0, 0.0]),
-                               torch.tensor([0.0, 50.0]), torch.tensor([1]), 1e-3)
-    assert float(y[0, 0]) == 0.0 and float(y[0, 1]) == 1.0
-    with pytest.raises(ValueError):
-        pigeon_geocell_targets(lat, lon, cell_lat, cell_lon, torch.tensor([0, 2]), 75.0)
+@pytest.mark.parametrize("form", ["softmax", "nearest", "paper"])
+def test_geocell_targets_equal_the_reference_formulations(form):
+    g = np.random.default_rng(0)
+    d = g.uniform(0, 2000, (6, 9))
+    true = np.array([0, 3, 8, 2, 2, 5])
+    y = pigeon_geocell_targets(torch.tensor(d), torch.tensor(true), 75.0, form)
+    np.testing.assert_allclose(y.numpy(), _reference_targets(d, true, 75.0, form), rtol=1e-10)
+    if form == "paper":
+        assert bool((y[torch.arange(6), torch.tensor(true)] == 1).all()) and float(y.max()) > 1
+    if form == "nearest":
+        assert float(y.max()) == 1.0 and bool((y.max(1).values == 1).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_softmax_targets_are_stable_for_far_large_cells(dtype):
+    # the true cell's centroid is 9,000 km away (a huge cell), other centroids nearer and farther:
+    # the paper form would give exp(8,900 / 75) ~ 1e51 (inf in float32, then 0 after nan_to_num)
+    d64 = np.array([[9000.0, 100.0, 5000.0, 19000.0], [50.0, 12000.0, 20000.0, 300.0]])
+    true = torch.tensor([0, 1])
+    y = pigeon_geocell_targets(torch.tensor(d64).to(dtype), true, 75.0, "softmax")
+    assert y.dtype == torch.float32 and bool(torch.isfinite(y).all())
+    assert y.argmax(1).tolist() == d64.argmin(1).tolist()  # the nearest cell gets the largest weight
+    ref = _reference_targets(torch.tensor(d64).to(dtype).double().numpy(), true.numpy(), 75.0, "softmax")
+    np.testing.assert_allclose(y.double().numpy(), ref, rtol=1e-5, atol=1e-30)
+    logits = torch.zeros(2, 4, dtype=dtype, requires_grad=True)
+    loss = soft_cross_entropy(logits.float(), y)
+    loss.backward()
+    assert bool(torch.isfinite(logits.grad).all())
+    # the reference code's form is bounded too
+    yn = pigeon_geocell_targets(torch.tensor(d64).to(dtype), true, 75.0, "nearest")
+    assert bool(torch.isfinite(yn).all()) and float(yn.max()) == 1.0
+
+
+def test_paper_form_is_finite_in_float64_and_unknown_rows_get_no_weight():
+    d = torch.tensor([[20000.0, 10.0], [float("nan"), float("nan")], [5.0, float("inf")]])
+    y = pigeon_geocell_targets(d, torch.tensor([0, 1, 0]), 75.0, "paper")
+    assert y.dtype == torch.float64 and bool(torch.isfinite(y).all())
+    assert float(y[0, 1]) == pytest.approx(math.exp((20000.0 - 10.0) / 75.0), rel=1e-9)
+    assert bool((y[1] == 0).all()) and float(y[2, 1]) == 0.0 and float(y[2, 0]) == 1.0
+    for form in ("softmax", "nearest"):
+        yy = pigeon_geocell_targets(d, torch.tensor([0, 1, 0]), 75.0, form)
+        assert bool((yy[1] == 0).all()) and float(yy[2, 0]) == 1.0
+    with pytest.raises(ValueError, match="out of range"):
+        pigeon_geocell_targets(d, torch.tensor([0, 2, 0]), 75.0, "paper")
+    with pytest.raises(ValueError, match="form"):
+        pigeon_geocell_targets(d, None, 75.0, "nope")
     # used as PIGEON's un-normalised CE
-    assert np.isfinite(float(soft_cross_entropy(torch.randn(1, 2), y, normalize_targets=False)))
+    assert np.isfinite(float(soft_cross_entropy(torch.randn(3, 2, dtype=torch.float64), y,
+                                                normalize_targets=False)))
