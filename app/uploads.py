@@ -6,9 +6,11 @@ is read from the file's bytes for the EXIF panel only: the model receives decode
 
 Input modes (``MODES``):
 
-* ``auto``: one photo per place; a 2:1 equirectangular panorama (aspect 1.9..2.1, at least
-  ``PANORAMA_MIN_WIDTH`` px wide) is cut into 4 views (:func:`geoloc.data.split_panorama`);
+* ``auto``: one photo per place; a 2:1 equirectangular panorama (aspect 1.9..2.1, at least 1000 px
+  wide) is cut into 4 views, a 4:1 strip of four views is cut apart (:mod:`geoloc.data.layout`, the
+  same rule as ``Geolocator.predict(layout="auto")``);
 * ``panorama``: every file is an equirectangular panorama, cut into 4 views;
+* ``strip``: every file is four views side by side, cut apart;
 * ``single``: every file is one view, never cut;
 * ``views``: all the files are views of one place (fused by the model).
 """
@@ -22,17 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.results import Result
+from geoloc.data.layout import cut_views, infer_layout
 from geoloc.errors import GeolocError
 
 MODES = {
     "auto": "one photo per place (2:1 panoramas are cut into 4 views)",
     "panorama": "every file is a 360° panorama (cut into 4 views)",
+    "strip": "every file is 4 views stitched side by side (cut apart)",
     "single": "one view per file (never cut)",
     "views": "all files are views of one place",
 }
 PANORAMA_VIEWS = 4
-PANORAMA_MIN_WIDTH = 1000
-PANORAMA_ASPECT = (1.9, 2.1)
 DEFAULT_MAX_UPLOAD_MB = 50.0
 MAX_VIEWS = 8
 THUMBNAIL_PX = 256
@@ -67,11 +69,6 @@ class Prepared:
     note: str = ""
 
 
-def is_equirect_panorama(width: int, height: int) -> bool:
-    """True for a 2:1 image at least ``PANORAMA_MIN_WIDTH`` px wide (an equirectangular panorama)."""
-    return height > 0 and width >= PANORAMA_MIN_WIDTH and PANORAMA_ASPECT[0] <= width / height <= PANORAMA_ASPECT[1]
-
-
 def read_exif_position(data: bytes) -> tuple[float, float] | None:
     """(lat, lon) degrees from the file's EXIF GPS, or None (no GPS, or unreadable EXIF)."""
     from geoloc.data.exif import read_exif_gps
@@ -85,7 +82,7 @@ def read_exif_position(data: bytes) -> tuple[float, float] | None:
 
 def prepare_upload(upload: Upload, mode: str = "auto", *, max_bytes: int | None = None) -> Prepared:
     """Check and decode one file (see the module docstring); errors go into ``Prepared.error``."""
-    from geoloc.data import load_image, split_panorama
+    from geoloc.data import load_image
 
     if mode not in MODES:
         raise GeolocError(f"unknown input mode {mode!r}; use one of {', '.join(MODES)}")
@@ -106,10 +103,11 @@ def prepare_upload(upload: Upload, mode: str = "auto", *, max_bytes: int | None 
         return Prepared(upload.name, error=f"{upload.name}: cannot decode image ({type(exc).__name__}: {exc})")
     exif = read_exif_position(upload.data)
     w, h = img.size
-    if mode == "panorama" or (mode == "auto" and is_equirect_panorama(w, h)):
-        views = split_panorama(img, PANORAMA_VIEWS)
+    layout = infer_layout(upload.name, (w, h), PANORAMA_VIEWS) if mode == "auto" else mode
+    if layout in ("panorama", "strip"):
+        views = cut_views(img, layout, PANORAMA_VIEWS)
         return Prepared(upload.name, views=views, exif=exif,
-                        note=f"{w}x{h} panorama cut into {PANORAMA_VIEWS} views")
+                        note=f"{w}x{h} {layout} cut into {PANORAMA_VIEWS} views")
     return Prepared(upload.name, views=[img], exif=exif)
 
 
@@ -174,5 +172,5 @@ def content_key(uploads: Sequence[Upload], mode: str, extra: Any = None) -> str:
 
 
 __all__ = ["DEFAULT_MAX_UPLOAD_MB", "MODES", "PANORAMA_VIEWS", "Prepared", "Upload", "content_key",
-           "is_equirect_panorama", "locate_uploads", "max_upload_bytes", "predict_prepared", "prepare_upload",
+           "locate_uploads", "max_upload_bytes", "predict_prepared", "prepare_upload",
            "prepare_uploads", "read_exif_position"]

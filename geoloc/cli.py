@@ -75,7 +75,9 @@ def predict(
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="Model bundle folder (see docs/bundle.md); default: synthworld-tiny."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
-    views: int | None = typer.Option(None, help="Views per location: 4 cuts each image as a panorama."),
+    layout: str = typer.Option("auto", "--layout", help="How each image holds its views: auto | single | panorama "
+                                                        "| strip (auto: 2:1 panoramas and N:1 strips are cut)."),
+    views: int | None = typer.Option(None, help="Views a panorama or strip is cut into (default: the model's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Skip retrieval refinement."),
     zero_shot: str | None = typer.Option(None, "--zero-shot", metavar="CLIP_NAME",
@@ -97,12 +99,12 @@ def predict(
         from geoloc.zeroshot.cli import zero_shot_predict
 
         preds = zero_shot_predict(paths, zero_shot, pretrained=pretrained, clip_checkpoint=clip_checkpoint,
-                                  cells=cells or model, top_k=top_k, views=views)
+                                  cells=cells or model, top_k=top_k, views=views, layout=layout)
     else:
         from geoloc.predict import Geolocator
 
         geolocator = Geolocator.from_pretrained(_model_path(model))
-        preds = geolocator.predict(paths, views=views, top_k=top_k, refine=not no_refine,
+        preds = geolocator.predict(paths, layout=layout, views=views, top_k=top_k, refine=not no_refine,
                                    progress=len(paths) > 1)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
@@ -127,7 +129,9 @@ def evaluate(
     model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
     root: str | None = typer.Option(None, help="Folder that relative image paths start from."),
     out: str | None = typer.Option(None, help="Write metrics.json, metrics.md and PNG plots here."),
-    views: int | None = typer.Option(None, help="Views per location (4: cut single images as panoramas)."),
+    layout: str = typer.Option("auto", "--layout", help="How a single-image location holds its views: auto | "
+                                                        "single | panorama | strip."),
+    views: int | None = typer.Option(None, help="Views a panorama or strip is cut into (default: the model's)."),
 ) -> None:
     """acc@1/25/200/750/2500 km, median/mean km, GeoScore, country and admin-1 accuracy on a manifest."""
     from geoloc.eval.run import evaluate_manifest
@@ -135,7 +139,7 @@ def evaluate(
 
     model = _model_path(model)
     result = evaluate_manifest(Geolocator.from_pretrained(model), manifest, root=root, views=views,
-                               out_dir=out, name=model)
+                               out_dir=out, name=model, layout=layout)
     typer.echo(result.report.markdown)
     typer.echo(f"{result.n_locations - len(result.failed)} of {result.n_locations} locations evaluated; "
                f"{result.invalid_rows} invalid manifest row(s) and {len(result.failed)} unreadable location(s) skipped")

@@ -4,15 +4,17 @@
 from geoloc.predict import Geolocator
 geo = Geolocator.from_pretrained("bundles/synthworld-tiny")        # device=None: CUDA if present
 preds = geo.predict(["a.jpg", open("b.jpg", "rb").read(), pil_image])      # one view each
-preds = geo.predict([["n.jpg", "e.jpg", "s.jpg", "w.jpg"]], views=4)      # four views of one place
+preds = geo.predict([["n.jpg", "e.jpg", "s.jpg", "w.jpg"]])               # four views of one place
+preds = geo.predict("pano.jpg", layout="panorama")                         # a 360-degree panorama
 preds[0].lat, preds[0].lon, preds[0].countries[0], preds[0].to_dict()
 ```
 
 Inputs: a path, bytes, binary file object or PIL image per location, or a list/tuple of those
-(the views of one location). ``views=1``: every item must be one image; ``views=4`` (or any V):
-an item is a list of V views, or one equirectangular panorama that is cut into V headings
-(:func:`geoloc.data.split_panorama`); ``views=None``: whatever each item holds (lists are views,
-anything else one view). A bad item (undecodable image, wrong number of views) gets
+(the views of one location). ``layout`` says how an item holds its views (:mod:`geoloc.data.layout`):
+``auto`` (default: lists are views, a 2:1 panorama at least 1000 px wide is cut into the model's
+view count, an N:1 strip of N views is cut apart, anything else is one photo), ``single``,
+``panorama``, ``strip`` or ``views``. ``views`` overrides the number of views a panorama or strip
+is cut into (default: the bundle's). A bad item (undecodable image, wrong number of views) gets
 ``Prediction.error`` and the others are still predicted.
 
 Steps per batch: decode -> open_clip preprocessing from the bundle -> fused embedding [B, D] ->
@@ -109,6 +111,7 @@ class Prediction:
         countries, admin1: region probabilities, most probable first (at most ``top_regions``).
         refined: refined point (None when refinement is off or the bundle has no prototypes).
         views: number of views used.
+        layout: how the input was read (``single``, ``panorama``, ``strip`` or ``views``).
         timings_ms: ``decode`` (this item), ``embed``, ``classify``, ``refine`` (the batch's time
             divided by its items), ``total``.
         error: why this item could not be predicted (then every other field is empty).
@@ -122,6 +125,7 @@ class Prediction:
     admin1: list[RegionProbability] = field(default_factory=list)
     refined: RefinedPoint | None = None
     views: int = 0
+    layout: str = ""
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -187,20 +191,25 @@ def _decode_one(src: Any):
     raise GeolocError(f"unsupported input type {type(src).__name__} (use a path, bytes or a PIL image)")
 
 
-def decode_views(item: Any, views: int | None) -> list:
-    """Decode one input location to a list of RGB PIL views (see the module docstring)."""
-    from geoloc.data.panorama import split_panorama
+def decode_views(item: Any, layout: str = "auto", n_views: int = 4) -> tuple[list, str]:
+    """Decode one input location to (RGB PIL views, the layout used); see :mod:`geoloc.data.layout`.
 
+    ``layout="views"`` needs a list (of exactly ``n_views`` images when ``n_views`` is given by the
+    caller); ``single`` / ``panorama`` / ``strip`` need one image; ``auto`` decides per item."""
+    from geoloc.data.layout import check_layout, cut_views, infer_layout
+
+    check_layout(layout)
     if isinstance(item, list | tuple):
+        if layout not in ("auto", "views"):
+            raise GeolocError(f"a list of {len(item)} views cannot be read as layout {layout!r}")
         if len(item) == 0:
             raise GeolocError("empty list of views")
-        if views is not None and len(item) != views:
-            raise GeolocError(f"expected {views} view(s), got {len(item)}")
-        return [_decode_one(v) for v in item]
+        return [_decode_one(v) for v in item], "views"
+    if layout == "views":
+        raise GeolocError("layout 'views' needs a list of images per location")
     img = _decode_one(item)
-    if views is None or views == 1:
-        return [img]
-    return split_panorama(img, views)
+    used = infer_layout(item, img.size, n_views) if layout == "auto" else layout
+    return cut_views(img, used, n_views), used
 
 
 def _is_single(inputs: Any) -> bool:
@@ -270,13 +279,20 @@ class CellScoringPredictor:
         Default: nothing."""
 
     # -- public API -------------------------------------------------------------------------------
-    def predict(self, inputs, *, views: int | None = None, top_k: int = 5, refine: bool = True,
-                top_regions: int | None = 10, places: bool = True, progress: bool = False) -> list[Prediction]:
+    default_views: int = 4
+    """Views a panorama or strip is cut into when ``views`` is not given (a bundle's own count)."""
+
+    def predict(self, inputs, *, layout: str = "auto", views: int | None = None, top_k: int = 5,
+                refine: bool = True, top_regions: int | None = 10, places: bool = True,
+                progress: bool = False) -> list[Prediction]:
         """Predict every input location (batched); one :class:`Prediction` per item, in order.
 
         Args:
             inputs: one item or a sequence of items (see the module docstring).
-            views: 1, 4 (any V >= 1), or None (each item's own count).
+            layout: ``auto`` | ``single`` | ``panorama`` | ``strip`` | ``views``: how an item holds its
+                views (:mod:`geoloc.data.layout`); ``auto`` decides per item from its type and aspect.
+            views: views a panorama or strip is cut into, and the number a ``views`` list must have;
+                None = the model's own count (:attr:`default_views`; 4 for a single-view model).
             top_k: geocells reported per item.
             refine: apply retrieval refinement (needs prototypes in the bundle).
             top_regions: countries / admin-1 units reported (None = all with their probability).
@@ -285,6 +301,9 @@ class CellScoringPredictor:
         """
         if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 1):
             raise GeolocError(f"views must be a positive integer or None, got {views!r}")
+        from geoloc.data.layout import check_layout
+
+        check_layout(layout)
         if top_k < 1:
             raise GeolocError(f"top_k must be >= 1, got {top_k}")
         items = [inputs] if _is_single(inputs) else list(inputs)
@@ -295,22 +314,30 @@ class CellScoringPredictor:
 
             starts = tqdm(starts, desc="predict", unit="batch")
         for s in starts:
-            out.extend(self._predict_batch(items[s:s + self.batch_size], views, top_k, refine, top_regions, places))
+            out.extend(self._predict_batch(items[s:s + self.batch_size], layout, views, top_k, refine, top_regions,
+                                           places))
         return out
 
-    def _predict_batch(self, items: list, views, top_k, refine, top_regions, places) -> list[Prediction]:
+    def _cut_views(self) -> int:
+        return self.default_views if self.default_views > 1 else 4
+
+    def _predict_batch(self, items: list, layout, views, top_k, refine, top_regions,
+                       places) -> list[Prediction]:
         preds = [self.prediction_type(source=_source_name(it)) for it in items]
         tensors: list[torch.Tensor] = []
         ok: list[int] = []
         for i, it in enumerate(items):
             t0 = time.perf_counter()
             try:
-                imgs = decode_views(it, views)
+                imgs, used = decode_views(it, layout, views or self._cut_views())
+                if used == "views" and views is not None and len(imgs) != views:
+                    raise GeolocError(f"expected {views} view(s), got {len(imgs)}")
                 tensors.append(torch.stack([self.transform(im) for im in imgs]))
             except GeolocError as exc:
                 preds[i].error = str(exc)
                 continue
             preds[i].views = len(imgs)
+            preds[i].layout = used
             preds[i].timings_ms["decode"] = (time.perf_counter() - t0) * 1e3
             ok.append(i)
         if not ok:
@@ -409,7 +436,7 @@ class Geolocator(CellScoringPredictor):
         return cls(load_bundle(path), device=device, **kwargs)
 
     @property
-    def default_views(self) -> int:
+    def default_views(self) -> int:  # type: ignore[override]
         """Views per location the model was trained with (from config.json)."""
         return int(self.config["views"])
 

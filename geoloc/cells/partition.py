@@ -34,6 +34,10 @@ OPTICS_PARAMS_PIGEON: tuple[tuple[int, float], ...] = ((8, 0.05), (10, 0.025), (
 OPTICS_PARAMS_YFCC: tuple[tuple[int, float], ...] = ((300, 0.05), (400, 0.005), (1000, 0.0001))
 """PIGEOTTO's OPTICS passes for YFCC/MP-16-scale cells (``OPTICS_PARAMS_YFCC``)."""
 
+OPTICS_PARAM_SETS: dict[str, tuple[tuple[int, float], ...]] = {"pigeon": OPTICS_PARAMS_PIGEON,
+                                                               "yfcc": OPTICS_PARAMS_YFCC}
+"""The named OPTICS parameter sets (``TrainPreset.cell_optics``, ``geoloc cells build --yfcc``)."""
+
 DEFAULT_SAMPLE_SIZE = 1000
 """Points OPTICS sees per call; larger groups are subsampled (OPTICS here is O(n^2))."""
 

@@ -165,6 +165,36 @@ def read_exif_gps(src: ImageSource | Image.Image) -> GPSFix | None:
     return gps_from_ifd(gps)
 
 
+EXIF_IFD_TAG = 0x8769
+TAG_DATETIME_ORIGINAL = 36867
+TAG_DATETIME = 306
+
+
+def read_exif_month(src: ImageSource | Image.Image) -> int | None:
+    """Capture month (1..12) from EXIF ``DateTimeOriginal``, else ``DateTime``, else the GPS date;
+    None when the file has none or it is unreadable. Raises :class:`ImageDecodeError` only when
+    ``src`` is not a readable image at all."""
+    img = src if isinstance(src, Image.Image) else open_image(src, max_pixels=None)
+    try:
+        exif = img.getexif()
+        values = [exif.get_ifd(EXIF_IFD_TAG).get(TAG_DATETIME_ORIGINAL), exif.get(TAG_DATETIME)]
+        gps = read_gps_ifd(img)
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError, IndexError, ZeroDivisionError):
+        return None
+    values.append(gps.get(TAG_DATE))
+    for v in values:
+        if isinstance(v, bytes):
+            v = v.decode("ascii", errors="ignore")
+        if isinstance(v, str) and len(v) >= 7 and v[4] == ":":
+            try:
+                month = int(v[5:7])
+            except ValueError:
+                continue
+            if 1 <= month <= 12:
+                return month
+    return None
+
+
 def fraction_dms(degrees: float, *, denominator: int = 1_000_000) -> tuple[Fraction, Fraction, Fraction]:
     """Unsigned decimal degrees -> (deg, min, sec) fractions, for writing test files."""
     degrees = abs(float(degrees))

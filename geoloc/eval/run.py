@@ -41,16 +41,17 @@ def locations_from_manifest(df, root=None) -> tuple[list[list[Path]], np.ndarray
 
 
 def evaluate_manifest(geolocator, manifest, *, root=None, views: int | None = None, out_dir=None,
-                      name: str = "model", progress: bool = True) -> ManifestEvaluation:
+                      name: str = "model", progress: bool = True, layout: str = "auto") -> ManifestEvaluation:
     """Predict every location of ``manifest`` (path or DataFrame) and compute the metrics of
-    :func:`geoloc.eval.report.report` (country / admin-1 from Natural Earth lookups of both points)."""
+    :func:`geoloc.eval.report.report` (country / admin-1 from Natural Earth lookups of both points).
+    ``layout`` / ``views``: how a single-image location is read (see :mod:`geoloc.data.layout`)."""
     from geoloc.data.manifest import read_manifest, validate_manifest
 
     df = read_manifest(manifest, root=root) if isinstance(manifest, (str, Path)) else manifest
     clean, checked = validate_manifest(df, root)
     inputs, true_lat, true_lon = locations_from_manifest(clean, root)
     batch = [[str(p) for p in views_] if len(views_) > 1 else str(views_[0]) for views_ in inputs]
-    preds = geolocator.predict(batch, views=views, progress=progress) if batch else []
+    preds = geolocator.predict(batch, layout=layout, views=views, progress=progress) if batch else []
     ok = np.array([p.ok for p in preds], dtype=bool).reshape(-1)
     failed = [(p.source, p.error or "") for p in preds if not p.ok]
     if not ok.any():

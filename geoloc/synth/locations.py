@@ -13,8 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geoloc.synth.attributes import climate_class, season_of, solar_position, stable_hash
-from geoloc.synth.tables import load_countries
+from geoloc.synth.attributes import season_of, solar_position, stable_hash
 
 CHUNK = 4096
 JITTER_KM = 5.0
@@ -65,64 +64,29 @@ def attributes_at(lat, lon, draws: np.ndarray, ids: list[str], seed: int) -> pd.
     ``draws`` columns: month, hour, road bearing, split, scene seed. Points outside every
     country (open sea more than 25 km from land) get country ``none``.
     """
-    from geoloc.geo.boundaries import lookup_admin
-    from geoloc.geo.gazetteer import nearest_place
+    from geoloc.geo.facts import location_facts
 
     lat = np.asarray(lat, dtype=np.float64)
     lon = np.asarray(lon, dtype=np.float64)
-    adm = lookup_admin(lat, lon)
-    town = nearest_place(lat, lon)
-    countries = load_countries()
-    known = adm["adm0_a3"].isin(countries.index).to_numpy()
-    crow = countries.reindex(adm["adm0_a3"].where(known, countries.index[0]))
+    facts = location_facts(lat, lon)
     month = 1 + np.floor(draws[:, 0] * 12).astype(np.int64)
     hour = HOUR_RANGE[0] + draws[:, 1] * (HOUR_RANGE[1] - HOUR_RANGE[0])
     el, az = solar_position(lat, month, hour)
     split_idx = np.searchsorted(np.cumsum(SPLIT_FRACTIONS), draws[:, 3], side="right").clip(0, 2)
-
-    def col(name: str, fill: object) -> np.ndarray:
-        return np.where(known, crow[name].to_numpy(), fill)
-
     town_id = [f"{c}/{a}/{nm}/{la:.3f},{lo:.3f}" for c, a, nm, la, lo in
-               zip(town["cc"], town["admin1"], town["name"], town["lat"], town["lon"], strict=True)]
+               zip(facts["town_cc"], facts["town_admin1"], facts["town"], facts["town_lat"], facts["town_lon"],
+                   strict=True)]
     # The town motif's unit: the GeoNames admin-2 district (county, borough, district) of the
     # nearest place, a 10-50 km scale; the place itself where GeoNames has no admin-2.
-    district = town["admin2"].to_numpy()
+    district = facts["district"].to_numpy()
     district_id = [f"{c}/{a}/{d}" if d else t for c, a, d, t in
-                   zip(town["cc"], town["admin1"], district, town_id, strict=True)]
-    df = pd.DataFrame(
-        {
-            "id": ids,
-            "lat": lat,
-            "lon": lon,
-            "adm0_a3": adm["adm0_a3"].to_numpy(),
-            "iso_a2": adm["iso_a2"].to_numpy(),
-            "country": adm["country"].to_numpy(),
-            "adm1_code": adm["adm1_code"].to_numpy(),
-            "admin1": adm["admin1"].to_numpy(),
-            "town": town["name"].to_numpy(),
-            "town_id": town_id,
-            "town_lat": town["lat"].to_numpy(),
-            "town_lon": town["lon"].to_numpy(),
-            "town_km": town["distance_km"].to_numpy().round(3),
-            "district": district,
-            "district_id": district_id,
-            "continent": col("continent", "none"),
-            "style_region": col("style_region", "none"),
-            "drives_left": col("drives_left", False).astype(bool),
-            "script": col("script", "Latn"),
-            "language": col("language", "und"),
-            "climate": climate_class(lat, lon),
-            "month": month,
-            "season": season_of(lat, month),
-            "hour": hour.round(3),
-            "sun_elevation": el.round(3),
-            "sun_azimuth": az.round(3),
-            "road_bearing": (draws[:, 2] * 360.0).round(3),
-            "scene_seed": (draws[:, 4] * 2.0**52).astype(np.int64),
-            "split": np.asarray(SPLITS, dtype=object)[split_idx],
-        }
-    )
+                   zip(facts["town_cc"], facts["town_admin1"], district, town_id, strict=True)]
+    df = facts.drop(columns=["district", "town_cc", "town_admin1"]).assign(
+        id=ids, lat=lat, lon=lon, town_id=town_id, town_km=facts["town_km"].to_numpy().round(3),
+        district=district, district_id=district_id, month=month, season=season_of(lat, month),
+        hour=hour.round(3), sun_elevation=el.round(3), sun_azimuth=az.round(3),
+        road_bearing=(draws[:, 2] * 360.0).round(3), scene_seed=(draws[:, 4] * 2.0**52).astype(np.int64),
+        split=np.asarray(SPLITS, dtype=object)[split_idx])
     return df[LOCATION_COLUMNS]
 
 

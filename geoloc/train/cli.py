@@ -30,6 +30,8 @@ EVAL_DIR_OPT = typer.Option(None, "--eval-dir", help="Write metrics and error pl
 SETS_OPT = typer.Option(None, "--set", help=SET_HELP)
 THREADS_OPT = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU).")
 QUIET_OPT = typer.Option(False, "--quiet", help="No progress bars.")
+STRICT_OPT = typer.Option(False, "--strict", help="Refuse data that would train on little signal (e.g. < 10 %% "
+                          "distinct captions) instead of warning (preset field strict).")
 
 
 def parse_sets(items: list[str] | None) -> dict[str, Any]:
@@ -63,10 +65,10 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None):
+def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None, strict: bool = False):
     from geoloc.train.presets import TrainPreset, get_preset
 
-    overrides = parse_sets(sets)
+    overrides = parse_sets(sets) | ({"strict": True} if strict else {})
     if preset_file is not None:
         return TrainPreset.from_json(preset_file).replace(**overrides)
     return get_preset(name, **overrides)
@@ -100,6 +102,7 @@ def preset_cmd(
                                          "(default: OUT's parent/.NAME.work; a rerun resumes there)."),
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
+    strict: bool = STRICT_OPT,
 ) -> None:
     """Train a preset end to end (synthworld-tiny generates its SynthWorld data and evaluates held out)."""
     from geoloc.train.pipeline import train_preset
@@ -107,7 +110,7 @@ def preset_cmd(
     _threads(threads)
     path = train_preset(name, out, progress=not quiet, manifest=manifest, root=root, eval_manifest=eval_manifest,
                         eval_dir=eval_dir, keep_work=keep_work, work_dir=work_dir, command=command_line(),
-                        **parse_sets(sets))
+                        **(parse_sets(sets) | ({"strict": True} if strict else {})))
     typer.echo(str(path))
 
 
@@ -124,12 +127,13 @@ def run_cmd(
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints."),
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
+    strict: bool = STRICT_OPT,
 ) -> None:
     """The whole pipeline on a manifest: geocells, pretraining, fine-tuning, prototypes, bundle."""
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets)
+    p = _load_preset(preset, preset_file, sets, strict)
     path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
                         eval_dir=eval_dir, keep_work=keep_work, command=command_line())
     typer.echo(str(path))
@@ -137,8 +141,9 @@ def run_cmd(
 
 @app.command("pretrain")
 def pretrain_cmd(
-    manifest: Path = typer.Option(..., "--manifest", help="Training manifest with caption metadata columns "
-                                  "(town, admin1, country, climate, drives_left, month)."),
+    manifest: Path = typer.Option(..., "--manifest", help="Training manifest; caption facts missing from it "
+                                  "(town, admin1, country, climate, driving side, month) are derived from the "
+                                  "coordinates, dates and EXIF."),
     out: Path = typer.Option(..., "--out", help="Folder for checkpoints and clip.safetensors."),
     preset: str = PRESET_OPT,
     preset_file: Path | None = PRESET_FILE_OPT,
@@ -148,19 +153,22 @@ def pretrain_cmd(
     sets: list[str] | None = SETS_OPT,
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
+    strict: bool = STRICT_OPT,
 ) -> None:
     """Contrastive image <-> caption pretraining; writes OUT/clip.safetensors (build_clip loads it)."""
     from geoloc.train.data import LocationImages, load_locations
     from geoloc.train.embed import model_transform
+    from geoloc.train.metadata import derive_metadata
     from geoloc.train.pretrain import pretrain
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets)
+    p = _load_preset(preset, preset_file, sets, strict)
     extra: dict[str, Any] = {"pretrain_steps": steps or max(1, p.pretrain_steps)}
     if loss:
         extra["pretrain_loss"] = loss
     p = p.replace(**extra)
     locs = load_locations(manifest, root=root, views=p.views)
+    locs.frame, _ = derive_metadata(locs.frame)
     from geoloc.model import GeoModelConfig
 
     cfg = GeoModelConfig(num_cells=1, tower=p.tower, pretrained=p.pretrained, image_size=p.image_size,
@@ -183,12 +191,13 @@ def finetune_cmd(
     sets: list[str] | None = SETS_OPT,
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
+    strict: bool = STRICT_OPT,
 ) -> None:
     """Geocell fine-tuning (no pretraining) from a checkpoint or the preset's tower, then prototypes and bundle."""
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets)
+    p = _load_preset(preset, preset_file, sets, strict)
     extra: dict[str, Any] = {"pretrain_steps": 0}
     if checkpoint is not None:
         extra.update(checkpoint=str(checkpoint), pretrained=None)

@@ -27,6 +27,7 @@ import torch
 
 from geoloc.errors import GeolocError
 from geoloc.train.data import LocationImages, Locations, build_vocab, encode_labels, load_locations
+from geoloc.train.metadata import derive_metadata
 from geoloc.train.presets import TrainPreset, get_preset
 
 SYNTH_NOTE = ("Trained on procedurally generated SynthWorld street scenes only (geoloc.synth), not on photos: "
@@ -49,10 +50,12 @@ def build_cells(preset: TrainPreset, lat: np.ndarray, lon: np.ndarray, *, progre
     """(GeocellSet, cell index [N] of every training location) for the preset's cell kind."""
     from geoloc.cells import build_geocells
     from geoloc.cells.baselines import grid_cells, quadtree_cells
+    from geoloc.cells.partition import OPTICS_PARAM_SETS
 
     if preset.cells == "semantic":
         cells, report = build_geocells(lat, lon, min_size=preset.cell_min_size, max_size=preset.cell_max_size,
-                                       seed=preset.seed, progress=progress)
+                                       seed=preset.seed, optics_params=OPTICS_PARAM_SETS[preset.cell_optics],
+                                       progress=progress)
         return cells, np.asarray(report.labels, dtype=np.int64)
     cells = grid_cells(preset.grid_deg, lat, lon) if preset.cells == "grid" else \
         quadtree_cells(lat, lon, max_points=preset.cell_max_size)
@@ -222,8 +225,10 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     work = Path(work_dir) if work_dir is not None else out.parent / f".{out.name}.work"
     seed_everything(p.seed)
     locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest")
+    locs.frame, meta_report = derive_metadata(locs.frame)
     if progress:
         print(f"[train] {locs.summary()}", file=sys.stderr)
+        print(f"[train] caption/label metadata: {meta_report.summary()}", file=sys.stderr)
     _prepare_work(work, p, _data_key(train_manifest, locs))
     cells, cell_ids = build_cells(p, locs.lat, locs.lon, progress=progress)
     vocabs: dict[str, list[str]] = {}
@@ -286,6 +291,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         "started_from": {"pretrained": p.pretrained, "checkpoint": p.checkpoint,
                          "caption_pretraining_steps": p.pretrain_steps},
         "aux_labels": vocabs,
+        "metadata": meta_report.summary(),
         "skipped_aux_heads": skipped_tasks,
         "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
                      "finetune_s": round(t_ft, 1)},

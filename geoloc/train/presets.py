@@ -50,6 +50,8 @@ class TrainPreset:
         cell_min_size, cell_max_size: training locations per semantic cell (PIGEON 30/60,
             PIGEOTTO 1000/2000); ``quadtree`` uses ``cell_max_size`` as its leaf capacity.
         grid_deg: box side in degrees for ``grid`` cells.
+        cell_optics: OPTICS passes that split large semantic cells: ``pigeon`` ((8, 0.05),
+            (10, 0.025), (15, 0.015)) or ``yfcc`` (PIGEOTTO's (300, 0.05), (400, 0.005), (1000, 0.0001)).
     Fine-tuning loss
         loss: ``haversine`` (PIGEON's smoothed targets) | ``onehot`` (ablation).
         tau_km: smoothing constant in km (PIGEON 75, PIGEOTTO 65).
@@ -88,6 +90,8 @@ class TrainPreset:
         synth_seed: SynthWorld sampling seed.
     Run
         seed: seeds the geocells, the captions, the model initialisation and the data order.
+        strict: refuse data that would train on little signal (captions < 10 % distinct) instead of
+            warning.
         device: ``auto`` | ``cpu`` | ``cuda``.
         cache_images: decode every image once into memory (uint8) instead of on every step.
         eval_batch_size: locations per forward pass when embedding / evaluating.
@@ -108,6 +112,7 @@ class TrainPreset:
     cell_min_size: int = 30
     cell_max_size: int = 60
     grid_deg: float = 10.0
+    cell_optics: str = "pigeon"
     # fine-tuning loss
     loss: str = "haversine"
     tau_km: float = 75.0
@@ -147,6 +152,7 @@ class TrainPreset:
     synth_seed: int = 0
     # run
     seed: int = 0
+    strict: bool = False
     device: str = "auto"
     cache_images: bool = True
     eval_batch_size: int = 128
@@ -167,6 +173,7 @@ class TrainPreset:
                                   f"number")
 
         choice("cells", CELL_KINDS)
+        choice("cell_optics", ("pigeon", "yfcc"))
         choice("loss", LOSSES)
         choice("target_form", TARGET_FORMS)
         choice("pretrain_loss", PRETRAIN_LOSSES)
@@ -273,7 +280,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         description="PIGEOTTO (single image): CLIP ViT-L/14-336, semantic geocells 1000-2000, tau 65 km, "
                     "caption pretraining, refinement OPTICS (100, 0.1), top-k 40, T 0.6",
         tower="ViT-L-14-336", image_size=336, views=1, fusion="mean", embedding="tokens_mean",
-        cells="semantic", cell_min_size=1000, cell_max_size=2000, loss="haversine", tau_km=65.0,
+        cells="semantic", cell_min_size=1000, cell_max_size=2000, cell_optics="yfcc", loss="haversine", tau_km=65.0,
         aux_heads=["climate"], loss_weights={"climate": 2.0}, freeze="all_but_last",
         pretrain_steps=20_000, pretrain_loss="infonce", pretrain_batch_size=256, pretrain_lr=5e-7,
         caption_style="photo", finetune_steps=20_000, batch_size=256, lr=2e-5, warmup_steps=500,

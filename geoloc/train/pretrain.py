@@ -133,6 +133,7 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     tokenizer = open_clip.get_tokenizer(preset.tower)
     k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
     ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style)
+    check_caption_diversity([c for caps in ds.captions for c in caps], strict=preset.strict)
     ws = int(os.environ.get("WORLD_SIZE", "1"))
     batch = min(preset.pretrain_batch_size, max(2, len(ds) // ws))
     cfg = TrainConfig(out_dir=str(out), total_steps=preset.pretrain_steps, batch_size=batch,
@@ -152,6 +153,26 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     return path
 
 
+def check_caption_diversity(captions: list[str], *, strict: bool = False) -> float:
+    """Fraction of distinct captions; warns (or, ``strict``, raises :class:`GeolocError`) when it is
+    below :data:`geoloc.train.metadata.MIN_CAPTION_DIVERSITY`: pretraining on near-constant captions
+    learns nothing about places."""
+    import warnings
+
+    from geoloc.errors import GeolocError
+    from geoloc.train.metadata import MIN_CAPTION_DIVERSITY, caption_diversity
+
+    frac = caption_diversity(captions)
+    if frac < MIN_CAPTION_DIVERSITY:
+        msg = (f"only {frac:.1%} of the {len(captions)} pretraining captions are distinct (< "
+               f"{MIN_CAPTION_DIVERSITY:.0%}): the captions carry little information about the places; give the "
+               f"manifest valid coordinates or town/admin1/country columns")
+        if strict:
+            raise GeolocError(msg)
+        warnings.warn(msg, stacklevel=2)
+    return frac
+
+
 def caption_examples(images: LocationImages, preset: TrainPreset, n: int = 3) -> list[str]:
     """A few generated captions (for the model card and logs)."""
     frame = images.locations.frame
@@ -162,5 +183,5 @@ def caption_examples(images: LocationImages, preset: TrainPreset, n: int = 3) ->
     return out
 
 
-__all__ = ["CLIP_FILE", "CaptionedViews", "ClipPair", "build_pretrain_loss", "caption_examples", "new_clip",
-           "pretrain"]
+__all__ = ["CLIP_FILE", "CaptionedViews", "ClipPair", "build_pretrain_loss", "caption_examples",
+           "check_caption_diversity", "new_clip", "pretrain"]

@@ -40,14 +40,14 @@ def build_zero_shot(clip_name: str, *, pretrained: str | None = None, clip_check
 def zero_shot_predict(paths: list[str], clip_name: str, *, pretrained: str | None = None,
                       clip_checkpoint: str | Path | None = None, cells: str | Path | None = None, top_k: int = 5,
                       views: int | None = None, device: str | None = None, cache: bool | str | Path = True,
-                      progress: bool | None = None) -> list[ZeroShotPrediction]:
+                      progress: bool | None = None, layout: str = "auto") -> list[ZeroShotPrediction]:
     """Predict every path zero-shot (the wiring of ``geoloc predict --zero-shot CLIP_NAME
     [--pretrained TAG | --clip-checkpoint FILE] [--cells FILE|BUNDLE]``). ``progress`` None: bars
     when there is more than one path."""
     show = len(paths) > 1 if progress is None else progress
     zs = build_zero_shot(clip_name, pretrained=pretrained, clip_checkpoint=clip_checkpoint, cells=cells,
                          device=device, cache=cache, progress=show)
-    return zs.predict(list(paths), views=views, top_k=top_k, progress=show)  # type: ignore[return-value]
+    return zs.predict(list(paths), layout=layout, views=views, top_k=top_k, progress=show)  # type: ignore[return-value]
 
 
 def format_prediction(p: ZeroShotPrediction) -> list[str]:
@@ -72,14 +72,15 @@ def predict_command(
     clip_checkpoint: str | None = typer.Option(None, help="Local full CLIP checkpoint (safetensors or state dict)."),
     cells: str | None = typer.Option(None, help="Geocell file or model bundle folder; default: the default model's."),
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
-    views: int | None = typer.Option(None, help="Views per location: 4 cuts each image as a panorama."),
+    layout: str = typer.Option("auto", "--layout", help="auto | single | panorama | strip (see geoloc predict)."),
+    views: int | None = typer.Option(None, help="Views a panorama or strip is cut into (default 4)."),
     device: str | None = typer.Option(None, help="torch device (default: CUDA if available)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the prompt-embedding cache."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
 ) -> None:
     """Say where each image was taken from CLIP text prompts alone; exit 1 if any file failed."""
     preds = zero_shot_predict(paths, clip, pretrained=pretrained, clip_checkpoint=clip_checkpoint, cells=cells,
-                              top_k=top_k, views=views, device=device, cache=not no_cache)
+                              top_k=top_k, views=views, device=device, cache=not no_cache, layout=layout)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
     else:

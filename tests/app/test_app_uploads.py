@@ -75,7 +75,13 @@ def test_panorama_modes():
     small = image_bytes(400, 200, "PNG")  # 2:1 but too small to be a panorama in auto mode
     assert len(prepare_upload(Upload("s.png", small), "auto").views) == 1
     assert len(prepare_upload(Upload("s.png", small), "panorama").views) == uploads.PANORAMA_VIEWS
-    assert uploads.is_equirect_panorama(4096, 2048) and not uploads.is_equirect_panorama(4096, 3000)
+    from geoloc.data.layout import is_equirect_panorama
+
+    assert is_equirect_panorama(4096, 2048) and not is_equirect_panorama(4096, 3000)
+    strip = image_bytes(256, 64, "PNG")  # four 64 px views side by side
+    cut = prepare_upload(Upload("strip.png", strip), "auto")
+    assert len(cut.views) == 4 and "strip" in cut.note and cut.views[0].size == (64, 64)
+    assert len(prepare_upload(Upload("strip.png", strip), "strip").views) == 4
     with pytest.raises(Exception, match="unknown input mode"):
         prepare_upload(Upload("s.png", small), "sideways")
 

@@ -199,13 +199,55 @@ def test_four_views(geo, images):
     np.testing.assert_allclose([t.probability for t in same.top_k], [t.probability for t in one.top_k],
                                rtol=1e-4)
     # a panorama is cut into four headings; a mixed batch (1 and 4 views) is padded and masked
-    pano = geo.predict([_image(9, size=(256, 128))], views=4, places=False)[0]
-    assert pano.ok and pano.views == 4
+    pano = geo.predict([_image(9, size=(256, 128))], layout="panorama", views=4, places=False)[0]
+    assert pano.ok and pano.views == 4 and pano.layout == "panorama"
     mixed = geo.predict([images[0], four], views=None, places=False)
     assert [m.views for m in mixed] == [1, 4]
     assert [t.cell for t in mixed[0].top_k] == [t.cell for t in one.top_k]
     np.testing.assert_allclose([t.probability for t in mixed[1].top_k], [t.probability for t in a.top_k],
                                rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def geo4(parts, tmp_path_factory):
+    """The same tiny model saved as a four-view bundle."""
+    from geoloc.bundle import save_bundle
+
+    path = tmp_path_factory.mktemp("four") / "tiny4"
+    save_bundle(path, model=parts["model"], config=parts["config"], geocells=parts["geocells"],
+                prototypes=parts["prototypes"], card={"data": "test", "training_command": "none"}, views=4)
+    return Geolocator.from_pretrained(path, device="cpu")
+
+
+def test_layout_defaults_from_the_bundle_and_the_aspect(geo4, images):
+    """Fault 5 of the PIGEON issue: a panorama fed to a 4-view model was used as ONE centre-cropped view,
+    any image was cut as a panorama when views=4, and the strip layout was unreachable."""
+    from geoloc.data.panorama import split_panorama
+
+    geo = geo4
+    assert geo.default_views == 4
+    pano = _image(11, size=(1200, 600))
+    auto = geo.predict(pano, places=False)[0]  # views=None: the bundle's 4 headings
+    assert auto.ok and auto.layout == "panorama" and auto.views == 4
+    cut = geo.predict([split_panorama(pano, 4)], places=False)[0]
+    np.testing.assert_allclose([t.probability for t in auto.top_k], [t.probability for t in cut.top_k], rtol=1e-5)
+    photo = geo.predict(_image(12, size=(400, 300)), views=4, places=False)[0]  # a 4:3 photo is not cut
+    assert photo.layout == "single" and photo.views == 1
+    views = [_image(20 + k, size=(64, 64)) for k in range(4)]
+    strip = Image.new("RGB", (256, 64))
+    for k, v in enumerate(views):
+        strip.paste(v, (64 * k, 0))
+    s_auto = geo.predict(strip, places=False)[0]
+    s_list = geo.predict([views], places=False)[0]
+    assert s_auto.layout == "strip" and s_auto.views == 4
+    np.testing.assert_allclose([t.probability for t in s_auto.top_k], [t.probability for t in s_list.top_k],
+                               rtol=1e-5)
+    forced = geo.predict(strip, layout="single", places=False)[0]
+    assert forced.layout == "single" and forced.views == 1
+    with pytest.raises(GeolocError, match="layout"):
+        geo.predict(pano, layout="equirect")
+    bad = geo.predict([pano], layout="views", places=False)[0]
+    assert not bad.ok and "list of images" in bad.error
 
 
 def test_bad_items_reported_per_item(geo, images, tmp_path):
