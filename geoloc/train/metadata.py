@@ -18,8 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-DERIVED_COLUMNS = ("adm0_a3", "country", "adm1_code", "admin1", "town", "continent", "climate", "drives_left")
-"""Columns filled from the coordinates when a manifest lacks them (or has them empty)."""
+DERIVED_GROUPS: tuple[tuple[str, ...], ...] = (("adm0_a3", "country"), ("adm1_code", "admin1"), ("town",),
+                                               ("continent",), ("climate",), ("drives_left",))
+"""Columns filled from the coordinates when a manifest lacks them (or has them empty). When a
+manifest has some column of a group (its own ``country`` labels, say), only that column is filled,
+in the rows where it is empty, so its labels are never mixed with a derived ``adm0_a3`` column
+(an auxiliary head reads the first present column of its task)."""
+DERIVED_COLUMNS = tuple(c for group in DERIVED_GROUPS for c in group)
 
 DATE_COLUMNS = ("date", "datetime", "date_taken", "capture_date", "captured_at", "timestamp", "time")
 """Manifest columns a capture month is read from (first present wins) when there is no ``month``."""
@@ -89,16 +94,20 @@ def derive_metadata(frame: pd.DataFrame, *, read_exif: bool = True) -> tuple[pd.
 
     out = frame.copy()
     report = MetadataReport()
-    need = {c: _missing(out, c) for c in DERIVED_COLUMNS}
+    need = {}
+    for group in DERIVED_GROUPS:
+        present = [c for c in group if c in out.columns and (~_missing(out, c)).any()]
+        for c in present or group:
+            need[c] = _missing(out, c)
     if any(m.any() for m in need.values()):
         facts = location_facts(out["lat"].to_numpy(np.float64), out["lon"].to_numpy(np.float64))
         for col, rows in need.items():
             if not rows.any():
                 continue
-            if col not in out.columns:
+            if col not in out.columns and rows.all():
                 out[col] = facts[col].to_numpy()
             else:
-                out[col] = out[col].astype(object)
+                out[col] = out[col].astype(object) if col in out.columns else None
                 out.loc[rows, col] = facts[col].to_numpy()[rows]
             report.derived.append(col)
     if "month" in out.columns and (~_missing(out, "month")).any():

@@ -62,6 +62,30 @@ def build_cells(preset: TrainPreset, lat: np.ndarray, lon: np.ndarray, *, progre
     return cells, np.asarray(cells.assign(lat, lon), dtype=np.int64)
 
 
+MIN_VALIDATION = 50
+"""Fewer held-out validation locations than this: the refinement settings are not tuned."""
+MAX_VALIDATION = 5000
+
+
+def validation_mask(frame: pd.DataFrame, preset: TrainPreset) -> np.ndarray:
+    """Locations [N] held out of fine-tuning and of the prototypes to tune refinement on: the
+    manifest's ``split == "val"`` rows when it has them, else a seeded ``val_fraction`` sample
+    (at most :data:`MAX_VALIDATION`); all False when ``refine_tune`` is off or too few would remain."""
+    n = len(frame)
+    none = np.zeros(n, dtype=bool)
+    if not (preset.refine and preset.refine_tune):
+        return none
+    if "split" in frame.columns and (frame["split"].astype(str) == "val").any():
+        mask = (frame["split"].astype(str) == "val").to_numpy()
+    else:
+        k = min(MAX_VALIDATION, round(preset.val_fraction * n))
+        mask = none.copy()
+        mask[np.random.default_rng([preset.seed, 7]).choice(n, size=max(k, 0), replace=False)] = True
+    if mask.sum() < MIN_VALIDATION or (~mask).sum() < MIN_VALIDATION:
+        return none
+    return mask
+
+
 def default_command(fn: str, args: dict[str, Any]) -> str:
     """A copy-pasteable Python call for the card when no CLI command is given."""
     parts = ", ".join(f"{k}={v!r}" for k, v in args.items())
@@ -230,7 +254,12 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         print(f"[train] {locs.summary()}", file=sys.stderr)
         print(f"[train] caption/label metadata: {meta_report.summary()}", file=sys.stderr)
     _prepare_work(work, p, _data_key(train_manifest, locs))
-    cells, cell_ids = build_cells(p, locs.lat, locs.lon, progress=progress)
+    val = validation_mask(locs.frame, p)
+    cells, fit_cells = build_cells(p, locs.lat[~val], locs.lon[~val], progress=progress)
+    cell_ids = np.empty(len(locs), dtype=np.int64)
+    cell_ids[~val] = fit_cells
+    if val.any():
+        cell_ids[val] = np.asarray(cells.assign(locs.lat[val], locs.lon[val]), dtype=np.int64)
     vocabs: dict[str, list[str]] = {}
     skipped_tasks: list[str] = []
     labels: dict[str, np.ndarray] = {"cell": cell_ids}
@@ -265,19 +294,31 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         net = GeoModel(cfg, tower=tower)
     else:
         net = GeoModel(cfg, checkpoint=checkpoint)
+    fit_rows = np.flatnonzero(~val)
+    fit_data = images if not val.any() else torch.utils.data.Subset(images, fit_rows.tolist())
     t_ft = time.time()
-    ft = finetune(net, images, cells.centroids, p, work / "finetune", progress=progress) if p.finetune_steps else {}
+    ft = finetune(net, fit_data, cells.centroids, p, work / "finetune", progress=progress) if p.finetune_steps else {}
     t_ft = time.time() - t_ft
     net = net.cpu().eval()
-    protos = None
+    protos, tuning = None, None
+    refine_cfg = {"top_k": p.refine_top_k, "temperature": p.refine_temperature, "within": p.refine_within,
+                  "max_km": p.refine_max_km}
     if p.refine:
         emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, progress=progress)
         net = net.cpu()
         ok &= images.ok.numpy()
-        protos = build_prototypes(cell_ids[ok], locs.lat[ok], locs.lon[ok], emb[ok], len(cells),
+        keep = ok & ~val
+        protos = build_prototypes(cell_ids[keep], locs.lat[keep], locs.lon[keep], emb[keep], len(cells),
                                   min_samples=p.refine_min_samples, xi=p.refine_xi, progress=progress)
-    refine_cfg = {"top_k": p.refine_top_k, "temperature": p.refine_temperature, "within": p.refine_within,
-                  "max_km": p.refine_max_km}
+        if (val & ok).any():
+            tuning = tune_on_validation(net, protos, cells, emb[val & ok], locs.lat[val & ok], locs.lon[val & ok],
+                                        refine_cfg)
+            refine_cfg.update(top_k=tuning.top_k, temperature=tuning.temperature)
+            if progress:
+                print(f"[train] refinement tuned on {tuning.n_validation} validation locations: T = "
+                      f"{tuning.temperature:.3g}, top-k = {tuning.top_k}; GeoScore {tuning.unrefined['geoguessr_score']:.0f}"
+                      f" -> {tuning.refined['geoguessr_score']:.0f}, acc@25km {tuning.unrefined['acc@25km']:.3f} -> "
+                      f"{tuning.refined['acc@25km']:.3f}", file=sys.stderr)
     n_used = int(images.ok.sum())
     name = str(train_manifest) if isinstance(train_manifest, str | Path) else "a manifest DataFrame"
     card: dict[str, Any] = {
@@ -292,6 +333,9 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
                          "caption_pretraining_steps": p.pretrain_steps},
         "aux_labels": vocabs,
         "metadata": meta_report.summary(),
+        "validation": {"locations": int(val.sum()), "source": "split column" if "split" in locs.frame.columns
+                       and val.any() else ("random" if val.any() else "none")},
+        "refinement_tuning": None if tuning is None else {k: v for k, v in tuning.to_dict().items() if k != "grid"},
         "skipped_aux_heads": skipped_tasks,
         "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
                      "finetune_s": round(t_ft, 1)},
@@ -302,7 +346,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         mem = bundle_in_memory(model=net, geocells=cells, prototypes=protos, refine=refine_cfg, views=p.views,
                                card={"data": card["data"], "training_command": card["training_command"]})
         ev = evaluate_locations(mem, test, eval_dir=eval_dir, cache=True, batch_size=p.eval_batch_size,
-                                progress=progress, train_cells=cell_ids[images.ok.numpy()])
+                                progress=progress, train_cells=cell_ids[images.ok.numpy() & ~val])
         card["metrics"] = card_metrics(ev)
         card["metrics_command"] = card["training_command"] + "  (held-out evaluation inside the same run)"
         card["evaluation"] = {k: ev[k] for k in ("refined", "no_refinement", "majority_cell", "n_locations",
@@ -315,6 +359,22 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def tune_on_validation(net: Any, protos: Any, cells: Any, emb: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                       refine_cfg: dict[str, Any]):
+    """Refinement temperature and top-k chosen on validation embeddings [N, D] (degrees ``lat``/``lon``)
+    with ``net``'s cell probabilities (:func:`geoloc.refine.tune.tune_refinement`)."""
+    from geoloc.refine import Refiner
+    from geoloc.refine.tune import tune_refinement
+
+    with torch.no_grad():
+        logits = net.heads(torch.from_numpy(emb).float())["geocell"]
+        probs = torch.softmax(logits.double(), dim=1).numpy()
+    refiner = Refiner(protos, cell_centroids=cells.centroids, top_k=refine_cfg["top_k"],
+                      temperature=refine_cfg["temperature"], within=refine_cfg["within"],
+                      max_km=refine_cfg["max_km"])
+    return tune_refinement(refiner, emb, probs, lat, lon)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -391,5 +451,5 @@ def train_preset(name: str, out_dir: str | Path, *, progress: bool = True, manif
                         eval_dir=eval_dir, work_dir=work, keep_work=keep_work, command=cmd)
 
 
-__all__ = ["SYNTH_NOTE", "build_cells", "card_metrics", "evaluate_locations", "resolve_preset", "train_bundle",
-           "train_preset"]
+__all__ = ["SYNTH_NOTE", "build_cells", "card_metrics", "evaluate_locations", "resolve_preset",
+           "train_bundle", "train_preset", "tune_on_validation", "validation_mask"]

@@ -83,6 +83,11 @@ class TrainPreset:
         refine_min_samples, refine_xi: OPTICS parameters (PIGEON 3/0.15, PIGEOTTO 100/0.1).
         refine_top_k, refine_temperature, refine_max_km (km; None = no cap), refine_within
         (``nearest`` | ``centroid``): the inference settings stored in the bundle.
+        refine_tune: choose ``refine_temperature`` and ``refine_top_k`` on validation locations
+            held out of fine-tuning and of the prototypes (:func:`geoloc.refine.tune.tune_refinement`);
+            the preset's values are then only the fallback when there are too few locations.
+        val_fraction: share of the training locations held out for that validation (used when the
+            manifest has no ``split`` column with ``val`` rows; at most 5,000 locations).
     SynthWorld data (``train_preset`` only; ignored by ``train_bundle``)
         synth_scenes: locations generated (split 80/10/10 by SynthWorld's ``split`` column;
             train + val are trained on, test is held out).
@@ -146,6 +151,8 @@ class TrainPreset:
     refine_temperature: float = 1.6
     refine_max_km: float | None = 1000.0
     refine_within: str = "nearest"
+    refine_tune: bool = True
+    val_fraction: float = 0.05
     # SynthWorld data (train_preset)
     synth_scenes: int = 0
     synth_image_size: int = 64
@@ -194,6 +201,8 @@ class TrainPreset:
         for name in ("tau_km", "lr", "pretrain_lr", "grid_deg", "refine_xi", "refine_temperature", "multicsr_km"):
             positive(name)
         positive("weight_decay", zero_ok=True)
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise GeolocError(f"preset field val_fraction={self.val_fraction!r}: must be in [0, 0.5)")
         if self.cell_min_size > self.cell_max_size:
             raise GeolocError(f"preset: cell_min_size {self.cell_min_size} > cell_max_size {self.cell_max_size}")
         bad = [t for t in self.aux_heads if t not in AUX_TASKS]

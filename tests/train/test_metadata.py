@@ -130,3 +130,12 @@ def test_pretraining_a_plain_manifest_uses_derived_captions(tmp_path):
     caps = [c[0] for c in ds.captions]
     assert caption_diversity(caps) == 1.0
     assert any("Paris" in c and "France" in c for c in caps) and any("Kenya" in c for c in caps)
+
+
+def test_a_manifests_own_country_labels_are_not_mixed_with_derived_codes():
+    frame = PLACES.copy()
+    frame["country"] = ["EAST", None, "EAST", "WEST"]
+    out, _ = derive_metadata(frame, read_exif=False)
+    # the manifest's column is completed, no competing adm0_a3 column appears
+    assert out["country"].tolist() == ["EAST", "Australia", "EAST", "WEST"]
+    assert "adm0_a3" not in out.columns and out["admin1"][1] == "New South Wales"

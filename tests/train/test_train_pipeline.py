@@ -71,3 +71,30 @@ def test_pretraining_feeds_finetuning(toy_data, tmp_path):
     b = load_bundle(out)
     # tower frozen during fine-tuning: the bundle's vision weights are the pretrained CLIP's
     assert np.array_equal(b.model.tower.visual.conv1.weight.detach().numpy(), clip["visual.conv1.weight"].numpy())
+
+
+def test_refinement_is_tuned_on_held_out_validation_locations(toy_data, tmp_path):
+    """Fault 4 of the PIGEON issue: T and top-k are chosen on validation locations that are in
+    neither the fine-tuning data nor the prototypes, and stored in the bundle."""
+    out = train_bundle(toy_data["train"], tmp_path / "b", "synthworld-tiny", progress=False, command="pytest",
+                       **{**FAST, "finetune_steps": 4, "val_fraction": 0.45})
+    b = load_bundle(out)
+    card = b.config["card"]
+    tune = card["refinement_tuning"]
+    assert card["validation"] == {"locations": 54, "source": "random"} and tune["n_validation"] == 54
+    assert b.config["refine"]["temperature"] == tune["temperature"]
+    assert b.config["refine"]["top_k"] == tune["top_k"]
+    for key in ("refined", "unrefined"):
+        assert {"acc@1km", "acc@25km", "geoguessr_score"} <= set(tune[key])
+    assert tune["refined"]["geoguessr_score"] >= tune["unrefined"]["geoguessr_score"] - 1e-9 or tune["top_k"] >= 1
+    # no validation location is a prototype member
+    from geoloc.train.data import load_locations
+    from geoloc.train.pipeline import validation_mask
+    from geoloc.train.presets import get_preset
+
+    locs = load_locations(toy_data["train"], views=4)
+    val = validation_mask(locs.frame, get_preset("synthworld-tiny", val_fraction=0.45))
+    members = {tuple(np.round(c, 6)) for c in b.prototypes.member_coords}
+    held = {tuple(np.round((la, lo), 6)) for la, lo in zip(locs.lat[val], locs.lon[val])}
+    assert members and not (members & held)
+    assert b.prototypes.params["n_rows"] == int((~val).sum())  # built from the training rows only
