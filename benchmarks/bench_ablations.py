@@ -1,28 +1,40 @@
-"""PIGEON's ablations on a SynthWorld held-out set, in one table (issue 5, "Benchmarks").
+"""PIGEON's ablations on SynthWorld, decisively: cached towers, several seeds, bootstrap intervals.
 
-Rows (PIGEON CVPR'24 Table 2 style; shared/design/PIGEON.md §2):
+Protocol (PIGEON fine-tunes its heads on a mostly frozen, pretrained tower):
 
-* **full system**: semantic geocells, haversine-smoothed loss, four views (mean fusion),
-  contrastive caption pretraining, retrieval refinement (the ``synthworld-tiny`` preset with
-  ``--pretrain-steps`` of pretraining);
-* (a) one-hot cross-entropy instead of haversine smoothing;
-* (b) no retrieval refinement (the full model, top-1 cell centroid);
-* (c) grid cells and (c') quadtree cells instead of semantic cells, each sized to about the
-  same number of cells as the semantic set (fewer or more cells alone changes accuracy);
-* (d) one view (heading 0) instead of four, in training and at test time;
-* (e) no contrastive pretraining;
-* baselines: kNN retrieval over the full model's training embeddings (GeoCLIP / Img2Loc style:
-  nearest neighbour, and a geographic vote of the k nearest) and the majority cell (always the
-  centroid of the most frequent training cell).
+1. **Data.** A SynthWorld training pool (``--train-scenes`` locations, seed ``--data-seed``; its
+   ``train`` split trains, its ``val`` split tunes refinement) and a held-out set generated with a
+   NEW seed (``--data-seed + 1``, ``--test-scenes`` locations): no held-out scene shares a seed,
+   a sample or a render with training. Four views per location at the preset's size.
+2. **Towers**, one per pretraining variant, trained once and frozen:
+   ``generic``: contrastive pretraining on *content* captions (what the scene shows, no place:
+   :mod:`geoloc.synth.content`), the stand-in for CLIP's web pretraining that PIGEON starts from;
+   ``location``: the generic tower continued with PIGEON's location captions
+   (:mod:`geoloc.train.captions`, facts from :mod:`geoloc.geo.facts`). Every view's embedding of
+   every location is computed once per tower ([N, 4, D]).
+3. **Head variants** trained on the caches (:func:`geoloc.train.heads.fit_heads`), ``--seeds``
+   each: the full system (location tower, semantic cells, normalised haversine targets, country +
+   climate auxiliary heads on a shared trainable block over the frozen tower (``--head-hidden``,
+   PIGEON's unfrozen last layer: without a shared trainable part, heads on a frozen embedding are
+   independent and auxiliary tasks could not matter), four views fused by the mean, refinement
+   tuned on the validation split) and one change per row: one-hot loss, the paper's un-normalised targets, the reference
+   code's targets, no refinement, grid cells, quadtree cells (both sized to the semantic cell
+   count), one view (heading 0 only, in training and test), no contrastive pretraining (generic
+   tower), no auxiliary heads. Baselines: kNN over the location tower's training embeddings (k = 1,
+   and a k = 16 geographic vote), the majority cell.
+4. **Statistics.** Every number is the mean over seeds with a 95 % bootstrap interval over the
+   held-out locations (``--boot`` resamples, the same resamples for every row: paired), and each
+   row's paired difference to the full system with its interval. "beyond the interval" = the
+   difference's interval excludes 0.
+5. **End to end** (``--e2e``): one row per variant family (loss, cells, views, pretraining) trained
+   through ``geoloc.train.pipeline.train_bundle`` with the tower unfrozen, to check that the cached
+   protocol ranks the variants the same way.
 
-Every variant trains through ``geoloc.train.pipeline.train_bundle`` on the same SynthWorld
-train + val locations (generated once; split by location via SynthWorld's ``split`` column),
-with the same seed and step budget, and is evaluated on the same held-out test locations.
-Several ``--seeds`` give mean +- standard deviation. Finished runs are kept in ``--work``
-(``<variant>-s<seed>.json``), so a rerun resumes.
+Everything is cached in ``--work`` (data, towers, embeddings, per-seed predictions), so a rerun
+resumes. Run:
 
-Run:  nice -n 5 .venv/bin/python benchmarks/bench_ablations.py [--scenes 3000] [--finetune-steps 600]
-      [--pretrain-steps 200] [--seeds 0 1] [--out ablations.md]
+    nice .venv/bin/python benchmarks/bench_ablations.py --work /tmp/geoloc-abl [--train-scenes 12000]
+        [--test-scenes 1500] [--seeds 0 1 2] [--e2e] [--out abl.md] [--plot benchmarks/img/ablations.png]
 """
 
 from __future__ import annotations
@@ -30,59 +42,141 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from machine import machine_summary
 
-METRIC_KEYS = ("acc@1km", "acc@25km", "acc@200km", "acc@750km", "acc@2500km", "median_km", "geoguessr_score",
-               "country_acc")
+METRICS = ("acc@1km", "acc@25km", "acc@200km", "acc@750km", "acc@2500km", "median_km", "geoguessr_score",
+           "country_acc")
 LOWER_IS_BETTER = {"median_km"}
-
 ROWS: dict[str, str] = {
     "full": "full system",
-    "onehot": "(a) one-hot loss",
-    "norefine": "(b) no refinement",
-    "grid": "(c) grid cells",
-    "quadtree": "(c') quadtree cells",
-    "oneview": "(d) one view",
-    "nopretrain": "(e) no contrastive pretraining",
-    "knn1": "kNN retrieval, k=1",
-    "knnvote": "kNN retrieval, k={k} vote",
+    "onehot": "one-hot loss",
+    "paper": "paper-form targets (un-normalised)",
+    "nearest": "reference-code targets (un-normalised)",
+    "norefine": "no refinement",
+    "grid": "grid cells",
+    "quadtree": "quadtree cells",
+    "oneview": "one view",
+    "nopretrain": "no contrastive pretraining",
+    "noaux": "no auxiliary heads",
+    "knn1": "kNN, k = 1",
+    "knn16": "kNN, k = 16 vote",
     "majority": "majority cell",
 }
-TRAINED = ("full", "onehot", "grid", "quadtree", "oneview", "nopretrain")
+HEAD_VARIANTS = ("full", "onehot", "paper", "nearest", "grid", "quadtree", "oneview", "nopretrain", "noaux")
+PIGEON_DIRECTION = {
+    "onehot": "worse (haversine smoothing helps)",
+    "norefine": "worse at 1 km (5.36 -> 1.32 %)",
+    "grid": "worse (semantic cells: median 55.5 vs 60.6 km)",
+    "quadtree": "worse (semantic cells)",
+    "oneview": "worse (median 44 -> 131 km)",
+    "nopretrain": "worse (-1.7 country points)",
+    "noaux": "worse (multi-task helps)",
+}
 
 
-# --------------------------------------------------------------------------- data
+# --------------------------------------------------------------------------- stage 1: data
 
 
-def synth_data(args) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Generate (or reuse) the SynthWorld scenes; (train + val rows, test rows, image root)."""
+def data(args, preset) -> dict[str, Any]:
+    """Training pool and fresh-seed held-out set as LocationImages (uint8 caches) + metadata."""
+    from geoloc.model import GeoModelConfig
     from geoloc.synth import generate_dataset
+    from geoloc.synth.locations import sample_locations
+    from geoloc.train.data import LocationImages, load_locations
+    from geoloc.train.embed import model_transform
+    from geoloc.train.metadata import derive_metadata
 
-    root = args.work / f"synth-{args.scenes}-{args.size}px-seed{args.data_seed}"
-    t = time.perf_counter()
-    m = generate_dataset(args.scenes, root, size=args.size, views=4, seed=args.data_seed, progress=args.progress)
-    if args.use_scenes:
-        keep = sorted(m["id"].unique())[: args.use_scenes]
-        m = m[m["id"].isin(set(keep))]
-    test = m["split"].astype(str) == "test"
-    train, held = m[~test].reset_index(drop=True), m[test].reset_index(drop=True)
-    overlap = set(train["id"]) & set(held["id"])
-    if overlap:
-        raise RuntimeError(f"{len(overlap)} locations are in both splits")
-    print(f"[data] {train['id'].nunique()} training and {held['id'].nunique()} held-out locations x 4 views "
-          f"({args.size} px) in {root} ({time.perf_counter() - t:.0f} s)", flush=True)
-    return train, held, root
+    out: dict[str, Any] = {}
+    cfg = GeoModelConfig(num_cells=1, tower=preset.tower, image_size=preset.image_size)
+    for part, n, seed in (("pool", args.train_scenes, args.data_seed), ("test", args.test_scenes, args.data_seed + 1)):
+        root = args.work / f"synth-{part}-{n}-{args.size}px-s{seed}"
+        t = time.perf_counter()
+        m = generate_dataset(n, root, size=args.size, views=4, seed=seed, progress=args.progress)
+        locs = load_locations(m, root=root, views=4, what=part)
+        locs.frame, _ = derive_metadata(locs.frame, read_exif=False)
+        attrs = sample_locations(n, seed=seed).set_index("id")  # the scene attributes (content captions)
+        images = LocationImages(locs, model_transform(cfg), progress=args.progress)
+        out[part] = {"locs": locs, "images": images, "attrs": attrs}
+        print(f"[data] {part}: {len(locs)} locations ({time.perf_counter() - t:.0f} s) in {root}", flush=True)
+    split = out["pool"]["locs"].frame["split"].astype(str).to_numpy()
+    out["train_rows"] = np.flatnonzero(split == "train")
+    out["val_rows"] = np.flatnonzero(split == "val")
+    return out
 
 
-# --------------------------------------------------------------------------- cell sizing
+# --------------------------------------------------------------------------- stage 2: towers
+
+
+def tower(kind: str, args, preset, d: dict[str, Any]) -> Path:
+    """Train (or reuse) the ``generic`` or ``location`` tower; returns its CLIP checkpoint."""
+    from geoloc.synth.content import content_caption
+    from geoloc.train.pretrain import CLIP_FILE, pretrain
+
+    out = args.work / f"tower-{kind}"
+    if (out / CLIP_FILE).is_file():
+        return out / CLIP_FILE
+    attrs = d["pool"]["attrs"]
+    images = _subset_images(d["pool"]["images"], d["train_rows"])
+    if kind == "generic":
+        def fn(meta: dict, k: int, seed: int, index: int, heading: Any) -> list[str]:
+            return [content_caption(attrs.loc[meta["id"]].to_dict())] * k
+
+        p = preset.replace(pretrain_steps=args.generic_steps, checkpoint=None, pretrained=None)
+        t = time.perf_counter()
+        path = pretrain(images, p, out, progress=args.progress, caption_fn=fn)
+    else:
+        generic = tower("generic", args, preset, d)
+        p = preset.replace(pretrain_steps=args.location_steps, checkpoint=str(generic), pretrained=None)
+        t = time.perf_counter()
+        path = pretrain(images, p, out, progress=args.progress)
+    print(f"[tower] {kind}: {time.perf_counter() - t:.0f} s", flush=True)
+    return path
+
+
+def _subset_images(images, rows: np.ndarray):
+    """A LocationImages view of ``rows`` sharing the decoded cache (no second decode)."""
+    import copy
+
+    sub = copy.copy(images)
+    mask = np.zeros(len(images), dtype=bool)
+    mask[rows] = True
+    sub.locations = images.locations.subset(mask)
+    sub.paths = [images.paths[i] for i in rows]
+    sub.lat, sub.lon = images.lat[rows], images.lon[rows]
+    sub.ok = images.ok[rows]
+    sub.labels = {k: v[rows] for k, v in images.labels.items()}
+    sub.cache = images.cache[rows] if images.cache is not None else None
+    return sub
+
+
+def embeddings(kind: str, args, preset, d: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per-view embeddings ``{"pool": [N, 4, D], "test": [M, 4, D]}`` of a tower (cached)."""
+    f = args.work / f"emb-{kind}.npz"
+    if f.is_file():
+        z = np.load(f)
+        return {"pool": z["pool"], "test": z["test"]}
+    from geoloc.model import GeoModel, GeoModelConfig
+    from geoloc.train.embed import embed_dataset
+
+    ckpt = tower(kind, args, preset, d)
+    net = GeoModel(GeoModelConfig(num_cells=1, tower=preset.tower, image_size=preset.image_size,
+                                  embedding=preset.embedding), checkpoint=str(ckpt))
+    out = {}
+    for part in ("pool", "test"):
+        e, _ = embed_dataset(net, d[part]["images"], batch_size=128, device="cpu", progress=args.progress,
+                             per_view=True)
+        out[part] = e
+    np.savez(f, **out)
+    return out
+
+
+# --------------------------------------------------------------------------- stage 3: cells and heads
 
 
 def grid_count(lat: np.ndarray, lon: np.ndarray, deg: float) -> int:
@@ -94,9 +188,9 @@ def grid_count(lat: np.ndarray, lon: np.ndarray, deg: float) -> int:
 
 
 def matched_grid_deg(lat, lon, target: int) -> float:
-    """Grid side (degrees, 0.5-degree steps) whose occupied-box count is closest to ``target``."""
-    cands = np.arange(1.0, 45.01, 0.5)
-    counts = np.array([grid_count(lat, lon, d) for d in cands])
+    """Grid side (degrees, 0.25-degree steps) whose occupied-box count is closest to ``target``."""
+    cands = np.arange(0.5, 45.01, 0.25)
+    counts = np.array([grid_count(lat, lon, dg) for dg in cands])
     return float(cands[int(np.argmin(np.abs(counts - target)))])
 
 
@@ -118,412 +212,342 @@ def matched_quadtree_capacity(lat, lon, target: int) -> int:
     return best
 
 
-# --------------------------------------------------------------------------- runs
+def cell_sets(args, preset, d: dict[str, Any]) -> dict[str, Any]:
+    """Semantic cells of the training rows, and grid / quadtree cells sized to the same count."""
+    from geoloc.cells import GeocellSet
+    from geoloc.cells.baselines import grid_cells, quadtree_cells
+    from geoloc.train.pipeline import build_cells
 
-
-def settings_key(args: dict[str, Any], overrides: dict[str, Any], seed: int) -> dict[str, Any]:
-    return {"scenes": args["scenes"], "use_scenes": args["use_scenes"], "size": args["size"], "data_seed": args["data_seed"], "seed": seed,
-            "finetune_steps": args["finetune_steps"], "batch_size": args["batch_size"],
-            "warmup_steps": args["warmup_steps"], **overrides}
-
-
-def _worker_init(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def run_variant(name: str, overrides: dict[str, Any], seed: int, args: dict[str, Any]) -> dict[str, Any]:
-    """Train one variant (or load its finished result) and return its evaluation dict.
-
-    Runs in a worker process; ``args`` is a plain dict (work folder, data, budget)."""
-    from geoloc.train.pipeline import train_bundle
-
-    work = Path(args["work"])
-    out_json = work / f"{name}-s{seed}.json"
-    key = settings_key(args, overrides, seed)
-    if out_json.is_file():
-        res = json.loads(out_json.read_text())
-        if res.get("settings") == key:
-            print(f"[{name} seed {seed}] reusing {out_json}", flush=True)
-            return res
-    train = pd.read_parquet(args["train"])
-    held = pd.read_parquet(args["held"])
-    bundle = work / f"bundle-{name}-s{seed}"
-    t, c = time.time(), time.process_time()
-    print(f"[{name} seed {seed}] training with {overrides} ({time.strftime('%H:%M:%S')})", flush=True)
-    pretrain_only = name == "pretrain"
-    extra = {"refine": False} if pretrain_only else {}
-    train_bundle(train, bundle, "synthworld-tiny", root=args["root"], progress=args["progress"], seed=seed,
-                 eval_manifest=None if pretrain_only else held, eval_root=args["root"],
-                 work_dir=work / f"work-{name}-s{seed}", keep_work=pretrain_only,
-                 finetune_steps=0 if pretrain_only else args["finetune_steps"], batch_size=args["batch_size"],
-                 warmup_steps=args["warmup_steps"], command=args["command"], **extra, **overrides)
-    cfg = json.loads((bundle / "config.json").read_text())
-    ev = cfg["card"].get("evaluation") or {}
-    res = {"settings": key, "num_cells": cfg["geocells"]["num_cells"],
-           "num_prototypes": (cfg["prototypes"] or {}).get("num_prototypes", 0),
-           "wall_s": round(time.time() - t, 1), "cpu_s": round(time.process_time() - c, 1),
-           "training": cfg["card"].get("training", {}),
-           "refined": ev.get("refined"), "no_refinement": ev.get("no_refinement"),
-           "majority_cell": ev.get("majority_cell"), "bundle": str(bundle)}
-    if pretrain_only:
-        res["checkpoint"] = str(work / f"work-{name}-s{seed}" / "pretrain" / "clip.safetensors")
-    out_json.write_text(json.dumps(res, indent=1))
-    med = (res["refined"] or {}).get("median_km", float("nan"))
-    print(f"[{name} seed {seed}] {res['num_cells']} cells, {res['wall_s']:.0f} s wall, {res['cpu_s']:.0f} s CPU, "
-          f"median {med:.0f} km ({time.strftime('%H:%M:%S')})", flush=True)
-    return res
-
-
-def baselines(full: dict[str, Any], train, held, root: Path, args) -> dict[str, dict[str, Any]]:
-    """kNN retrieval (k = 1 and a k-vote) over the full model's training embeddings, and the
-    majority cell, on the held-out locations; metrics as the pipeline's evaluation."""
-    from geoloc.bundle import load_bundle
-    from geoloc.eval import report
-    from geoloc.eval.baselines import KnnRetrieval, majority_cell_baseline
-    from geoloc.train.embed import embed_manifest
-
-    bundle = load_bundle(full["bundle"])
-    tr_emb, tr_lat, tr_lon, tr_ok = embed_manifest(bundle, train, root=root, views=4, cache=False,
-                                                   progress=args.progress)
-    te_emb, te_lat, te_lon, te_ok = embed_manifest(bundle, held, root=root, views=4, cache=False,
-                                                   progress=args.progress)
-    knn = KnnRetrieval(tr_emb[tr_ok], tr_lat[tr_ok], tr_lon[tr_ok], metric="l2")
-    q = te_emb[te_ok]
-    tl, tn = te_lat[te_ok], te_lon[te_ok]
+    locs = d["pool"]["locs"]
+    tr = d["train_rows"]
+    lat, lon = locs.lat[tr], locs.lon[tr]
     out = {}
-    for key, (k, agg) in {"knn1": (1, "nearest"), "knnvote": (args.knn_k, "vote")}.items():
-        plat, plon = knn.predict(q, k=k, aggregate=agg, vote_km=args.vote_km)
-        out[key] = report(plat, plon, tl, tn, admin_from_coordinates=True).metrics
-    cells = bundle.geocells.assign(tr_lat[tr_ok], tr_lon[tr_ok])
-    mlat, mlon = majority_cell_baseline(cells, bundle.geocells.centroids, int(te_ok.sum()))
-    out["majority"] = report(mlat, mlon, tl, tn, admin_from_coordinates=True).metrics
+    f = args.work / "cells-semantic.parquet"
+    if f.is_file():
+        out["semantic"] = GeocellSet.load(f)
+    else:
+        out["semantic"], _ = build_cells(preset.replace(cells="semantic"), lat, lon, progress=args.progress)
+        out["semantic"].save(f)
+    n = len(out["semantic"])
+    out["grid"] = grid_cells(matched_grid_deg(lat, lon, n), lat, lon)
+    out["quadtree"] = quadtree_cells(lat, lon, max_points=matched_quadtree_capacity(lat, lon, n))
+    print(f"[cells] semantic {n}, grid {len(out['grid'])}, quadtree {len(out['quadtree'])}", flush=True)
     return out
 
 
-def label_space(geocells, lat: np.ndarray, lon: np.ndarray) -> dict[str, float]:
-    """How hard a cell set makes the classification of training locations (degrees): perplexity
-    (exp entropy) of their cell labels, the largest cell's share, and the median / 90th-percentile
-    km from a location to its own cell's centroid (the error of a perfect classifier)."""
+def head_predictions(variant: str, seed: int, args, preset, d, embs, cells) -> dict[str, np.ndarray]:
+    """Held-out predictions (degrees) of one head variant and seed: ``{"refined": [M, 2], "top1": [M, 2]}``."""
+    f = args.work / "pred" / f"{variant}-s{seed}.npz"
+    if f.is_file():
+        z = np.load(f)
+        return {k: z[k] for k in z.files}
+    import torch
+
+    from geoloc.model import GEOCELL
+    from geoloc.model.heads import ClassificationHeads
+    from geoloc.refine import Refiner, build_prototypes
+    from geoloc.refine.tune import tune_refinement
+    from geoloc.train.data import build_vocab, encode_labels
+    from geoloc.train.heads import fit_heads
+
+    kind = "generic" if variant == "nopretrain" else "location"
+    cs = cells["grid" if variant == "grid" else "quadtree" if variant == "quadtree" else "semantic"]
+    pool, test = embs[kind]["pool"], embs[kind]["test"]
+    if variant == "oneview":
+        pool, test = pool[:, :1], test[:, :1]
+    locs = d["pool"]["locs"]
+    lat, lon = locs.lat, locs.lon
+    tr, va = d["train_rows"], d["val_rows"]
+    labels = {GEOCELL: np.asarray(cs.assign(lat, lon), dtype=np.int64)}
+    aux = [] if variant == "noaux" else [t for t in preset.aux_heads if build_vocab(locs.frame.iloc[tr], t)]
+    sizes = {GEOCELL: len(cs)}
+    for t in aux:
+        vocab = build_vocab(locs.frame.iloc[tr], t)
+        labels[t] = encode_labels(locs.frame, t, vocab)
+        sizes[t] = len(vocab)
+    torch.manual_seed(seed)
+    heads = ClassificationHeads(pool.shape[-1], sizes, hidden=args.head_hidden)
+    fit_heads(heads, pool[tr], lat[tr], lon[tr], {k: v[tr] for k, v in labels.items()}, cs.centroids,
+              epochs=args.head_epochs, lr=args.head_lr, tau_km=preset.tau_km, smooth=variant != "onehot",
+              target_form={"paper": "paper", "nearest": "nearest"}.get(variant, "softmax"),
+              weights={k: v for k, v in preset.loss_weights.items() if k in sizes}, seed=seed)
+
+    def probs(e: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.softmax(heads(torch.from_numpy(e.mean(1)).float())[GEOCELL].double(), 1).numpy()
+
+    p_test, p_val = probs(test), probs(pool[va])
+    top = cs.centroids[p_test.argmax(1)]
+    fused = pool.mean(1)
+    protos = build_prototypes(labels[GEOCELL][tr], lat[tr], lon[tr], fused[tr], len(cs),
+                              min_samples=preset.refine_min_samples, xi=preset.refine_xi, progress=False)
+    refiner = Refiner(protos, cell_centroids=cs.centroids, within=preset.refine_within, max_km=preset.refine_max_km)
+    tune = tune_refinement(refiner, fused[va], p_val, lat[va], lon[va])
+    res = refiner.refine(test.mean(1), p_test)
+    out = {"refined": np.c_[res.lat, res.lon], "top1": top, "T": np.array([tune.temperature, tune.top_k])}
+    f.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(f, **out)
+    return out
+
+
+def baseline_predictions(args, d, embs, cells) -> dict[str, np.ndarray]:
+    """kNN (k = 1, k = 16 vote) over the location tower's training embeddings; the majority cell."""
+    from geoloc.eval.baselines import KnnRetrieval, majority_cell_baseline
+
+    locs = d["pool"]["locs"]
+    tr = d["train_rows"]
+    knn = KnnRetrieval(embs["location"]["pool"][tr].mean(1), locs.lat[tr], locs.lon[tr], metric="l2")
+    q = embs["location"]["test"].mean(1)
+    out = {}
+    for key, k in (("knn1", 1), ("knn16", 16)):
+        out[key] = np.c_[knn.predict(q, k=k, vote_km=args.vote_km)]
+    cs = cells["semantic"]
+    out["majority"] = np.c_[majority_cell_baseline(cs.assign(locs.lat[tr], locs.lon[tr]), cs.centroids, len(q))]
+    return out
+
+
+# --------------------------------------------------------------------------- stage 4: statistics
+
+
+def per_location(pred: np.ndarray, d) -> tuple[np.ndarray, np.ndarray]:
+    """(error km [M], right country [M] bool) of predictions [M, 2] on the held-out set."""
+    from geoloc.geo.boundaries import lookup_admin
     from geoloc.geo.distance import haversine_km
 
-    c = np.asarray(geocells.assign(lat, lon))
-    ok = c >= 0
-    cent = geocells.centroids
-    p = np.bincount(c[ok], minlength=len(cent)) / max(1, int(ok.sum()))
-    nz = p[p > 0]
-    d = haversine_km(lat[ok], lon[ok], cent[c[ok], 0], cent[c[ok], 1])
-    return {"label_perplexity": float(np.exp(-(nz * np.log(nz)).sum())), "largest_cell_share": float(p.max()),
-            "median_km_to_own_centroid": float(np.median(d)), "p90_km_to_own_centroid": float(np.percentile(d, 90))}
+    t = d["test"]["locs"]
+    err = np.asarray(haversine_km(pred[:, 0], pred[:, 1], t.lat, t.lon), dtype=np.float64)
+    if "true_country" not in d:
+        d["true_country"] = lookup_admin(t.lat, t.lon)["adm0_a3"].to_numpy()
+    pc = lookup_admin(pred[:, 0], pred[:, 1], invalid="none")["adm0_a3"].to_numpy()
+    return err, (pc == d["true_country"]) & (d["true_country"] != "none")
 
 
-def diagnose(res: dict[str, Any], held, root: Path, progress: bool = False, train=None) -> dict[str, Any]:
-    """Why a variant scores what it scores: on the held-out locations, top-1 geocell accuracy (true
-    cell = the cell the location falls in), how many distinct cells the classifier predicts, the
-    share of its most predicted cell, its mean top-1 probability, and how often refinement moves the
-    guess to another cell; with ``train`` rows, also :func:`label_space` of the training locations."""
-    import torch
+def metric_values(err: np.ndarray, hit: np.ndarray) -> dict[str, float]:
+    """The table's metrics from per-location errors and country hits (also on bootstrap resamples)."""
+    from geoloc.geo.score import geoguessr_score
 
-    from geoloc.bundle import load_bundle
-    from geoloc.predict import Geolocator
-    from geoloc.train.data import LocationImages, collate_locations, load_locations
-    from geoloc.train.embed import model_transform
-
-    bundle = load_bundle(res["bundle"])
-    views = int(bundle.config["views"])
-    locs = load_locations(held, root=root, views=views, what="held-out manifest")
-    ds = LocationImages(locs, model_transform(bundle.model), cache=False, progress=progress)
-    geo = Geolocator(bundle, device="cpu", batch_size=64)
-    top, ref_cell, conf = [], [], []
-    with torch.no_grad():
-        for s in range(0, len(ds), 64):
-            b = collate_locations([ds[i] for i in range(s, min(len(ds), s + 64))])
-            emb, probs, _, _ = geo.forward(b["images"])
-            top.append(probs.argmax(1))
-            conf.append(probs.max(1))
-            if geo.refiner is not None:
-                ref_cell.append(geo.refiner.refine(emb, probs).cell)
-    top_c = np.concatenate(top)
-    true_c = np.asarray(bundle.geocells.assign(locs.lat, locs.lon))
-    counts = np.bincount(top_c, minlength=len(bundle.geocells))
-    out = {"cells": len(bundle.geocells), "cell_acc": float(np.mean(top_c == true_c)),
-           "distinct_predicted_cells": int((counts > 0).sum()), "top_cell_share": float(counts.max() / top_c.size),
-           "mean_top1_prob": float(np.mean(np.concatenate(conf)))}
-    if ref_cell:
-        rc = np.concatenate(ref_cell)
-        out["refine_changes_cell"] = float(np.mean(rc != top_c))
-        out["refined_cell_acc"] = float(np.mean(rc == true_c))
-    if train is not None:
-        first = train.groupby("id").head(1)
-        out.update(label_space(bundle.geocells, first["lat"].to_numpy(np.float64), first["lon"].to_numpy(np.float64)))
+    out = {f"acc@{km:g}km": float(np.mean(err <= km)) for km in (1, 25, 200, 750, 2500)}
+    out["median_km"] = float(np.median(err))
+    out["geoguessr_score"] = float(np.mean(geoguessr_score(err)))
+    out["country_acc"] = float(np.mean(hit))
     return out
 
 
-def run_all(args, train, held, root: Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any]]:
-    """Every variant for every seed on ``args.workers`` processes; returns ({row: [metrics per
-    seed]}, info). The shared pretraining runs first; variants that start from it wait for it."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+def bootstrap(runs: dict[str, list[tuple[np.ndarray, np.ndarray]]], n_boot: int, seed: int = 0
+              ) -> dict[str, dict[str, Any]]:
+    """Per row and metric: mean over seeds, 95 % percentile interval over location resamples, and the
+    paired difference to ``full`` (same resamples) with its interval."""
+    m = len(next(iter(runs.values()))[0][0])
+    g = np.random.default_rng(seed)
+    idx = g.integers(0, m, size=(n_boot, m))
 
-    tr_path, te_path = args.work / "train.parquet", args.work / "held.parquet"
-    train.to_parquet(tr_path)
-    held.to_parquet(te_path)
-    plain = {"work": str(args.work), "train": str(tr_path), "held": str(te_path), "root": str(root),
-             "scenes": args.scenes, "use_scenes": args.use_scenes, "size": args.size, "data_seed": args.data_seed,
-             "finetune_steps": args.finetune_steps, "batch_size": args.batch_size, "progress": args.progress,
-             "warmup_steps": args.warmup_steps,
-             "command": " ".join(sys.argv)}
-    tr_loc = train.groupby("id").head(1)
-    lat, lon = tr_loc["lat"].to_numpy(), tr_loc["lon"].to_numpy()
-    results: dict[tuple[str, int], dict[str, Any]] = {}
-    info: dict[str, Any] = {"cells": {}, "overrides": {}, "wall_s": {}, "cpu_s": {}}
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                             initargs=(args.threads,)) as pool:
-        pending = {}
+    def stat(rows: list[tuple[np.ndarray, np.ndarray]], sel: np.ndarray | None) -> dict[str, float]:
+        vals = [metric_values(e if sel is None else e[sel], h if sel is None else h[sel]) for e, h in rows]
+        return {k: float(np.mean([v[k] for v in vals])) for k in METRICS}
 
-        def submit(name: str, ov: dict[str, Any], seed: int) -> None:
-            if name in args.variants or name == "pretrain":
-                info["overrides"][name] = ov
-                pending[pool.submit(run_variant, name, ov, seed, plain)] = (name, seed)
-
-        for seed in args.seeds:
-            if args.pretrain_steps > 0:
-                submit("pretrain", {"pretrain_steps": args.pretrain_steps,
-                                    "pretrain_batch_size": args.pretrain_batch_size}, seed)
-            submit("nopretrain", {"pretrain_steps": 0}, seed)
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for f in done:
-                name, seed = pending.pop(f)
-                try:
-                    res = f.result()
-                except Exception as exc:  # report and go on with the other variants
-                    print(f"[{name} seed {seed}] FAILED: {type(exc).__name__}: {exc}", flush=True)
-                    info.setdefault("failed", {})[f"{name}-s{seed}"] = f"{type(exc).__name__}: {exc}"
-                    continue
-                results[(name, seed)] = res
-                info["wall_s"][f"{name}-s{seed}"] = res["wall_s"]
-                info["cpu_s"][f"{name}-s{seed}"] = res["cpu_s"]
-                base = {"pretrain_steps": 0, "checkpoint": res.get("checkpoint")}
-                if name == "pretrain":
-                    submit("full", base, seed)
-                    submit("onehot", {**base, "loss": "onehot"}, seed)
-                    submit("oneview", {**base, "views": 1}, seed)
-                if name == "full" or (name == "nopretrain" and "full" not in args.variants):
-                    n = res["num_cells"]
-                    ckpt = results.get(("pretrain", seed), {}).get("checkpoint")
-                    base = {"pretrain_steps": 0, "checkpoint": ckpt}
-                    submit("grid", {**base, "cells": "grid", "grid_deg": matched_grid_deg(lat, lon, n)}, seed)
-                    submit("quadtree", {**base, "cells": "quadtree", "cell_min_size": 1,
-                                        "cell_max_size": matched_quadtree_capacity(lat, lon, n)}, seed)
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for seed in args.seeds:
-        for name in TRAINED:
-            res = results.get((name, seed))
-            if res is None:
-                continue
-            info["cells"][name] = res["num_cells"]
-            runs.setdefault(name, []).append(res["refined"])
-            if name == "full":
-                runs.setdefault("norefine", []).append(res["no_refinement"])
-        full = results.get(("full", seed))
-        if full is None:
-            continue
-        bl_json = args.work / f"baselines-s{seed}.json"
-        key = [full["settings"], args.knn_k, args.vote_km]
-        if bl_json.is_file() and json.loads(bl_json.read_text()).get("settings") == key:
-            bl = json.loads(bl_json.read_text())["metrics"]
-        else:
-            bl = baselines(full, train, held, root, args)
-            bl_json.write_text(json.dumps({"settings": key, "metrics": bl}))
-        for k, m in bl.items():
-            runs.setdefault(k, []).append(m)
-    if args.diagnose:
-        for (name, seed), res in sorted(results.items()):
-            if name == "pretrain":
-                continue
-            d_json = args.work / f"diagnose-{name}-s{seed}.json"
-            if d_json.is_file() and json.loads(d_json.read_text()).get("settings") == res["settings"] and \
-                    "label_perplexity" in json.loads(d_json.read_text())["diagnosis"]:
-                d = json.loads(d_json.read_text())["diagnosis"]
-            else:
-                d = diagnose(res, held, root, args.progress, train=train)
-                d_json.write_text(json.dumps({"settings": res["settings"], "diagnosis": d}))
-            info.setdefault("diagnosis", {})[f"{name}-s{seed}"] = d
-    return runs, info
-
-
-# --------------------------------------------------------------------------- table and plot
-
-
-def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, tuple[float, float]]]:
-    """{row: {metric: (mean, std over seeds)}}"""
+    point = {name: stat(rows, None) for name, rows in runs.items()}
+    boots = {name: [stat(rows, s) for s in idx] for name, rows in runs.items()}
     out = {}
-    for row, ms in runs.items():
-        out[row] = {}
-        for k in (*METRIC_KEYS, "n"):
-            v = np.array([float(m[k]) for m in ms if m.get(k) is not None], dtype=np.float64)
-            out[row][k] = (float(v.mean()) if v.size else math.nan, float(v.std(ddof=1)) if v.size > 1 else math.nan)
+    for name in runs:
+        row = {}
+        for k in METRICS:
+            b = np.array([x[k] for x in boots[name]])
+            diff = b - np.array([x[k] for x in boots["full"]])
+            row[k] = {"value": point[name][k], "lo": float(np.percentile(b, 2.5)), "hi": float(np.percentile(b, 97.5)),
+                      "diff": point[name][k] - point["full"][k], "diff_lo": float(np.percentile(diff, 2.5)),
+                      "diff_hi": float(np.percentile(diff, 97.5))}
+        out[name] = row
     return out
 
 
-def fmt(key: str, mean: float, std: float) -> str:
-    if math.isnan(mean):
-        return "–"
-    if key.startswith("acc@") or key.endswith("_acc"):
-        s, sd = f"{100 * mean:.1f}", f"{100 * std:.1f}"
-    elif key == "median_km":
-        s, sd = f"{mean:.0f}", f"{std:.0f}"
-    else:
-        s, sd = f"{mean:.0f}", f"{std:.0f}"
-    return s if math.isnan(std) else f"{s} ± {sd}"
+def fmt(k: str, v: float) -> str:
+    if k == "median_km":
+        return f"{v:,.0f}"
+    if k == "geoguessr_score":
+        return f"{v:,.0f}"
+    return f"{100 * v:.1f}"
 
 
-def markdown(summary, labels: dict[str, str]) -> str:
+def markdown(stats: dict[str, dict[str, Any]]) -> str:
+    """Value [interval] per cell; a row's cell is bold where it beats the full system beyond the
+    interval of the paired difference, and marked (worse) where the full system is ahead beyond it."""
     head = ["variant", "1 km %", "25 km %", "200 km %", "750 km %", "2500 km %", "median km", "GeoGuessr",
             "country %"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    full = summary.get("full")
-    for row, s in summary.items():
+    for name, row in stats.items():
         cells = []
-        for k in METRIC_KEYS:
-            txt = fmt(k, *s[k])
-            if full is not None and row != "full" and not math.isnan(s[k][0]):
-                beats = s[k][0] < full[k][0] if k in LOWER_IS_BETTER else s[k][0] > full[k][0]
-                if beats:
-                    txt = f"**{txt}**"
+        for k in METRICS:
+            c = row[k]
+            txt = f"{fmt(k, c['value'])} [{fmt(k, c['lo'])}, {fmt(k, c['hi'])}]"
+            if name != "full":
+                better = c["diff_hi"] < 0 if k in LOWER_IS_BETTER else c["diff_lo"] > 0
+                worse = c["diff_lo"] > 0 if k in LOWER_IS_BETTER else c["diff_hi"] < 0
+                txt = f"**{txt}**" if better else (txt + " ↓" if worse else txt)
             cells.append(txt)
-        lines.append("| " + " | ".join([labels[row], *cells]) + " |")
-    return "\n".join(lines) + "\n"
+        lines.append(f"| {ROWS.get(name, name)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
-def not_won(summary) -> list[str]:
-    """'row: metric' pairs where a row beats the full system (mean over seeds)."""
-    full = summary["full"]
-    out = []
-    for row, s in summary.items():
-        if row == "full":
+def paired_table(stats: dict[str, dict[str, Any]]) -> str:
+    """Paired differences (row - full) on median km and GeoGuessr score, with intervals and verdicts."""
+    lines = ["| variant | median km, row - full [95 %] | GeoGuessr, row - full [95 %] | full ahead on both beyond the "
+             "interval | PIGEON's direction |", "|---|---:|---:|---|---|"]
+    for name, row in stats.items():
+        if name == "full":
             continue
-        for k in METRIC_KEYS:
-            a, b = s[k][0], full[k][0]
-            if not (math.isnan(a) or math.isnan(b)) and (a < b if k in LOWER_IS_BETTER else a > b):
-                out.append(f"{row}: {k}")
-    return out
+        md, gs = row["median_km"], row["geoguessr_score"]
+        ahead = md["diff_lo"] > 0 and gs["diff_hi"] < 0
+        lines.append(f"| {ROWS.get(name, name)} | {md['diff']:+,.0f} [{md['diff_lo']:+,.0f}, {md['diff_hi']:+,.0f}] | "
+                     f"{gs['diff']:+,.0f} [{gs['diff_lo']:+,.0f}, {gs['diff_hi']:+,.0f}] | {'yes' if ahead else 'NO'} | "
+                     f"{PIGEON_DIRECTION.get(name, '')} |")
+    return "\n".join(lines)
 
 
-def plot(summary, labels: dict[str, str], path: Path, title: str) -> Path:
-    from matplotlib.figure import Figure
+def plot(stats: dict[str, dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
 
-    rows = list(summary)
-    fig = Figure(figsize=(12, 5.5), dpi=120)
-    ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 1.2]})
-    keys = ["acc@25km", "acc@200km", "acc@750km", "acc@2500km", "country_acc"]
-    width = 0.8 / len(rows)
-    x = np.arange(len(keys))
-    colors = [f"C{i % 10}" for i in range(len(rows))]
-    for i, r in enumerate(rows):
-        m = np.array([summary[r][k][0] for k in keys]) * 100
-        e = np.array([summary[r][k][1] for k in keys]) * 100
-        ax.bar(x + (i - len(rows) / 2 + 0.5) * width, m, width, yerr=None if np.isnan(e).all() else e,
-               label=labels[r], color=colors[i], edgecolor="black" if r == "full" else "none", capsize=2)
-    ax.set_xticks(x, ["acc@25 km", "acc@200 km", "acc@750 km", "acc@2500 km", "country"])
-    ax.set_ylabel("% of held-out locations")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(axis="y", alpha=0.3)
-    med = np.array([summary[r]["median_km"][0] for r in rows])
-    sd = np.array([summary[r]["median_km"][1] for r in rows])
-    ax2.barh(np.arange(len(rows)), med, xerr=None if np.isnan(sd).all() else sd, color=colors, capsize=2)
-    ax2.set_yticks(np.arange(len(rows)), [labels[r] for r in rows], fontsize=7)
-    ax2.invert_yaxis()
-    ax2.set_xlabel("median error km (lower is better)")
-    ax2.grid(axis="x", alpha=0.3)
-    fig.suptitle(title, fontsize=10)
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(stats)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.42 * len(names) + 1.5), sharey=True)
+    for ax, k, label in zip(axes, ("median_km", "geoguessr_score", "country_acc"),
+                            ("median error (km, lower is better)", "GeoGuessr score", "country accuracy (%)"),
+                            strict=True):
+        scale = 100.0 if k == "country_acc" else 1.0
+        v = np.array([stats[n][k]["value"] for n in names]) * scale
+        lo = np.array([stats[n][k]["lo"] for n in names]) * scale
+        hi = np.array([stats[n][k]["hi"] for n in names]) * scale
+        y = np.arange(len(names))[::-1]
+        ax.barh(y, v, color=["#2b6cb0" if n == "full" else "#a0aec0" for n in names])
+        ax.errorbar(v, y, xerr=[v - lo, hi - v], fmt="none", ecolor="black", capsize=3)
+        ax.set_title(label)
+        ax.set_yticks(y, [ROWS.get(n, n) for n in names])
+    fig.suptitle(title)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    fig.savefig(path, dpi=110)
+
+
+# --------------------------------------------------------------------------- stage 5: end to end
+
+
+E2E = {"full": {}, "onehot": {"loss": "onehot"}, "grid": {"cells": "grid"}, "oneview": {"views": 1},
+       "nopretrain": {"pretrain_steps": 0}}
+
+
+def end_to_end(args, preset, d, cells) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """One end-to-end run (tower unfrozen, train_bundle) per variant family; held-out predictions."""
+    import pandas as pd
+
+    from geoloc.bundle import load_bundle
+    from geoloc.train.data import Locations
+    from geoloc.train.pipeline import evaluate_locations, train_bundle
+
+    pool = d["pool"]["locs"].frame
+    keep = ("country", "adm0_a3", "climate", "admin1", "adm1_code", "town", "drives_left", "split")
+    rows = pd.DataFrame([{"id": r.id, "view": v, "path": p, "lat": r.lat, "lon": r.lon,
+                          **{c: getattr(r, c) for c in keep}}
+                         for r in pool.itertuples() for v, p in enumerate(r.paths)])
+    train = pool[pool["split"].astype(str) == "train"]
+    out = {}
+    for name, over in E2E.items():
+        f = args.work / "e2e" / f"{name}.npz"
+        if not f.is_file():
+            over = {**over, "finetune_steps": args.e2e_steps,
+                    "pretrain_steps": 0 if name == "nopretrain" else args.e2e_pretrain_steps}
+            if name == "grid":
+                over["grid_deg"] = matched_grid_deg(train["lat"].to_numpy(), train["lon"].to_numpy(),
+                                                    len(cells["semantic"]))
+            views = over.get("views", 4)
+            bundle = train_bundle(rows, args.work / "e2e" / f"bundle-{name}", preset.replace(**over),
+                                  progress=args.progress, work_dir=args.work / "e2e" / f"work-{name}",
+                                  command="bench_ablations --e2e")
+            t = d["test"]["locs"]
+            test = t if views == 4 else Locations(t.frame.assign(paths=[p[:1] for p in t.frame["paths"]]), 1)
+            ev = evaluate_locations(load_bundle(bundle), test, progress=args.progress, return_predictions=True)
+            f.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(f, refined=ev["predictions"])
+        out[name] = [per_location(np.load(f)["refined"], d)]
+    return out
 
 
 # --------------------------------------------------------------------------- main
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenes", type=int, default=3000, help="SynthWorld locations generated (80/10/10 split)")
-    ap.add_argument("--use-scenes", type=int, default=0,
-                    help="use only the first N generated locations (0 = all); lets a smaller run reuse the data")
-    ap.add_argument("--size", type=int, default=64, help="rendered side in pixels")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--work", type=Path, required=True)
+    ap.add_argument("--preset", default="synthworld-tiny")
+    ap.add_argument("--train-scenes", type=int, default=12_000)
+    ap.add_argument("--test-scenes", type=int, default=1_500)
+    ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--data-seed", type=int, default=0)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (mean ± std over them)")
-    ap.add_argument("--finetune-steps", type=int, default=300)
-    ap.add_argument("--pretrain-steps", type=int, default=60, help="contrastive pretraining steps (full system)")
-    ap.add_argument("--batch-size", type=int, default=16, help="fine-tuning locations per step")
-    ap.add_argument("--pretrain-batch-size", type=int, default=32, help="pretraining images per step")
-    ap.add_argument("--warmup-steps", type=int, default=20, help="fine-tuning learning-rate warm-up steps")
-    ap.add_argument("--knn-k", type=int, default=16)
-    ap.add_argument("--vote-km", type=float, default=200.0, help="vote radius of the kNN vote baseline (km)")
-    ap.add_argument("--variants", nargs="+", default=list(TRAINED), choices=list(TRAINED))
-    ap.add_argument("--workers", type=int, default=2, help="variants trained at once (processes)")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "geoloc-ablations")
-    ap.add_argument("--out", type=Path, default=None, help="write the Markdown table here")
-    ap.add_argument("--plot", type=Path, default=None, help="write the bar chart PNG here")
-    ap.add_argument("--progress", action="store_true", help="progress bars of every stage")
-    ap.add_argument("--no-diagnose", dest="diagnose", action="store_false",
-                    help="skip the per-variant diagnosis (cell accuracy, predicted-cell spread)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--generic-steps", type=int, default=1500)
+    ap.add_argument("--location-steps", type=int, default=1500)
+    ap.add_argument("--head-epochs", type=int, default=30)
+    ap.add_argument("--head-lr", type=float, default=3e-3)
+    ap.add_argument("--head-hidden", type=int, default=256, help="shared trainable block over the frozen tower")
+    ap.add_argument("--vote-km", type=float, default=200.0)
+    ap.add_argument("--boot", type=int, default=1000)
+    ap.add_argument("--e2e", action="store_true", help="also train one end-to-end row per variant family")
+    ap.add_argument("--e2e-steps", type=int, default=1500)
+    ap.add_argument("--e2e-pretrain-steps", type=int, default=1500)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--plot", type=Path)
+    ap.add_argument("--progress", action="store_true")
     args = ap.parse_args()
+
     import torch
 
-    torch.set_num_threads(max(1, args.threads))
+    from geoloc.train.presets import get_preset
+
+    torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
-    machine = machine_summary()
-    print(f"machine: {machine}", flush=True)
-    t0 = time.time()
-    train, held, root = synth_data(args)
-    tr_loc = train.groupby("id").head(1)
-    runs, info = run_all(args, train, held, root)
-    order = [r for r in ROWS if r in runs]
-    summary = {r: summarise({r: runs[r]})[r] for r in order}
-    labels = {k: v.format(k=args.knn_k) for k, v in ROWS.items()}
-    table = markdown(summary, labels)
-    total = time.time() - t0
-    n_held = int(summary["full"]["n"][0])
-    header = (f"machine: {machine}; nproc {os.cpu_count()}\n"
-              f"command: `{' '.join(sys.argv)}`\n"
-              f"data: {args.use_scenes or args.scenes} SynthWorld locations x 4 views at {args.size} px (seed {args.data_seed}); "
-              f"{tr_loc.shape[0]} train + val locations, {n_held} held-out test locations\n"
-              f"seeds: {args.seeds}; fine-tuning {args.finetune_steps} steps x batch {args.batch_size} "
-              f"(warm-up {args.warmup_steps}); "
-              f"pretraining {args.pretrain_steps} steps x {args.pretrain_batch_size} images, once, shared by all but (e); "
-              f"total wall {total / 60:.1f} min\n"
-              f"cells: {info['cells']}; variant settings: {json.dumps(info['overrides'])}\n"
-              f"wall s per run: {info['wall_s']}; CPU s per run (worker process): {info['cpu_s']}\n"
-              + (f"failed runs: {info['failed']}\n" if info.get("failed") else ""))
-    beaten = not_won(summary)
-    if info.get("diagnosis"):
-        dk = ["cells", "cell_acc", "distinct_predicted_cells", "top_cell_share", "mean_top1_prob",
-              "refine_changes_cell", "refined_cell_acc", "label_perplexity", "largest_cell_share",
-              "median_km_to_own_centroid", "p90_km_to_own_centroid"]
-        rows = ["| run | " + " | ".join(dk) + " |", "|---|" + "---:|" * len(dk)]
-        for run, d in info["diagnosis"].items():
-            rows.append(f"| {run} | " + " | ".join(
-                "–" if d.get(k) is None else (f"{d[k]:.3f}" if isinstance(d[k], float) else str(d[k])) for k in dk)
-                + " |")
-        header += "\nDiagnosis on the held-out locations (top-1 geocell of the classifier):\n\n" + "\n".join(rows) + "\n"
-    text = header + "\n" + table + "\nBold: better than the full system (mean over seeds). " + (
-        f"Full system not best in: {', '.join(beaten)}\n" if beaten else "The full system wins every column.\n")
-    print("\n" + text)
+    t0, c0 = time.time(), time.process_time()
+    print(f"[machine] {machine_summary()}", flush=True)
+    preset = get_preset(args.preset, image_size=args.size)
+    d = data(args, preset)
+    embs = {k: embeddings(k, args, preset, d) for k in ("generic", "location")}
+    cells = cell_sets(args, preset, d)
+    runs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    temps: dict[str, list[list[float]]] = {}
+    for variant in HEAD_VARIANTS:
+        runs[variant] = []
+        for seed in args.seeds:
+            pred = head_predictions(variant, seed, args, preset, d, embs, cells)
+            runs[variant].append(per_location(pred["refined"], d))
+            temps.setdefault(variant, []).append(pred["T"].tolist())
+            if variant == "full":
+                runs.setdefault("norefine", []).append(per_location(pred["top1"], d))
+        print(f"[heads] {variant}: refinement (T, top-k) per seed {temps[variant]}", flush=True)
+    for name, pred in baseline_predictions(args, d, embs, cells).items():
+        runs[name] = [per_location(pred, d)]
+    order = ["full", "onehot", "paper", "nearest", "norefine", "grid", "quadtree", "oneview", "nopretrain", "noaux",
+             "knn1", "knn16", "majority"]
+    stats = bootstrap({k: runs[k] for k in order}, args.boot)
+    n_test = len(d["test"]["locs"])
+    header = (f"{len(d['train_rows'])} training / {len(d['val_rows'])} validation locations (seed {args.data_seed}), "
+              f"{n_test} held-out locations (new seed {args.data_seed + 1}), 4 views at {args.size} px; "
+              f"{len(cells['semantic'])} semantic cells; towers: generic {args.generic_steps} + location "
+              f"{args.location_steps} pretraining steps; heads {args.head_epochs} epochs x seeds {args.seeds}; "
+              f"{args.boot} bootstrap resamples")
+    text = [f"Setup: {header}.", "", markdown(stats), "", paired_table(stats)]
+    if args.e2e:
+        e2e = end_to_end(args, preset, d, cells)
+        e2e_stats = bootstrap(e2e, args.boot)
+        text += ["", "End to end (tower unfrozen, one seed):", "", markdown(e2e_stats), "", paired_table(e2e_stats)]
+    text += ["", f"Machine: {machine_summary()}; {time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU "
+                 f"(main process)."]
+    out = "\n".join(text)
+    print(out)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        (args.work / "ablations.json").write_text(json.dumps({"runs": runs, "info": info}, indent=1, default=str))
-        print(f"wrote {args.out}")
+        args.out.write_text(out + "\n")
     if args.plot:
-        plot(summary, labels, args.plot, f"PIGEON ablations on SynthWorld ({n_held} held-out locations, "
-                                         f"seeds {args.seeds})")
-        print(f"wrote {args.plot}")
+        plot(stats, args.plot, f"PIGEON ablations on SynthWorld ({n_test} held-out locations, 95 % intervals)")
+    (args.work / "stats.json").write_text(json.dumps(stats, indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

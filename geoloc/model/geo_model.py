@@ -33,6 +33,8 @@ class GeoModelConfig:
         aux_heads: ``{task: classes}`` auxiliary classification heads (country, admin1, climate, month).
         loss_weights: ``{task: weight}``; tasks not listed weigh 1.0.
         dropout: dropout before the heads.
+        head_hidden: width of a shared block between the embedding and the heads (0 = linear heads;
+            see :class:`geoloc.model.heads.ClassificationHeads`).
     """
 
     num_cells: int
@@ -46,6 +48,7 @@ class GeoModelConfig:
     aux_heads: dict[str, int] = field(default_factory=dict)
     loss_weights: dict[str, float] = field(default_factory=dict)
     dropout: float = 0.0
+    head_hidden: int = 0
 
     def head_sizes(self) -> dict[str, int]:
         return {GEOCELL: int(self.num_cells), **{k: int(v) for k, v in self.aux_heads.items()}}
@@ -83,7 +86,8 @@ class GeoModel(nn.Module):
             image_size=config.image_size, custom_cfg=config.custom_cfg, embedding=config.embedding)
         self.embed_dim = self.tower.embed_dim
         self.fusion = build_fusion(config.fusion, self.embed_dim, heads=config.fusion_heads)
-        self.heads = ClassificationHeads(self.embed_dim, config.head_sizes(), dropout=config.dropout)
+        self.heads = ClassificationHeads(self.embed_dim, config.head_sizes(), dropout=config.dropout,
+                                         hidden=config.head_hidden)
 
     @staticmethod
     def _as_views(images: torch.Tensor) -> torch.Tensor:

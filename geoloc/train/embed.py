@@ -49,9 +49,10 @@ def _resolve(model_or_bundle: Any) -> tuple[Any, int]:
 
 @torch.no_grad()
 def embed_dataset(net: Any, dataset: LocationImages, *, batch_size: int = 128, device: str | torch.device | None = None,
-                  progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                  progress: bool = True, per_view: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Fused embeddings [N, D] float32 of every location of ``dataset`` (NaN where the images
-    did not decode) and the ok mask [N]. Sharded over ranks under torchrun."""
+    did not decode) and the ok mask [N]; ``per_view=True``: the views' own embeddings [N, V, D]
+    (the cache :func:`geoloc.train.heads.fit_heads` trains on). Sharded over ranks under torchrun."""
     import torch.distributed as dist
 
     from representation.distributed.gather import world
@@ -61,13 +62,15 @@ def embed_dataset(net: Any, dataset: LocationImages, *, batch_size: int = 128, d
     net.eval().to(dev)
     rank, n_ranks = world()
     idx = np.arange(rank, len(dataset), n_ranks)
-    emb = np.full((len(dataset), net.embed_dim), np.nan, dtype=np.float32)
+    views = len(dataset.paths[0]) if per_view and len(dataset) else 0
+    emb = np.full((len(dataset), *((views,) if per_view else ()), net.embed_dim), np.nan, dtype=np.float32)
     ok = np.zeros(len(dataset), dtype=bool)
     starts = range(0, idx.size, batch_size)
     for s in tqdm(starts, desc="embed", unit="batch", disable=not (progress and rank == 0)):
         part = idx[s:s + batch_size]
         b = collate_locations([dataset[int(i)] for i in part])
-        e = net.embed(b["images"].to(dev)).float().cpu().numpy()
+        x = b["images"].to(dev)
+        e = (net.embed_views(x) if per_view else net.embed(x)).float().cpu().numpy()
         good = b["ok"].numpy().astype(bool)
         emb[part[good]] = e[good]
         ok[part] = good

@@ -135,7 +135,7 @@ def _is_main() -> bool:
 
 def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | None = None,
                        cache: bool = True, batch_size: int = 128, progress: bool = True,
-                       train_cells: np.ndarray | None = None) -> dict[str, Any]:
+                       train_cells: np.ndarray | None = None, return_predictions: bool = False) -> dict[str, Any]:
     """Metrics of an in-memory bundle on ``locs`` (held-out locations).
 
     Returns ``{"refined": metrics, "no_refinement": metrics, "majority_cell": metrics | None,
@@ -143,6 +143,8 @@ def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | N
     true and predicted points. ``train_cells`` [N_train] (cell of every training location)
     adds the majority-cell baseline (always guess the centroid of the most frequent cell).
     With ``eval_dir``: metrics.json/md, error histogram and map of the refined predictions.
+    ``return_predictions``: also ``"predictions"``, the refined (lat, lon) [N, 2] (NaN where the
+    images did not decode).
     """
     from tqdm.auto import tqdm
 
@@ -174,6 +176,8 @@ def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | N
         raise GeolocError("evaluation: no held-out location could be decoded")
     tl, tn = locs.lat[ok], locs.lon[ok]
     out: dict[str, Any] = {"n_locations": int(ok.sum()), "n_failed": int((~ok).sum())}
+    if return_predictions:
+        out["predictions"] = np.c_[np.where(ok, ref_lat, np.nan), np.where(ok, ref_lon, np.nan)]
     out["refined"] = report(ref_lat[ok], ref_lon[ok], tl, tn, out_dir=eval_dir, name="refined",
                             admin_from_coordinates=True).metrics
     out["no_refinement"] = report(top_lat[ok], top_lon[ok], tl, tn, admin_from_coordinates=True).metrics
@@ -272,6 +276,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         labels[task] = encode_labels(locs.frame, task, vocab)
     cfg = GeoModelConfig(num_cells=len(cells), tower=p.tower, pretrained=p.pretrained, image_size=p.image_size,
                          embedding=p.embedding, fusion=p.fusion, aux_heads={t: len(v) for t, v in vocabs.items()},
+                         head_hidden=p.head_hidden,
                          loss_weights={k: float(v) for k, v in p.loss_weights.items()
                                        if k in vocabs or k == "geocell"})
     images = LocationImages(locs, model_transform(cfg), labels=labels, cache=p.cache_images, progress=progress)

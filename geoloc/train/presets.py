@@ -62,6 +62,7 @@ class TrainPreset:
             ``paper`` = the paper's equation ``exp(-(d_c - d_true) / tau)``: unbounded (y > 1
             wherever a centroid is nearer than the true cell's; ~1e116 for antipodal cells at 75 km),
             kept for the ablation.
+        head_hidden: width of a shared block between the embedding and the heads (0 = linear heads).
         aux_heads: auxiliary classification tasks among ``country, admin1, climate, month``;
             a task whose column is missing from the manifest is skipped (noted in the card).
         loss_weights: ``{task: weight}`` (geocell 1.0 unless given; PIGEON climate 2, month 1).
@@ -122,6 +123,7 @@ class TrainPreset:
     loss: str = "haversine"
     tau_km: float = 75.0
     target_form: str = "softmax"
+    head_hidden: int = 0
     aux_heads: list[str] = field(default_factory=list)
     loss_weights: dict[str, float] = field(default_factory=dict)
     freeze: str = "none"
@@ -196,7 +198,7 @@ class TrainPreset:
             positive(name)
             if not isinstance(getattr(self, name), int):
                 raise GeolocError(f"preset field {name}={getattr(self, name)!r}: must be an integer")
-        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed"):
+        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed", "head_hidden"):
             positive(name, zero_ok=True)
         for name in ("tau_km", "lr", "pretrain_lr", "grid_deg", "refine_xi", "refine_temperature", "multicsr_km"):
             positive(name)

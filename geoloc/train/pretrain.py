@@ -18,6 +18,7 @@ of fine-tuning (``GeoModel(config, checkpoint=path)``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,26 @@ from geoloc.train.presets import TrainPreset
 CLIP_FILE = "clip.safetensors"
 
 
+CaptionFn = Callable[[dict, int, int, int, Any], list[str]]
+"""``caption_fn(meta, k, seed, index, heading) -> k captions`` of one (location, view) item."""
+
+
+def location_caption_fn(style: str = "streetview") -> CaptionFn:
+    """PIGEON's location captions (:func:`geoloc.train.captions.location_captions`) as a caption_fn."""
+    def fn(meta: dict, k: int, seed: int, index: int, heading: Any) -> list[str]:
+        return location_captions(meta, k, seed=seed, index=index, style=style, heading=heading)
+
+    return fn
+
+
 class CaptionedViews(torch.utils.data.Dataset):
     """One item per (location, view): ``{"images": [3, S, S], "tokens": [K, L] int64,
     "latlon": [2] degrees, "ok": bool}``. Captions are drawn once, reproducibly from
-    ``(seed, item)``, and tokenised with ``tokenizer``."""
+    ``(seed, item)``, and tokenised with ``tokenizer``. ``caption_fn`` replaces PIGEON's location
+    captions (e.g. SynthWorld content captions for generic pretraining)."""
 
     def __init__(self, images: LocationImages, tokenizer: Any, *, captions_per_item: int = 1, seed: int = 0,
-                 style: str = "streetview") -> None:
+                 style: str = "streetview", caption_fn: CaptionFn | None = None) -> None:
         self.images = images
         frame = images.locations.frame
         self.views = images.locations.views
@@ -49,7 +63,7 @@ class CaptionedViews(torch.utils.data.Dataset):
             loc, view = divmod(j, self.views)
             h = headings[loc]
             heading = h[view] if isinstance(h, tuple | list) and view < len(h) else None
-            caps = location_captions(metas[loc], captions_per_item, seed=seed, index=j, style=style, heading=heading)
+            caps = (caption_fn or location_caption_fn(style))(metas[loc], captions_per_item, seed, j, heading)
             self.captions.append(caps)
             texts.extend(caps)
         self.tokens = tokenizer(texts).view(len(self.captions), captions_per_item, -1)
@@ -118,9 +132,11 @@ def new_clip(preset: TrainPreset) -> nn.Module:
 
 
 def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *, progress: bool = True,
-             stop_at_step: int | None = None, clip: nn.Module | None = None) -> Path:
-    """Pretrain a CLIP on ``images`` with synthetic captions; returns the saved
-    ``out_dir/clip.safetensors`` (written by rank 0; resumes from ``out_dir`` checkpoints)."""
+             stop_at_step: int | None = None, clip: nn.Module | None = None,
+             caption_fn: CaptionFn | None = None) -> Path:
+    """Pretrain a CLIP on ``images`` with synthetic captions (PIGEON's location captions, or
+    ``caption_fn``'s); returns the saved ``out_dir/clip.safetensors`` (written by rank 0; resumes
+    from ``out_dir`` checkpoints)."""
     import open_clip
     from safetensors.torch import save_file
 
@@ -132,7 +148,8 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     clip = clip if clip is not None else new_clip(preset)
     tokenizer = open_clip.get_tokenizer(preset.tower)
     k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
-    ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style)
+    ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style,
+                        caption_fn=caption_fn)
     check_caption_diversity([c for caps in ds.captions for c in caps], strict=preset.strict)
     ws = int(os.environ.get("WORLD_SIZE", "1"))
     batch = min(preset.pretrain_batch_size, max(2, len(ds) // ws))
@@ -183,5 +200,15 @@ def caption_examples(images: LocationImages, preset: TrainPreset, n: int = 3) ->
     return out
 
 
-__all__ = ["CLIP_FILE", "CaptionedViews", "ClipPair", "build_pretrain_loss", "caption_examples",
-           "check_caption_diversity", "new_clip", "pretrain"]
+__all__ = [
+    "CLIP_FILE",
+    "CaptionFn",
+    "CaptionedViews",
+    "ClipPair",
+    "build_pretrain_loss",
+    "caption_examples",
+    "check_caption_diversity",
+    "location_caption_fn",
+    "new_clip",
+    "pretrain",
+]
