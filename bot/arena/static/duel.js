@@ -106,7 +106,8 @@
   function render() {
     const waiting = duel.status === "Lobby";
     $("[data-qa=duel-waiting]").hidden = !waiting;
-    $("[data-qa=guess-map]").hidden = waiting;
+    // visibility, not display: the map's canvas keeps its size (GuessMap measures it once)
+    $("[data-qa=guess-map]").style.visibility = waiting ? "hidden" : "visible";
     showHp();
     if (waiting) {
       const link = $("[data-qa=duel-link]");
