@@ -41,7 +41,7 @@ const CountryPick = (() => {
     return {
       get code() { return select.value; },
       name(code) { return names[code] || (code || "").toUpperCase(); },
-      reset() { select.value = ""; show(); },
+      reset() { select.disabled = false; select.value = ""; show(); },
       setEnabled(on) { select.disabled = !on; },
     };
   }
