@@ -100,6 +100,31 @@ def _absolute(base_url: str, path_or_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path_or_url}"
 
 
+_GAME_MODE_ROLES = {
+    # country streaks
+    "play_streak": "a[data-qa=play-country-streak]",
+    "start_streak": "button[data-qa=start-streak-game-button]",
+    "country_select": "select[data-qa=country-select]",
+    "streak": "[data-qa=streak]",
+    "streak_answer": "[data-qa=streak-answer]",
+    "streak_pick": "[data-qa=streak-pick]",
+    "final_streak": "[data-qa=final-streak]",
+    # duels
+    "play_duels": "a[data-qa=play-duels]",
+    "create_duel": "button[data-qa=create-duel-button]",
+    "join_duel": "button[data-qa=join-duel-button]",
+    "hp_self": "[data-qa=hp-you]",
+    "hp_opponent": "[data-qa=hp-opponent]",
+    "multiplier": "[data-qa=duel-multiplier]",
+    "opponent_points": "[data-qa=opponent-result-points]",
+    "damage_dealt": "[data-qa=damage-dealt]",
+    "damage_taken": "[data-qa=damage-taken]",
+    "result_hp_self": "[data-qa=result-hp-you]",
+    "result_hp_opponent": "[data-qa=result-hp-opponent]",
+    "duel_winner": "[data-qa=duel-winner]",
+}
+"""Roles of country streaks and duels: the arena's markup (docs/arena.md)."""
+
 ARENA = Site(
     name="arena",
     selectors={
@@ -119,27 +144,7 @@ ARENA = Site(
         "final_score": "[data-qa=final-score], [data-qa=final-streak], [data-qa=duel-winner]",
         "play_again": "button[data-qa=play-again-button]",
         "start_game": "button[data-qa=start-game-button]",
-        # country streaks
-        "play_streak": "a[data-qa=play-country-streak]",
-        "start_streak": "button[data-qa=start-streak-game-button]",
-        "country_select": "select[data-qa=country-select]",
-        "streak": "[data-qa=streak]",
-        "streak_answer": "[data-qa=streak-answer]",
-        "streak_pick": "[data-qa=streak-pick]",
-        "final_streak": "[data-qa=final-streak]",
-        # duels
-        "play_duels": "a[data-qa=play-duels]",
-        "create_duel": "button[data-qa=create-duel-button]",
-        "join_duel": "button[data-qa=join-duel-button]",
-        "hp_self": "[data-qa=hp-you]",
-        "hp_opponent": "[data-qa=hp-opponent]",
-        "multiplier": "[data-qa=duel-multiplier]",
-        "opponent_points": "[data-qa=opponent-result-points]",
-        "damage_dealt": "[data-qa=damage-dealt]",
-        "damage_taken": "[data-qa=damage-taken]",
-        "result_hp_self": "[data-qa=result-hp-you]",
-        "result_hp_opponent": "[data-qa=result-hp-opponent]",
-        "duel_winner": "[data-qa=duel-winner]",
+        **_GAME_MODE_ROLES,
     },
     hide_selectors=("[data-qa=compass]", "[data-qa=pano-zoom-in]", "[data-qa=pano-zoom-out]",
                     "[data-qa=guess-map]", "[data-qa=round-number]", "[data-qa=score]",
@@ -179,29 +184,11 @@ GEOGUESSR = Site(
         "final_score": "[data-qa=play-again-button], [class*=result-overlay_]",
         "play_again": "button[data-qa=play-again-button]",
         "start_game": "button[data-qa=start-game-button]",
-        # country streaks: FRONTENDS.md §1.2 records these two (mDuval1/geoguessr-bot); picks go by API.
-        "play_streak": "a[data-qa=play-country-streak]",
-        "start_streak": "button[data-qa=start-streak-game-button]",
-        # No selector is recorded for the rest of the streak and duel HUD: the arena's data-qa names
-        # stand in, so on the real site these read nothing and the bot falls back to the game API
-        # (read only after its guess). Unverified.
-        "country_select": "[data-qa=country-select]",
-        "streak": "[data-qa=streak]",
-        "streak_answer": "[data-qa=streak-answer]",
-        "streak_pick": "[data-qa=streak-pick]",
-        "final_streak": "[data-qa=final-streak]",
-        "play_duels": "[data-qa=play-duels]",
-        "create_duel": "[data-qa=create-duel-button]",
-        "join_duel": "[data-qa=join-duel-button]",
-        "hp_self": "[data-qa=hp-you]",
-        "hp_opponent": "[data-qa=hp-opponent]",
-        "multiplier": "[data-qa=duel-multiplier]",
-        "opponent_points": "[data-qa=opponent-result-points]",
-        "damage_dealt": "[data-qa=damage-dealt]",
-        "damage_taken": "[data-qa=damage-taken]",
-        "result_hp_self": "[data-qa=result-hp-you]",
-        "result_hp_opponent": "[data-qa=result-hp-opponent]",
-        "duel_winner": "[data-qa=duel-winner]",
+        # Country streaks: FRONTENDS.md §1.2 records the start link and button (mDuval1/geoguessr-bot, the
+        # same data-qa as the arena's); picks go by API. No selector is recorded for the rest of the
+        # streak and duel HUD: the arena's data-qa names stand in, so on the real site these read nothing
+        # and the bot falls back to the game API (read only after its guess). Unverified.
+        **_GAME_MODE_ROLES,
     },
     # PIGEON's extension hides these before its screenshot (FRONTENDS.md §1.1).
     hide_selectors=(".game-layout__status", ".game-layout__guess-map", ".game-layout__controls",

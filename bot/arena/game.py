@@ -187,6 +187,7 @@ class GameStore:
         self._expired: set[str] = set()
         self._panos: dict[str, tuple[str, int]] = {}
         self._countries: np.ndarray | None = None
+        self._countries_lock = threading.Lock()  # one lookup, however many requests want it at once
         self.map_aliases = {arena_map.name, "world", "default", arena_map.name.split("-")[0]}
 
     # ------------------------------------------------------------------ helpers
@@ -194,13 +195,14 @@ class GameStore:
     def location_countries(self) -> np.ndarray:
         """Country code (lowercase alpha-2, "" outside every country) of each map location, looked
         up once (Natural Earth; ~1-3 s on first use). Call it outside the lock."""
-        if self._countries is None:
-            from geoloc.geo.countries import country_codes
+        with self._countries_lock:
+            if self._countries is None:
+                from geoloc.geo.countries import country_codes
 
-            lat = [loc.lat for loc in self.map.locations]
-            lon = [loc.lon for loc in self.map.locations]
-            self._countries = country_codes(lat, lon)
-        return self._countries
+                lat = [loc.lat for loc in self.map.locations]
+                lon = [loc.lon for loc in self.map.locations]
+                self._countries = country_codes(lat, lon)
+            return self._countries
 
     def _place(self, loc_index: int) -> tuple[float, float, str]:
         loc = self.map.locations[loc_index]

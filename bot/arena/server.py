@@ -68,9 +68,14 @@ _DUEL_RE = re.compile(r"^/api/duels/([A-Za-z0-9_-]{1,64})(/join|/guess)?$")
 PLAYER_COOKIE = "geoloc_player"
 
 
+_INCLUDE_RE = re.compile(r"\{\{> ([a-z-]+)\}\}\n?")
+
+
 def _page(name: str, **values: str) -> bytes:
-    """A static HTML template with ``{{key}}`` placeholders filled (values HTML-escaped)."""
+    """A static HTML template: ``{{> part}}`` lines replaced by ``static/_part.html`` (markup shared by
+    the pages), then ``{{key}}`` placeholders filled (values HTML-escaped)."""
     text = (STATIC_DIR / name).read_text(encoding="utf-8")
+    text = _INCLUDE_RE.sub(lambda m: (STATIC_DIR / f"_{m.group(1)}.html").read_text(encoding="utf-8"), text)
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(str(value), quote=True))
     return text.encode()
