@@ -44,7 +44,8 @@ def round_line(r) -> str:
         return f"{head}: picked {r.country_pick} ({r.country_prob or 0:.2f}), was {r.country_truth}: " \
                f"{'right' if r.correct else 'wrong'}, streak {r.streak} {tail}"
     if r.multiplier is not None or r.hp_after is not None:
-        return (f"{head} x{r.multiplier}: {r.score} vs {r.opp_score} points, {km} km, HP {r.hp_before}->{r.hp_after} "
+        mult = "?" if r.multiplier is None else f"{r.multiplier:g}"
+        return (f"{head} x{mult}: {r.score} vs {r.opp_score} points, {km} km, HP {r.hp_before}->{r.hp_after} "
                 f"(opponent {r.opp_hp_before}->{r.opp_hp_after}), {r.views} view(s) in a {r.budget_s or 0:.1f} s "
                 f"budget {tail}")
     return f"{head}: score {r.score} distance {km} km {tail}"

@@ -113,7 +113,7 @@ class DuelPlayer(Player):
         text = self.watcher.result_text()
         rec.screen_distance_km, rec.screen_points = text.distance_km, text.points
         res = self.page.texts(*RESULT_ROLES)
-        rec.opp_score = parse_number(res["opponent_points"] or "")
+        rec.opp_score = _int(res["opponent_points"])
         rec.damage_dealt, rec.damage_taken = _int(res["damage_dealt"]), _int(res["damage_taken"])
         rec.hp_after, rec.opp_hp_after = _int(res["result_hp_self"]), _int(res["result_hp_opponent"])
         try:

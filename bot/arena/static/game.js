@@ -37,14 +37,15 @@
     }
   }
 
+  // the running total (score, or the streak); the round counter changes only with the next round
+  function showScore() {
+    if (streak) $("[data-qa=streak]").textContent = String(game.player.totalStreak);
+    else $("[data-qa=score]").textContent = String(totalScore());
+  }
+
   function showStatus() {
-    if (streak) {
-      $("[data-qa=round-number]").textContent = String(game.round);
-      $("[data-qa=streak]").textContent = String(game.player.totalStreak);
-    } else {
-      $("[data-qa=round-number]").textContent = game.round + " / " + game.roundCount;
-      $("[data-qa=score]").textContent = String(totalScore());
-    }
+    $("[data-qa=round-number]").textContent = streak ? String(game.round) : game.round + " / " + game.roundCount;
+    showScore();
   }
 
   function showResult(guess, truthRound) {
@@ -63,7 +64,7 @@
         km === null ? "no guess (timed out)" : (km < 10 ? km.toFixed(2) : km.toFixed(1)) + " km";
       $("[data-qa=round-result-points]").textContent = String(guess.roundScoreInPoints);
     }
-    showStatus();
+    showScore();
   }
 
   function totalScore() {
@@ -138,7 +139,7 @@
     } else {
       $("[data-qa=final-score]").textContent = String(totalScore());
     }
-    showStatus();
+    showScore();
     finalBox.hidden = false;
   }
 
