@@ -17,7 +17,7 @@ from app import mapview, modelinfo, results, samples, uploads
 from geoloc.errors import GeolocError
 
 LOG = logging.getLogger("geoloc.app")
-MODES = ["Locate photos", "SynthWorld samples", "Play against the model", "Model card"]
+MODES = ["Locate photos", "SynthWorld samples", "Play against the model", "Duel the model", "Model card"]
 TOP_K = 5
 PLAYER_COLOUR = (124, 58, 237, 255)
 TRUTH_COLOUR = (0, 0, 0, 255)
@@ -260,6 +260,10 @@ def main() -> None:
         samples_mode(geo, show_radius)
     elif mode == "Play against the model":
         play_mode(geo, show_radius)
+    elif mode == "Duel the model":
+        from app.duel_page import duel_mode
+
+        duel_mode(geo, show_radius, cached_click_grid())
     else:
         show_model_card(card, full=True)
 

@@ -1,5 +1,7 @@
 """GuessPlacer strategies: click the guess map at the projected pixel (UI), or POST the guess to
-the game API (GeoGuessr's ``/api/v3/games/{token}``, as public bots do)."""
+the game API (GeoGuessr's ``/api/v3/games/{token}``, as public bots do; a duel's
+``/api/duels/{id}/guess`` with ``{lat, lng, roundNumber}``, as PIGEON's extension does). Country
+streaks: pick the country in the page's country list (UI) or POST ``streakLocationCode`` (API)."""
 
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ class UiClickPlacer:
         if any(self.page.visible("round_result", "final_score").values()):
             raise RoundOver(f"{self.page.site.name}: the round ended before the guess was placed")
 
-    def place(self, lat: float, lng: float, token: str | None = None) -> Placement:
+    def place(self, lat: float, lng: float, token: str | None = None, round_number: int | None = None) -> Placement:
         from selenium.webdriver.common.action_chains import ActionChains
 
         p = self.page
@@ -123,7 +125,7 @@ class ApiPlacer:
     def __init__(self, page: Page, base_url: str):
         self.page, self.base_url = page, base_url
 
-    def place(self, lat: float, lng: float, token: str | None = None) -> Placement:
+    def place(self, lat: float, lng: float, token: str | None = None, round_number: int | None = None) -> Placement:
         if not token:
             raise GeolocError(f"{self.page.site.name}: API guesses need the game token (not on a /game/ page?)")
         url = self.page.site.api_url(self.base_url, token)
@@ -136,17 +138,98 @@ class ApiPlacer:
         return Placement(float(lat), float(lng), self.name)
 
 
-def make_placer(kind: str, page: Page, base_url: str):
-    """``ui`` -> :class:`UiClickPlacer`, ``api`` -> :class:`ApiPlacer`; GeolocError otherwise or when
-    the site's map exposes no geometry for UI clicks."""
+class DuelApiPlacer:
+    """POST ``{lat, lng, roundNumber}`` to the duel's ``/guess`` from inside the page (cookies
+    apply). The duel page polls, so nothing is reloaded."""
+
+    name = "api"
+
+    def __init__(self, page: Page, base_url: str):
+        self.page, self.base_url = page, base_url
+
+    def place(self, lat: float, lng: float, token: str | None = None, round_number: int | None = None) -> Placement:
+        if not token or round_number is None:
+            raise GeolocError(f"{self.page.site.name}: duel guesses need the duel id and the round number")
+        url = self.page.site.duel_url(self.base_url, token, "/guess")
+        body = {"lat": float(lat), "lng": float(lng), "roundNumber": int(round_number)}
+        status, data = self.page.fetch_json(url, "POST", body)
+        if not 200 <= status < 300:
+            msg = (data or {}).get("message") or (data or {}).get("error") or data
+            raise GuessRejected(f"{self.page.site.name}: duel guess refused with HTTP {status}: {msg}")
+        return Placement(float(lat), float(lng), self.name)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """How a country pick went in: the code submitted, the strategy, and whether the page shows it."""
+
+    code: str
+    strategy: str
+    shown_ok: bool | None = None
+
+
+class UiCountryPicker:
+    """Choose the country in the page's country list (``country_select``), check that the page
+    shows it as picked, press "guess"."""
+
+    name = "ui"
+
+    def __init__(self, page: Page, timeout: float = 5.0):
+        self.page, self.timeout = page, timeout
+
+    def pick(self, code: str, token: str | None = None, round_number: int | None = None) -> Pick:
+        from selenium.webdriver.support.ui import Select
+
+        p = self.page
+        if any(p.visible("round_result", "final_score").values()):
+            raise RoundOver(f"{p.site.name}: the round ended before the pick")
+        p.wait(lambda: p.attr("country_select", "data-ready") == "true", "the country list", self.timeout)
+        p.retry(lambda: Select(p.find("country_select")).select_by_value(code))
+        p.wait(lambda: p.find("guess_button").is_enabled(), "the guess button to enable", self.timeout)
+        shown = p.js("const e = document.querySelector('[data-qa=selected-country]'); return e && e.dataset.code;")
+        p.click("guess_button")
+        return Pick(code, self.name, None if shown is None else shown == code)
+
+
+class ApiCountryPicker:
+    """POST ``{token, streakLocationCode, timedOut: false[, roundNumber]}`` to the game API from the
+    page, then reload so the page shows the result."""
+
+    name = "api"
+
+    def __init__(self, page: Page, base_url: str):
+        self.page, self.base_url = page, base_url
+
+    def pick(self, code: str, token: str | None = None, round_number: int | None = None) -> Pick:
+        if not token:
+            raise GeolocError(f"{self.page.site.name}: API picks need the game token (not on a /game/ page?)")
+        body: dict = {"token": token, "streakLocationCode": code, "timedOut": False}
+        if round_number is not None:
+            body["roundNumber"] = int(round_number)
+        status, data = self.page.fetch_json(self.page.site.api_url(self.base_url, token), "POST", body)
+        if not 200 <= status < 300:
+            msg = (data or {}).get("message") or (data or {}).get("error") or data
+            raise GuessRejected(f"{self.page.site.name}: pick refused with HTTP {status}: {msg}")
+        self.page.driver.refresh()
+        return Pick(code, self.name)
+
+
+def make_placer(kind: str, page: Page, base_url: str, game: str = "standard"):
+    """``ui`` -> :class:`UiClickPlacer`; ``api`` -> :class:`ApiPlacer` (:class:`DuelApiPlacer` when
+    ``game`` is ``duels``; :class:`ApiCountryPicker` / :class:`UiCountryPicker` for ``streak``).
+    GeolocError for other kinds, or UI clicks on a map that exposes no geometry."""
+    if game == "streak":
+        if kind in ("ui", "api"):
+            return UiCountryPicker(page) if kind == "ui" else ApiCountryPicker(page, base_url)
+        raise GeolocError(f"unknown placer {kind!r}; use 'ui' or 'api'")
     if kind == "ui":
         if not page.site.map_geometry:
             raise GeolocError(f"site {page.site.name!r}: the guess map exposes no zoom/centre; use --placer api")
         return UiClickPlacer(page)
     if kind == "api":
-        return ApiPlacer(page, base_url)
+        return DuelApiPlacer(page, base_url) if game == "duels" else ApiPlacer(page, base_url)
     raise GeolocError(f"unknown placer {kind!r}; use 'ui' or 'api'")
 
 
-__all__ = ["ApiPlacer", "GuessRejected", "Placement", "RoundOver", "UiClickPlacer", "make_placer",
-           "read_geometry"]
+__all__ = ["ApiCountryPicker", "ApiPlacer", "DuelApiPlacer", "GuessRejected", "Pick", "Placement", "RoundOver",
+           "UiClickPlacer", "UiCountryPicker", "make_placer", "read_geometry"]

@@ -28,6 +28,13 @@ class RoundRecord:
             placing the guess (s), and wall time of the whole round (s).
         placer, marker_ok, stale, retries, error: how the guess went in; recovered faults; a
             message when the round failed.
+        Duels: multiplier (read on the page), opp_score (the opponent's points), hp_before /
+            hp_after and opp_hp_before / opp_hp_after (read on the page), damage_dealt /
+            damage_taken (the result screen), hp_ok (the page's HP after the round equals what
+            :mod:`geoloc.duel` gives for the two scores and the multiplier), budget_s (the time the
+            bot allowed itself), countdown_s (countdown left when it started, None if not running).
+        Streaks: country_pick (lowercase alpha-2), country_prob (the model's probability),
+            country_truth (after the pick), correct, streak (the streak after the round).
     """
 
     game: int
@@ -60,6 +67,22 @@ class RoundRecord:
     stale: int = 0
     retries: int = 0
     error: str | None = None
+    multiplier: float | None = None
+    opp_score: float | None = None
+    hp_before: int | None = None
+    hp_after: int | None = None
+    opp_hp_before: int | None = None
+    opp_hp_after: int | None = None
+    damage_dealt: int | None = None
+    damage_taken: int | None = None
+    hp_ok: bool | None = None
+    budget_s: float | None = None
+    countdown_s: float | None = None
+    country_pick: str | None = None
+    country_prob: float | None = None
+    country_truth: str | None = None
+    correct: bool | None = None
+    streak: int | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,7 +90,8 @@ class RoundRecord:
 
 @dataclass
 class GameRecord:
-    """A finished (or aborted) game: its rounds, the site's total, and an error if it aborted."""
+    """A finished (or aborted) game: its rounds, the site's total, and an error if it aborted.
+    ``outcome``: a duel's ``win`` / ``loss`` / ``draw``, a streak's final streak as text."""
 
     game: int
     token: str | None
@@ -75,6 +99,7 @@ class GameRecord:
     rounds: list[RoundRecord] = field(default_factory=list)
     total_score: float | None = None
     error: str | None = None
+    outcome: str | None = None
 
     @property
     def score(self) -> float:
@@ -152,15 +177,16 @@ def summary_table(games: list[GameRecord], title: str = "bot games"):
     from rich.table import Table
 
     t = Table(title=title)
-    for col in ("game", "mode", "rounds", "score", "median km", "timeouts", "s/round", "error"):
-        t.add_column(col, justify="right" if col not in ("mode", "error") else "left")
+    for col in ("game", "mode", "rounds", "score", "outcome", "median km", "timeouts", "s/round", "error"):
+        t.add_column(col, justify="right" if col not in ("mode", "outcome", "error") else "left")
     for g in games:
         s = summarize([g])
-        t.add_row(str(g.game), g.mode, str(len(g.rounds)), f"{g.score:.0f}", _fmt(s["median_km"], ".0f"),
-                  str(s["timeouts"]), _fmt(s["seconds_per_round"], ".1f"), (g.error or "")[:60])
+        t.add_row(str(g.game), g.mode, str(len(g.rounds)), f"{g.score:.0f}", g.outcome or "",
+                  _fmt(s["median_km"], ".0f"), str(s["timeouts"]), _fmt(s["seconds_per_round"], ".1f"),
+                  (g.error or "")[:60])
     s = summarize(games)
     if s["mean_game_score"] is not None:
-        t.add_row("mean", "", f"{s['rounds'] / max(len(games), 1):.1f}", f"{s['mean_game_score']:.0f}",
+        t.add_row("mean", "", f"{s['rounds'] / max(len(games), 1):.1f}", f"{s['mean_game_score']:.0f}", "",
                   _fmt(s["median_km"], ".0f"), str(s["timeouts"]), _fmt(s["seconds_per_round"], ".1f"), "")
     return t
 

@@ -86,6 +86,15 @@ class Page:
             "  && getComputedStyle(e).visibility !== 'hidden' && getComputedStyle(e).display !== 'none'); }"
             " return out;", [[r, self.site.sel(r)] for r in roles])
 
+    def texts(self, *roles: str) -> dict[str, str | None]:
+        """For each role, the text of its first rendered element (None when there is none), in one
+        script call."""
+        return self.js(
+            "const out = {}; for (const [role, sel] of arguments[0]) {"
+            " const e = Array.from(document.querySelectorAll(sel)).find(x => x.getClientRects().length > 0);"
+            " out[role] = e ? e.textContent.trim() : null; } return out;",
+            [[r, self.site.sel(r)] for r in roles])
+
     def attr(self, role: str, name: str) -> str | None:
         """Attribute ``name`` of the first ``role`` element (retried when stale)."""
         return self.retry(lambda: self.find(role).get_attribute(name))

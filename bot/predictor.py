@@ -5,6 +5,12 @@
   (``POST {url}`` with ``{image, image_2, image_3, image_4}`` base64 data URIs ->
   ``{"results": {"lat", "lng"}}``; FRONTENDS.md §1.1). :mod:`bot.predict_server` serves it.
 * :class:`RandomPredictor`: uniform on the sphere (the benchmark's baseline player).
+
+Country streaks ask :meth:`predict_country` (views -> the most probable country, a lowercase ISO
+alpha-2 code): the model's ``Prediction.countries`` summed per alpha-2 code
+(:func:`geoloc.geo.countries.rank_alpha2`); the HTTP protocol returns only a point, whose country
+is then looked up; the random player picks a country uniformly; :class:`ConstantCountryPredictor`
+always names the same country (the benchmark's most-common-country baseline).
 """
 
 from __future__ import annotations
@@ -35,10 +41,30 @@ class Guess:
     ms: float
 
 
+@dataclass(frozen=True)
+class CountryGuess:
+    """A country pick: lowercase alpha-2 ``code``, its ``probability`` (None when unknown), ms taken."""
+
+    code: str
+    probability: float | None
+    ms: float
+
+
 class Predictor(Protocol):
     name: str
 
     def predict(self, views: list[Image.Image]) -> Guess: ...
+
+    def predict_country(self, views: list[Image.Image]) -> CountryGuess: ...
+
+
+def _country_of_point(guess: Guess) -> CountryGuess:
+    """The country under a point guess (the model gave a point only); "" at sea."""
+    from geoloc.geo.countries import country_codes
+
+    t = time.perf_counter()
+    code = str(country_codes(guess.lat, guess.lng, max_km=500.0)[0])
+    return CountryGuess(code, None, guess.ms + (time.perf_counter() - t) * 1e3)
 
 
 class GeolocatorPredictor:
@@ -58,6 +84,20 @@ class GeolocatorPredictor:
         if pred.error or pred.lat is None:
             raise GeolocError(f"predictor: model failed on the captured views: {pred.error}")
         return Guess(float(pred.lat), float(pred.lon), (time.perf_counter() - t) * 1e3)
+
+    def predict_country(self, views: list[Image.Image]) -> CountryGuess:
+        """The country with the highest probability, all of the model's countries summed per alpha-2."""
+        from geoloc.geo.countries import rank_alpha2
+
+        if not views:
+            raise GeolocError("predictor: no views captured")
+        t = time.perf_counter()
+        pred = self.geo.predict([list(views)], views=None, top_k=1, top_regions=None, places=False)[0]
+        ranked = rank_alpha2(pred.countries) if not pred.error else []
+        if not ranked:
+            raise GeolocError(f"predictor: the model gave no country for the captured views: {pred.error}")
+        code, p = ranked[0]
+        return CountryGuess(code, p, (time.perf_counter() - t) * 1e3)
 
 
 def image_data_uri(img: Image.Image, quality: int = 90) -> str:
@@ -98,6 +138,10 @@ class HttpPredictor:
             raise GeolocError(f"prediction server {self.url}: invalid coordinates {lat}, {lng}")
         return Guess(lat, lng, (time.perf_counter() - t) * 1e3)
 
+    def predict_country(self, views: list[Image.Image]) -> CountryGuess:
+        """PIGEON's protocol returns a point only: its country (within 500 km of a coast)."""
+        return _country_of_point(self.predict(views))
+
 
 class RandomPredictor:
     """Uniformly random points on the sphere (seeded); ignores the views."""
@@ -111,6 +155,32 @@ class RandomPredictor:
         lat = math.degrees(math.asin(2.0 * u - 1.0))
         return Guess(lat, 360.0 * v - 180.0, 0.0)
 
+    def predict_country(self, views: list[Image.Image]) -> CountryGuess:
+        """A country drawn uniformly from every country code of the boundaries."""
+        from geoloc.geo.countries import country_names
 
-__all__ = ["GeolocatorPredictor", "Guess", "HttpPredictor", "Predictor", "RandomPredictor",
+        codes = sorted(country_names())
+        return CountryGuess(codes[int(self.rng.integers(len(codes)))], 1.0 / len(codes), 0.0)
+
+
+class ConstantCountryPredictor:
+    """Always names the same country (country streaks only)."""
+
+    def __init__(self, code: str):
+        from geoloc.geo.countries import country_names
+
+        if code.lower() not in country_names():
+            raise GeolocError(f"unknown country code {code!r} (lowercase ISO 3166-1 alpha-2)")
+        self.code = code.lower()
+        self.name = f"always:{self.code}"
+
+    def predict(self, views: list[Image.Image]) -> Guess:
+        raise GeolocError(f"{self.name} names a country only; it cannot guess a point")
+
+    def predict_country(self, views: list[Image.Image]) -> CountryGuess:
+        return CountryGuess(self.code, None, 0.0)
+
+
+__all__ = ["ConstantCountryPredictor", "CountryGuess", "GeolocatorPredictor", "Guess", "HttpPredictor", "Predictor",
+           "RandomPredictor",
            "image_data_uri", "pigeon_payload"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
@@ -114,13 +115,24 @@ class ViewCapturer:
             self.show_ui()
         return Image.open(io.BytesIO(png)).convert("RGB")
 
-    def capture_views(self, heading: HeadingController, max_views: int = 4) -> list[CapturedView]:
+    def capture_views(self, heading: HeadingController, max_views: int = 4,
+                      deadline: Callable[[], float | None] | None = None) -> list[CapturedView]:
         """``max_views`` views 90 degrees apart when rotation is allowed, else the one view.
-        The view is left at the last heading."""
+        The view is left at the last heading.
+
+        ``deadline()``: a ``time.monotonic()`` time (or None) asked before each further view; the
+        capture stops early when turning and capturing one more view (timed on the views so far)
+        would pass it. The first view is always captured.
+        """
         n = max_views if max_views > 1 and heading.rotation_allowed() else 1
-        views = []
+        views: list[CapturedView] = []
+        t0 = time.monotonic()
         for i in range(n):
             if i:
+                limit = deadline() if deadline else None
+                per_view = (time.monotonic() - t0) / i
+                if limit is not None and time.monotonic() + per_view > limit:
+                    break
                 heading.turn()
             views.append(CapturedView(heading.heading(), self.capture()))
         return views

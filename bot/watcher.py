@@ -11,14 +11,24 @@ from dataclasses import dataclass
 
 from bot.page import Page
 
-_ROUND_RE = re.compile(r"(\d+)\s*/\s*(\d+)")
+_ROUND_RE = re.compile(r"(\d+)(?:\s*/\s*(\d+))?")
+_CLOCK_RE = re.compile(r"(\d+):(\d{2})")
 _NUMBER_RE = re.compile(r"-?\d[\d,\s\u00a0\u202f]*(?:\.\d+)?")
 
 
-def parse_round(text: str) -> tuple[int, int] | None:
-    """``"2 / 5"`` (any spacing, surrounding words allowed) -> ``(2, 5)``; None if absent."""
+def parse_round(text: str) -> tuple[int, int | None] | None:
+    """``"2 / 5"`` (any spacing, surrounding words allowed) -> ``(2, 5)``; a lone number (duels,
+    streaks: no round count) ``"3"`` -> ``(3, None)``; None if there is no number."""
     m = _ROUND_RE.search(text or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    if not m:
+        return None
+    return int(m.group(1)), (int(m.group(2)) if m.group(2) else None)
+
+
+def parse_clock(text: str) -> float | None:
+    """``"1:05"`` -> 65.0 seconds; None for ``"--:--"`` or no clock."""
+    m = _CLOCK_RE.search(text or "")
+    return float(int(m.group(1)) * 60 + int(m.group(2))) if m else None
 
 
 def parse_number(text: str) -> float | None:
@@ -45,10 +55,10 @@ def parse_distance_km(text: str) -> float | None:
 
 @dataclass(frozen=True)
 class RoundInfo:
-    """The round on screen: ``number`` (1-based) of ``total``."""
+    """The round on screen: ``number`` (1-based) of ``total`` (None when games have no round count)."""
 
     number: int
-    total: int
+    total: int | None
 
 
 @dataclass(frozen=True)
@@ -135,4 +145,5 @@ class RoundWatcher:
                               "the next round or the final score", timeout)
 
 
-__all__ = ["ResultText", "RoundInfo", "RoundWatcher", "parse_distance_km", "parse_number", "parse_round"]
+__all__ = ["ResultText", "RoundInfo", "RoundWatcher", "parse_clock", "parse_distance_km", "parse_number",
+           "parse_round"]

@@ -24,17 +24,20 @@ def serve(
     seed: int = typer.Option(2026, "--seed", help="SynthWorld: seed of the places."),
     size: int = typer.Option(256, "--size", min=32, max=1024, help="View size in px (SynthWorld, panoramas)."),
     duration: float = typer.Option(0.0, "--duration", min=0.0, help="Stop after this many seconds (0 = until Ctrl-C)."),
+    duel_delay: float = typer.Option(3.0, "--duel-delay", min=0.0, max=60.0,
+                                     help="Duels: seconds between the end of a round and the next."),
 ) -> None:
-    """Serve the arena until Ctrl-C: lobby at /, game API at /api/v3/games."""
+    """Serve the arena until Ctrl-C: lobby at /, duels at /duels, country streaks at /streaks."""
     from bot.arena.server import serve as start
 
     server = start(map_name, host=host, port=port, hide_answer=hide_answer, locations=locations, map_seed=seed,
-                   size=size)
+                   size=size, duel_delay_s=duel_delay)
     skipped = server.store.map.skipped
     if skipped:
         typer.echo(f"skipped {len(skipped)} location(s)/row(s): " + "; ".join(skipped[:5]), err=True)
     typer.echo(f"arena: map {server.store.map.name} ({len(server.store.map)} places), "
-               f"hide-answer {'on' if hide_answer else 'off'}, open {server.url}/")
+               f"hide-answer {'on' if hide_answer else 'off'}, open {server.url}/ (duels {server.url}/duels, "
+               f"country streaks {server.url}/streaks)")
     try:
         deadline = time.monotonic() + duration if duration else None
         while deadline is None or time.monotonic() < deadline:

@@ -4,10 +4,22 @@ Routes (see docs/arena.md for the JSON):
 
 ==========================================  ===================================================
 ``GET /``                                   lobby (mode, time limit, rounds, start button)
-``GET /game/{token}``                       game page (panorama, compass, guess map, result)
+``GET /game/{token}``                       game page (panorama, compass, guess map, result);
+                                            the country-streak page for a streak game
 ``POST /api/v3/games``                      new game -> game JSON with ``token``
+``POST /api/v3/games/streak``               new country streak -> game JSON
 ``GET /api/v3/games/{token}``               game JSON
 ``POST /api/v3/games/{token}``              guess -> game JSON
+``GET /streaks``                            country-streak lobby
+``GET /duels``                              duel lobby (create, open duels to join)
+``GET /duels/{id}``                         duel page (both HP bars, countdown, guess map)
+``POST /api/duels``                         new duel (the caller is player 1) -> duel JSON
+``GET /api/duels``                          duels waiting for a second player
+``GET /api/duels/{id}``                     duel JSON as the caller sees it
+``POST /api/duels/{id}/join``               take the second seat -> duel JSON
+``POST /api/duels/{id}/guess``              ``{lat, lng, roundNumber}`` -> duel JSON
+``GET /api/countries``                      ``[{code, name}]`` for country pickers
+``GET /api/countries/at?lat=&lng=``         the country at a point ``{code, name}`` (404 at sea)
 ``GET /pano/{panoId}/{heading}.jpg``        one view (heading 0, 90, 180, 270)
 ``GET /static/{name}``                      first-party JS/CSS; ``world.json`` country outlines
 ``GET /api/arena``                          server info (map name, number of places, hide-answer)
@@ -15,6 +27,10 @@ Routes (see docs/arena.md for the JSON):
 
 Client errors are JSON ``{"error", "code", "status"}`` with a 4xx status. The server binds
 127.0.0.1 unless told otherwise.
+
+Players of duels are told apart by the ``geoloc_player`` cookie (set on the first page or API call
+that lacks it; any 8-64 URL-safe characters are accepted, so API clients may choose their own).
+Two tabs of one browser share it, so two people play from two browsers (or profiles).
 """
 
 from __future__ import annotations
@@ -23,14 +39,16 @@ import contextlib
 import html
 import json
 import re
+import secrets
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from bot.arena.game import ArenaError, GameStore
+from bot.arena.game import PLAYER_RE, ArenaError, GameStore
 from bot.arena.maps import ArenaMap, load_map
 from bot.arena.worldmap import world_outlines_json
 
@@ -45,11 +63,19 @@ GUESS_MAP = {"width": 600, "height": 400, "zoom": 1.2288186904958804, "center_la
 _GAME_RE = re.compile(r"^/api/v3/games/([A-Za-z0-9_-]{1,64})$")
 _PAGE_RE = re.compile(r"^/game/([A-Za-z0-9_-]{1,64})$")
 _PANO_RE = re.compile(r"^/pano/([0-9a-f]{1,64})/(-?\d{1,4})\.jpg$")
+_DUEL_PAGE_RE = re.compile(r"^/duels/([A-Za-z0-9_-]{1,64})$")
+_DUEL_RE = re.compile(r"^/api/duels/([A-Za-z0-9_-]{1,64})(/join|/guess)?$")
+PLAYER_COOKIE = "geoloc_player"
+
+
+_INCLUDE_RE = re.compile(r"\{\{> ([a-z-]+)\}\}\n?")
 
 
 def _page(name: str, **values: str) -> bytes:
-    """A static HTML template with ``{{key}}`` placeholders filled (values HTML-escaped)."""
+    """A static HTML template: ``{{> part}}`` lines replaced by ``static/_part.html`` (markup shared by
+    the pages), then ``{{key}}`` placeholders filled (values HTML-escaped)."""
     text = (STATIC_DIR / name).read_text(encoding="utf-8")
+    text = _INCLUDE_RE.sub(lambda m: (STATIC_DIR / f"_{m.group(1)}.html").read_text(encoding="utf-8"), text)
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", html.escape(str(value), quote=True))
     return text.encode()
@@ -66,6 +92,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, ctype: str, cache: bool = False) -> None:
         self.send_response(status)
+        if getattr(self, "_new_player", None):
+            self.send_header("Set-Cookie", f"{PLAYER_COOKIE}={self._new_player}; Path=/; SameSite=Lax; HttpOnly")
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "max-age=3600" if cache else "no-store")
@@ -79,6 +107,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, err: ArenaError) -> None:
         self._json(err.status, err.to_json())
+
+    def _player(self, create: bool = False) -> str | None:
+        """The caller's ``geoloc_player`` cookie; with ``create``, a new one (sent with the reply) when
+        it has none."""
+        self._new_player = None
+        jar = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            jar.load(self.headers.get("Cookie") or "")
+        value = jar[PLAYER_COOKIE].value if PLAYER_COOKIE in jar else None
+        if value and PLAYER_RE.match(value):
+            return value
+        if create:
+            self._new_player = secrets.token_urlsafe(16)
+            return self._new_player
+        return value
+
+    def _html(self, name: str, **values: str) -> None:
+        self._player(create=True)
+        self._send(200, _page(name, **values), "text/html; charset=utf-8")
 
     def _body(self) -> object:
         try:
@@ -101,6 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         """Any unexpected failure becomes a JSON 500 instead of a dropped connection."""
+        self._new_player = None
         try:
             super().handle_one_request()
         except (ConnectionError, TimeoutError):
@@ -112,15 +160,34 @@ class _Handler(BaseHTTPRequestHandler):
                                  "status": 500})
 
     def do_GET(self) -> None:
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path = parts.path
         store = self.store
+        geometry = {f"map_{k}": str(v) for k, v in GUESS_MAP.items()}
         try:
             if path in ("/", "/index.html"):
-                self._send(200, _page("lobby.html", map=store.map.name, places=str(len(store.map))),
-                           "text/html; charset=utf-8")
+                self._html("lobby.html", map=store.map.name, places=str(len(store.map)))
+            elif path == "/streaks":
+                self._html("streaks.html", map=store.map.name, places=str(len(store.map)))
+            elif path == "/duels":
+                self._html("duels.html", map=store.map.name, places=str(len(store.map)))
             elif m := _PAGE_RE.match(path):
-                self._send(200, _page("game.html", token=m.group(1), **{
-                    f"map_{k}": str(v) for k, v in GUESS_MAP.items()}), "text/html; charset=utf-8")
+                page = "streak.html" if store.mode_of(m.group(1)) == "streak" else "game.html"
+                self._html(page, token=m.group(1), **geometry)
+            elif m := _DUEL_PAGE_RE.match(path):
+                self._html("duel.html", token=m.group(1), **geometry)
+            elif path == "/api/duels":
+                self._json(200, store.list_duels())
+            elif m := _DUEL_RE.match(path):
+                if m.group(2):
+                    raise ArenaError(405, "method_not_allowed", f"GET not allowed on {path}; POST")
+                self._json(200, store.get_duel(m.group(1), self._player()))
+            elif path == "/api/countries":
+                from geoloc.geo.countries import country_choices
+
+                self._send(200, json.dumps(country_choices()).encode(), "application/json", cache=True)
+            elif path == "/api/countries/at":
+                self._json(200, _country_at(parse_qs(parts.query)))
             elif m := _GAME_RE.match(path):
                 self._json(200, store.get(m.group(1)))
             elif m := _PANO_RE.match(path):
@@ -146,9 +213,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
+        store = self.store
         try:
             if path == "/api/v3/games":
-                self._json(200, self.store.create(self._body()))
+                self._json(200, store.create(self._body()))
+            elif path == "/api/v3/games/streak":
+                self._json(200, store.create_streak(self._body()))
+            elif path == "/api/duels":
+                self._json(200, store.create_duel(self._body(), self._player(create=True)))
+            elif (m := _DUEL_RE.match(path)) and m.group(2) == "/join":
+                has_body = int(self.headers.get("Content-Length") or 0) > 0
+                self._json(200, store.join_duel(m.group(1), self._body() if has_body else {},
+                                                self._player(create=True)))
+            elif m and m.group(2) == "/guess":
+                self._json(200, store.guess_duel(m.group(1), self._body(), self._player()))
             elif m := _GAME_RE.match(path):
                 self._json(200, self.store.guess(m.group(1), self._body()))
             else:
@@ -160,6 +238,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._error(ArenaError(HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"{self.command} not allowed"))
 
     do_PUT = do_DELETE = do_PATCH = _method_not_allowed
+
+
+def _country_at(query: dict[str, list[str]]) -> dict:
+    """``/api/countries/at?lat=&lng=`` -> ``{code, name}`` of the country there (404 ``no_country`` at sea)."""
+    from geoloc.geo.countries import country_codes, country_names
+
+    try:
+        lat, lng = float(query["lat"][0]), float(query["lng"][0])
+    except (KeyError, IndexError, ValueError):
+        raise ArenaError(400, "bad_coordinates", "give lat and lng as numbers of degrees") from None
+    if not (abs(lat) <= 90 and abs(lng) <= 180):
+        raise ArenaError(400, "bad_coordinates", f"{lat}, {lng} is not a point on Earth (degrees)")
+    code = str(country_codes(lat, lng)[0])
+    if not code:
+        raise ArenaError(404, "no_country", f"{lat:.4f}, {lng:.4f} is in no country")
+    return {"code": code, "name": country_names().get(code, code.upper())}
 
 
 @dataclass
@@ -192,19 +286,28 @@ def make_server(store: GameStore, host: str = "127.0.0.1", port: int = 0) -> Thr
     return httpd
 
 
+def _warm_up(store: GameStore) -> None:
+    """Build the outline file and the places' countries in the background (the first streak or
+    duel then starts at once)."""
+    world_outlines_json()
+    store.location_countries()
+
+
 def serve(arena_map: ArenaMap | str = "synthworld", host: str = "127.0.0.1", port: int = 0,
           hide_answer: bool = False, *, ttl_s: float = 3600.0, grace_s: float = 2.0, seed: int | None = None,
-          locations: int = 50, map_seed: int = 2026, size: int = 256) -> ArenaServer:
+          locations: int = 50, map_seed: int = 2026, size: int = 256, duel_delay_s: float = 3.0) -> ArenaServer:
     """Start the arena in a background thread and return at once.
 
     ``arena_map``: an :class:`ArenaMap`, ``"synthworld"`` (``locations`` places of seed
     ``map_seed`` at ``size`` px) or a manifest path. ``port=0`` picks a free port. ``seed`` fixes
-    the round draws (default: random). Call ``.stop()`` (or use ``with``) to end it.
+    the round draws (default: random). ``duel_delay_s``: pause between duel rounds. Call
+    ``.stop()`` (or use ``with``) to end it.
     """
     if isinstance(arena_map, str):
         arena_map = load_map(arena_map, locations=locations, seed=map_seed, size=size)
-    store = GameStore(arena_map, hide_answer=hide_answer, ttl_s=ttl_s, grace_s=grace_s, seed=seed)
-    threading.Thread(target=world_outlines_json, name="geoloc-arena-outlines", daemon=True).start()
+    store = GameStore(arena_map, hide_answer=hide_answer, ttl_s=ttl_s, grace_s=grace_s, seed=seed,
+                      duel_delay_s=duel_delay_s)
+    threading.Thread(target=_warm_up, args=(store,), name="geoloc-arena-warm-up", daemon=True).start()
     httpd = make_server(store, host, port)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
                               name="geoloc-arena", daemon=True)

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from arena_helpers import Client, random_map
+from arena_helpers import Client, coordinate_strings, random_map
 
 from bot.arena import serve
 from geoloc.geo import geoguessr_score_mapsize, haversine_km
@@ -78,14 +78,6 @@ def test_perfect_guess_scores_5000(arena):
     assert game["player"]["guesses"][0]["distanceInMeters"] == pytest.approx(0.0, abs=1e-6)
 
 
-def _coordinate_strings(lat: float, lng: float) -> list[bytes]:
-    out = []
-    for v in (lat, lng):
-        out.append(json.dumps(v).encode())
-        out += [f"{v:.{k}f}".encode() for k in (3, 4, 5, 6)]
-    return out
-
-
 def test_hide_answer_leaks_nothing_before_the_guess(hidden_arena):
     client = Client(hidden_arena.url)
     status, game = client.call("POST", "/api/v3/games", {"roundCount": 5})
@@ -105,14 +97,14 @@ def test_hide_answer_leaks_nothing_before_the_guess(hidden_arena):
             status, _ = client.raw("GET", f"/pano/{current['panoId']}/{h}.jpg")
             assert status == 200
         for body in client.bodies[start:]:
-            for needle in _coordinate_strings(*truth):
+            for needle in coordinate_strings(*truth):
                 assert needle not in body, (r, needle)
         _, game = client.call("POST", f"/api/v3/games/{token}", {"lat": float(rng.uniform(-60, 60)), "lng": 10.0})
         # revealed once guessed, and the next round is again hidden
         assert (game["rounds"][r - 1]["lat"], game["rounds"][r - 1]["lng"]) == truth
         if r < 5:
             assert "lat" not in game["rounds"][r] and len(game["rounds"]) == r + 1
-            for needle in _coordinate_strings(*hidden_arena.store.answer(token, r + 1)):
+            for needle in coordinate_strings(*hidden_arena.store.answer(token, r + 1)):
                 assert needle not in client.bodies[-1]
 
 

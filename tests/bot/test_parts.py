@@ -16,14 +16,20 @@ from bot.log import GameRecord, RoundLog, RoundRecord, read_log, summarize, summ
 from bot.predict_server import decode_views, serve_predictions
 from bot.predictor import HttpPredictor, RandomPredictor, pigeon_payload
 from bot.sites import ARENA, GEOGUESSR, SITES, get_site
-from bot.watcher import parse_distance_km, parse_number, parse_round
+from bot.watcher import parse_clock, parse_distance_km, parse_number, parse_round
 from geoloc.errors import GeolocError
 
 
 @pytest.mark.parametrize(("text", "want"), [("1 / 5", (1, 5)), ("Round 3/5", (3, 5)), ("  10 /  10 ", (10, 10)),
-                                             ("", None), ("round", None)])
+                                             ("", None), ("round", None), ("7", (7, None)), ("Round 12", (12, None))])
 def test_parse_round(text, want):
     assert parse_round(text) == want
+
+
+@pytest.mark.parametrize(("text", "s"), [("0:05", 5.0), ("1:30", 90.0), ("Countdown 12:00", 720.0), ("--:--", None),
+                                         ("", None)])
+def test_parse_clock(text, s):
+    assert parse_clock(text) == s
 
 
 @pytest.mark.parametrize(("text", "km"), [("1,234 km", 1234.0), ("12.5 km", 12.5), ("523 m", 0.523),
@@ -44,6 +50,13 @@ def test_sites_share_roles_and_find_tokens():
         assert site.game_token("http://127.0.0.1:8000/game/AbC123") == "AbC123"
         assert site.game_token("http://127.0.0.1:8000/") is None
         assert site.api_url("http://127.0.0.1:8000/game/x", "tok") == "http://127.0.0.1:8000/api/v3/games/tok"
+    assert ARENA.duel_id("http://127.0.0.1:8000/duels/AbC-1") == "AbC-1" and ARENA.duel_id("http://x/duels") is None
+    assert GEOGUESSR.duel_id("https://www.geoguessr.com/team-duels/xyz") == "xyz"
+    assert ARENA.duel_url("http://127.0.0.1:8000/duels/a", "a", "/guess") == "http://127.0.0.1:8000/api/duels/a/guess"
+    # PIGEON posts GeoGuessr duel guesses to the game server, whatever page it is on
+    assert GEOGUESSR.duel_url("https://www.geoguessr.com/duels/a", "a", "/guess") == \
+        "https://game-server.geoguessr.com/api/duels/a/guess"
+    assert ARENA.page_url("http://127.0.0.1:8000/game/x", "/streaks") == "http://127.0.0.1:8000/streaks"
     with pytest.raises(GeolocError, match="unknown site"):
         get_site("bing")
     with pytest.raises(GeolocError, match="no selector"):
@@ -86,6 +99,25 @@ def test_random_predictor_is_uniform_on_the_sphere():
     assert abs(s.mean()) < 0.05 and abs((s**2).mean() - 1 / 3) < 0.03
     assert pts[:, 1].min() >= -180 and pts[:, 1].max() < 180 and abs(pts[:, 1].mean()) < 8
     assert RandomPredictor(seed=1).predict([]) == RandomPredictor(seed=1).predict([])
+
+
+def test_country_predictors():
+    from bot.predictor import ConstantCountryPredictor
+    from geoloc.geo.countries import country_names
+
+    names = country_names()
+    p = RandomPredictor(seed=3)
+    first = p.predict_country([])
+    assert first.probability == pytest.approx(1 / len(names))
+    assert RandomPredictor(seed=3).predict_country([]).code == first.code  # seeded
+    many = [p.predict_country([]).code for _ in range(3000)]
+    assert set(many) <= set(names) and len(set(many)) > 0.9 * len(names)  # uniform over ~250 codes
+    const = ConstantCountryPredictor("US")
+    assert const.predict_country([]).code == "us" and const.name == "always:us"
+    with pytest.raises(GeolocError):
+        const.predict([])
+    with pytest.raises(GeolocError, match="unknown country"):
+        ConstantCountryPredictor("xx")
 
 
 def test_pigeon_payload_round_trip():
@@ -141,5 +173,22 @@ def test_cli_user_errors():
     assert isinstance(r.exception, GeolocError) and "--mode" in str(r.exception)
     r = CliRunner().invoke(app, ["play", "--url", "u", "--model", "/nonexistent/bundle"])
     assert isinstance(r.exception, GeolocError) and "no such bundle" in str(r.exception)
+    r = CliRunner().invoke(app, ["play", "--url", "u", "--mode", "duels", "--movement", "fly", "--random", "0"])
+    assert isinstance(r.exception, GeolocError) and "--movement" in str(r.exception)
     r = CliRunner().invoke(app, ["play", "--help"])
-    assert r.exit_code == 0 and "--headless" in r.output
+    assert r.exit_code == 0 and "--headless" in r.output and "--round-budget" in r.output
+
+
+def test_round_lines_per_kind():
+    from bot.cli import round_line
+
+    std = RoundRecord(game=1, token="t", site="arena", mode="nm", round=2, rounds=5, score=4000, distance_km=100.0,
+                      seconds=1.0)
+    assert round_line(std).startswith("game 1 round 2/5: score 4000 distance 100 km")
+    duel = RoundRecord(game=1, token="t", site="arena", mode="duels", round=5, rounds=0, score=4000, opp_score=3000,
+                       multiplier=1.5, hp_before=6000, hp_after=6000, opp_hp_before=6000, opp_hp_after=4500,
+                       views=2, budget_s=3.0, seconds=2.0, distance_km=10.0)
+    assert "round 5 x1.5: 4000 vs 3000 points" in round_line(duel) and "(opponent 6000->4500)" in round_line(duel)
+    streak = RoundRecord(game=1, token="t", site="arena", mode="streak", round=3, rounds=0, country_pick="fr",
+                         country_prob=0.5, country_truth="fr", correct=True, streak=3, seconds=1.0)
+    assert "picked fr (0.50), was fr: right, streak 3" in round_line(streak)

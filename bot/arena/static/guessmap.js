@@ -54,7 +54,7 @@ const GuessMap = (() => {
     const base = document.createElement("canvas");
     base.width = canvas.width;
     base.height = canvas.height;
-    const state = { marker: null, truth: null, onChange: null, enabled: true };
+    const state = { marker: null, truth: null, others: [], onChange: null, enabled: true };
 
     function drawBase(rings) {
       const ctx = base.getContext("2d");
@@ -108,6 +108,7 @@ const GuessMap = (() => {
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       let a = null;
       let b = null;
+      for (const o of state.others) dot(ctx, o[0], o[1], "#1565c0");
       if (state.marker) a = dot(ctx, state.marker[0], state.marker[1], "#d32f2f");
       if (state.truth) b = dot(ctx, state.truth[0], state.truth[1], "#2e7d32");
       if (a && b) {
@@ -143,7 +144,10 @@ const GuessMap = (() => {
       set onChange(fn) { state.onChange = fn; },
       setEnabled(on) { state.enabled = on; },
       setTruth(latlng) { state.truth = latlng; redraw(); },
-      reset() { state.marker = null; state.truth = null; state.enabled = true; redraw(); },
+      // other players' guesses (blue dots), e.g. the opponent's in a duel
+      setOthers(points) { state.others = points; redraw(); },
+      setMarker(latlng) { state.marker = latlng; redraw(); },
+      reset() { state.marker = null; state.truth = null; state.others = []; state.enabled = true; redraw(); },
     };
   }
 

@@ -1,4 +1,6 @@
-// Lobby: read the mode / time limit / rounds, POST /api/v3/games, go to /game/{token}.
+// Lobbies (standard game, country streak, duel): read the mode radios and every input with a
+// data-field (a number field of the create body), POST the form's data-endpoint, then go to the
+// page of the new game: data-next + the reply's data-id field (token / gameId).
 "use strict";
 
 const MODE_FLAGS = {
@@ -12,24 +14,18 @@ async function startGame(event) {
   const form = document.getElementById("lobby-form");
   const errorBox = document.getElementById("lobby-error");
   const mode = form.querySelector("input[name=mode]:checked").value;
-  const body = {
-    map: document.body.dataset.map,
-    ...MODE_FLAGS[mode],
-    timeLimit: Number(form.querySelector("input[name=time-limit]").value || 0),
-    roundCount: Number(form.querySelector("input[name=rounds]").value || 5),
-  };
-  const response = await fetch("/api/v3/games", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  const game = await response.json();
-  if (!response.ok) {
-    errorBox.textContent = game.error || "could not start the game";
-    errorBox.hidden = false;
+  const body = { map: document.body.dataset.map, ...MODE_FLAGS[mode] };
+  for (const input of form.querySelectorAll("input[data-field]")) {
+    body[input.dataset.field] = Number(input.value || input.defaultValue || 0);
+  }
+  if (form.dataset.streakType) body.streakType = form.dataset.streakType;
+  const { ok, data } = await ArenaClient.api(form.dataset.endpoint || "/api/v3/games", "POST", body);
+  if (!ok) {
+    ArenaClient.showError(errorBox, data.error || "could not start the game");
     return;
   }
-  window.location.assign("/game/" + encodeURIComponent(game.token));
+  const id = data[form.dataset.id || "token"];
+  window.location.assign((form.dataset.next || "/game/") + encodeURIComponent(id));
 }
 
 document.getElementById("lobby-form").addEventListener("submit", startGame);
