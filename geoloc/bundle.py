@@ -39,8 +39,10 @@ CONFIG, WEIGHTS, GEOCELLS, CARD, MANIFEST = (
     "config.json", "model.safetensors", "geocells.parquet", "README.md", "manifest.json")
 PROTOTYPES = "prototypes"  # name passed to geoloc.refine save/load_prototypes
 REQUIRED_FILES = (CONFIG, WEIGHTS, GEOCELLS, CARD)
-DEFAULT_REFINE = {"top_k": 5, "temperature": 1.6, "within": "nearest", "max_km": 1000.0, "metric": "l2"}
-"""PIGEON street-view refinement settings (PIGEOTTO: top_k 40, temperature 0.6, max_km None)."""
+DEFAULT_REFINE = {"top_k": 5, "temperature": 1.6, "within": "nearest", "max_km": 1000.0, "metric": "l2",
+                  "hedge": False}
+"""PIGEON street-view refinement settings (PIGEOTTO: top_k 40, temperature 0.6, max_km None); ``hedge``:
+move a guess to the centroid with the highest expected GeoGuessr score (:mod:`geoloc.refine.hedge`)."""
 VERSIONED_PACKAGES = ("geoloc", "torch", "open_clip_torch", "safetensors", "numpy", "faiss-cpu")
 
 

@@ -112,6 +112,8 @@ class Prediction:
         refined: refined point (None when refinement is off or the bundle has no prototypes).
         views: number of views used.
         layout: how the input was read (``single``, ``panorama``, ``strip`` or ``views``).
+        hedged: the guess was moved to the centroid with the highest expected GeoGuessr score
+            (``lat``/``lon`` then differ from ``refined``; see :mod:`geoloc.refine.hedge`).
         timings_ms: ``decode`` (this item), ``embed``, ``classify``, ``refine`` (the batch's time
             divided by its items), ``total``.
         error: why this item could not be predicted (then every other field is empty).
@@ -126,6 +128,7 @@ class Prediction:
     refined: RefinedPoint | None = None
     views: int = 0
     layout: str = ""
+    hedged: bool = False
     timings_ms: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
@@ -247,6 +250,9 @@ class CellScoringPredictor:
     batch_size: int
     transform: Any
     refiner: Any = None
+    hedge: bool = False
+    """Move each guess to the cell centroid with the highest expected GeoGuessr score when that is
+    another cell (:mod:`geoloc.refine.hedge`); a bundle sets it from its validation tuning."""
 
     def _init_cells(self, geocells) -> None:
         """Per-cell names, centroids (degrees) and the country / admin-1 index of a GeocellSet."""
@@ -284,7 +290,7 @@ class CellScoringPredictor:
 
     def predict(self, inputs, *, layout: str = "auto", views: int | None = None, top_k: int = 5,
                 refine: bool = True, top_regions: int | None = 10, places: bool = True,
-                progress: bool = False) -> list[Prediction]:
+                progress: bool = False, hedge: bool | None = None) -> list[Prediction]:
         """Predict every input location (batched); one :class:`Prediction` per item, in order.
 
         Args:
@@ -298,6 +304,8 @@ class CellScoringPredictor:
             top_regions: countries / admin-1 units reported (None = all with their probability).
             places: look up the nearest gazetteer place of every reported point.
             progress: show a progress bar over batches.
+            hedge: move guesses to the centroid with the highest expected GeoGuessr score (None = the
+                bundle's setting, chosen on its validation split).
         """
         if views is not None and (isinstance(views, bool) or not isinstance(views, int) or views < 1):
             raise GeolocError(f"views must be a positive integer or None, got {views!r}")
@@ -315,14 +323,14 @@ class CellScoringPredictor:
             starts = tqdm(starts, desc="predict", unit="batch")
         for s in starts:
             out.extend(self._predict_batch(items[s:s + self.batch_size], layout, views, top_k, refine, top_regions,
-                                           places))
+                                           places, self.hedge if hedge is None else bool(hedge)))
         return out
 
     def _cut_views(self) -> int:
         return self.default_views if self.default_views > 1 else 4
 
     def _predict_batch(self, items: list, layout, views, top_k, refine, top_regions,
-                       places) -> list[Prediction]:
+                       places, hedge: bool = False) -> list[Prediction]:
         preds = [self.prediction_type(source=_source_name(it)) for it in items]
         tensors: list[torch.Tensor] = []
         ok: list[int] = []
@@ -360,6 +368,15 @@ class CellScoringPredictor:
         country_p = aggregate_probabilities(probs, self.country_col, len(self.country_keys))
         admin1_p = aggregate_probabilities(probs, self.admin1_col, len(self.admin1_keys))
         n = len(ok)
+        if res is not None:
+            guess_lat, guess_lon, guess_cell = res.lat, res.lon, res.cell
+        else:
+            guess_lat, guess_lon, guess_cell = self.centroids[top[:, 0], 0], self.centroids[top[:, 0], 1], top[:, 0]
+        moved = np.zeros(n, dtype=bool)
+        if hedge:
+            from geoloc.refine.hedge import apply_hedge
+
+            guess_lat, guess_lon, moved = apply_hedge(guess_lat, guess_lon, guess_cell, probs, self.centroids)
         for j, i in enumerate(ok):
             p = preds[i]
             p.top_k = [TopPoint(lat=float(self.centroids[c, 0]), lon=float(self.centroids[c, 1]),
@@ -375,9 +392,7 @@ class CellScoringPredictor:
                 p.refined = RefinedPoint(lat=float(res.lat[j]), lon=float(res.lon[j]), cell=int(res.cell[j]),
                                          cluster=int(res.cluster[j]), weight=float(res.weight[j]),
                                          fallback=bool(res.fallback[j]), capped=bool(res.capped[j]))
-                p.lat, p.lon = p.refined.lat, p.refined.lon
-            else:
-                p.lat, p.lon = p.top_k[0].lat, p.top_k[0].lon
+            p.lat, p.lon, p.hedged = float(guess_lat[j]), float(guess_lon[j]), bool(moved[j])
             p.timings_ms.update(embed=embed_ms / n, classify=cls_ms / n, refine=refine_ms / n)
             p.timings_ms["total"] = sum(p.timings_ms[x] for x in ("decode", "embed", "classify", "refine"))
         self._annotate([preds[i] for i in ok], emb, probs, top_regions)
@@ -426,8 +441,10 @@ class Geolocator(CellScoringPredictor):
         self.transform = open_clip_transform(dict(self.config["preprocessing"]))
         self._init_cells(bundle.geocells)
         self.refiner = None
+        self.hedge = bool(self.config["refine"].get("hedge", False))
         if bundle.prototypes is not None:
-            self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **self.config["refine"],
+            settings = {k: v for k, v in self.config["refine"].items() if k != "hedge"}
+            self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **settings,
                                    backend=refine_backend, device=self.device)
 
     @classmethod

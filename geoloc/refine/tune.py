@@ -6,7 +6,8 @@ prototypes have their own scale. Any other embedding (post-LayerNorm here, a CNN
 tower) puts the prototype scores on another scale, so a fixed T can make refinement useless
 or harmful. :func:`tune_refinement` grid-searches T (log-spaced) and top-K on held-out
 validation locations (never in the prototypes) and keeps the pair with the best mean
-GeoGuessr score, reporting acc@1/25 km with and without refinement.
+GeoGuessr score, reporting acc@1/25 km with and without refinement; it then decides whether
+hedging (:mod:`geoloc.refine.hedge`) raises the score further.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from geoloc.eval.metrics import THRESHOLDS_KM, accuracy_at_km
 from geoloc.geo.distance import haversine_km
 from geoloc.geo.score import geoguessr_score
+from geoloc.refine.hedge import apply_hedge
 
 TEMPERATURES: tuple[float, ...] = tuple(float(t) for t in np.geomspace(0.01, 10.0, 16))
 """Temperatures tried (log-spaced, 0.01 .. 10): scores are distances, so T is on their scale."""
@@ -32,6 +34,8 @@ class RefinementTuning:
 
     Attributes:
         temperature, top_k: the best pair (by mean GeoGuessr score on the validation split).
+        hedge: whether moving a guess to the hedged centroid (:mod:`geoloc.refine.hedge`) scored more
+            on the validation split (``hedged``: its metrics).
         n_validation: validation locations used.
         refined, unrefined: metrics (``acc@1km`` ... ``acc@2500km``, ``median_km``,
             ``geoguessr_score``) with the chosen settings and without refinement (top-1 centroid).
@@ -44,11 +48,14 @@ class RefinementTuning:
     n_validation: int
     refined: dict[str, float]
     unrefined: dict[str, float]
+    hedge: bool = False
+    hedged: dict[str, float] = field(default_factory=dict)
     grid: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"temperature": self.temperature, "top_k": self.top_k, "n_validation": self.n_validation,
-                "refined": self.refined, "unrefined": self.unrefined, "grid": self.grid}
+                "refined": self.refined, "unrefined": self.unrefined, "hedge": self.hedge, "hedged": self.hedged,
+                "grid": self.grid}
 
 
 def _metrics(lat: np.ndarray, lon: np.ndarray, true_lat: np.ndarray, true_lon: np.ndarray) -> dict[str, float]:
@@ -88,8 +95,12 @@ def tune_refinement(refiner, embeddings: np.ndarray, cell_probs: np.ndarray, tru
     assert best is not None
     refiner.temperature, refiner.top_k = best[1], best[2]
     res = refiner.refine(embeddings, cell_probs)
-    return RefinementTuning(temperature=best[1], top_k=best[2], n_validation=len(true_lat),
-                            refined=_metrics(res.lat, res.lon, true_lat, true_lon), unrefined=unrefined, grid=grid)
+    refined = _metrics(res.lat, res.lon, true_lat, true_lon)
+    h_lat, h_lon, _ = apply_hedge(res.lat, res.lon, res.cell, cell_probs, refiner.cell_centroids)
+    hedged = _metrics(h_lat, h_lon, true_lat, true_lon)
+    return RefinementTuning(temperature=best[1], top_k=best[2], n_validation=len(true_lat), refined=refined,
+                            unrefined=unrefined, hedge=hedged["geoguessr_score"] > refined["geoguessr_score"],
+                            hedged=hedged, grid=grid)
 
 
 __all__ = ["TEMPERATURES", "TOP_KS", "RefinementTuning", "tune_refinement"]

@@ -150,6 +150,7 @@ def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | N
 
     from geoloc.eval import report
     from geoloc.predict import Geolocator
+    from geoloc.refine.hedge import apply_hedge
     from geoloc.train.data import collate_locations
     from geoloc.train.embed import model_transform
 
@@ -168,9 +169,11 @@ def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | N
         top_lat[sl], top_lon[sl] = cent[top, 0], cent[top, 1]
         if geo.refiner is not None:
             res = geo.refiner.refine(emb, probs)
-            ref_lat[sl], ref_lon[sl] = res.lat, res.lon
+            ref_lat[sl], ref_lon[sl], chosen = res.lat, res.lon, res.cell
         else:
-            ref_lat[sl], ref_lon[sl] = top_lat[sl], top_lon[sl]
+            ref_lat[sl], ref_lon[sl], chosen = top_lat[sl], top_lon[sl], top
+        if geo.hedge:
+            ref_lat[sl], ref_lon[sl], _ = apply_hedge(ref_lat[sl], ref_lon[sl], chosen, probs, cent)
         ok[sl] = b["ok"].numpy()
     if not ok.any():
         raise GeolocError("evaluation: no held-out location could be decoded")
@@ -318,12 +321,13 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         if (val & ok).any():
             tuning = tune_on_validation(net, protos, cells, emb[val & ok], locs.lat[val & ok], locs.lon[val & ok],
                                         refine_cfg)
-            refine_cfg.update(top_k=tuning.top_k, temperature=tuning.temperature)
+            refine_cfg.update(top_k=tuning.top_k, temperature=tuning.temperature, hedge=tuning.hedge)
             if progress:
                 print(f"[train] refinement tuned on {tuning.n_validation} validation locations: T = "
                       f"{tuning.temperature:.3g}, top-k = {tuning.top_k}; GeoScore {tuning.unrefined['geoguessr_score']:.0f}"
                       f" -> {tuning.refined['geoguessr_score']:.0f}, acc@25km {tuning.unrefined['acc@25km']:.3f} -> "
-                      f"{tuning.refined['acc@25km']:.3f}", file=sys.stderr)
+                      f"{tuning.refined['acc@25km']:.3f}; hedging {'on' if tuning.hedge else 'off'} (GeoScore "
+                      f"{tuning.hedged['geoguessr_score']:.0f})", file=sys.stderr)
     n_used = int(images.ok.sum())
     name = str(train_manifest) if isinstance(train_manifest, str | Path) else "a manifest DataFrame"
     card: dict[str, Any] = {
