@@ -26,14 +26,28 @@ from geoloc.train.presets import TrainPreset
 
 class BatchGeoModel(nn.Module):
     """Trainer adapter: ``forward(batch) -> GeoModel(batch["images"])`` (a dict of logits and
-    the fused ``embedding``). ``self.net`` is the :class:`GeoModel`."""
+    the fused ``embedding``). ``self.net`` is the :class:`GeoModel`.
 
-    def __init__(self, net: GeoModel) -> None:
+    ``train_views``: in training mode, feed each location a random subset of this many of its views
+    (drawn from torch's global generator, which the Trainer seeds and checkpoints, so a resumed run
+    draws the same subsets). The mean fusion then sees 1..V views, which halves a step's cost at
+    ``train_views=2`` of 4 and trains the heads for locations with fewer views (NMPZ games, one
+    photo). Evaluation always uses every view."""
+
+    def __init__(self, net: GeoModel, train_views: int | None = None) -> None:
         super().__init__()
         self.net = net
+        self.train_views = train_views
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.net(batch["images"], batch.get("valid"))
+        images, valid = batch["images"], batch.get("valid")
+        if self.training and self.train_views and images.dim() == 5 and images.shape[1] > self.train_views:
+            b, v = images.shape[:2]
+            pick = torch.rand(b, v).argsort(dim=1)[:, : self.train_views].to(images.device)
+            rows = torch.arange(b, device=images.device).unsqueeze(1)
+            images = images[rows, pick]
+            valid = None if valid is None else valid[rows, pick]
+        return self.net(images, valid)
 
 
 class GeocellTrainingLoss(nn.Module):
@@ -129,7 +143,7 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
                       device=preset.device, progress=progress)
     loss = GeocellTrainingLoss(cell_centroids, tau_km=preset.tau_km, smooth=preset.loss == "haversine",
                                weights=preset.loss_weights, target_form=preset.target_form)
-    trainer = Trainer(BatchGeoModel(net), loss, dataset, cfg, collate_fn=collate_locations)
+    trainer = Trainer(BatchGeoModel(net, preset.train_views), loss, dataset, cfg, collate_fn=collate_locations)
     result = trainer.fit(stop_at_step=stop_at_step)
     net.to("cpu")
     return result

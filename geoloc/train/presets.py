@@ -8,8 +8,8 @@
   OPTICS (3, 0.15), top-k 5, T 1.6, 1000 km cap.
 * ``pigeotto``: PIGEOTTO (single image): larger cells (1000..2000), tau 65 km, refinement
   OPTICS (100, 0.1), top-k 40, T 0.6, no cap.
-* ``synthworld-tiny``: the CPU-sized embedded default model (``geoloc-tiny-vit``, 64 px,
-  four views) trained on a SynthWorld sample it generates itself.
+* ``synthworld-tiny``: the CPU-sized embedded default model (``geoloc-tiny-rn``, a small
+  open_clip ModifiedResNet, 64 px, four views) trained on a SynthWorld sample it generates itself.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class TrainPreset:
         image_size: input side in pixels (None = the architecture's).
         embedding: ``tokens_mean`` | ``tokens_mean_pre_ln`` | ``pooled`` (see geoloc.model.tower).
         views: images per location (4 = PIGEON's headings 0/90/180/270; 1 = single image).
+        train_views: views fed per location in a fine-tuning step, a random subset (None, or a value
+            >= views = all); evaluation and prediction use every view.
         fusion: ``mean`` (PIGEON) | ``attention`` | ``cross_frame``.
     Geocells
         cells: ``semantic`` (PIGEON admin-boundary cells) | ``grid`` | ``quadtree``.
@@ -112,6 +114,7 @@ class TrainPreset:
     image_size: int | None = 64
     embedding: str = "tokens_mean"
     views: int = 1
+    train_views: int | None = None
     fusion: str = "mean"
     # geocells
     cells: str = "semantic"
@@ -215,6 +218,9 @@ class TrainPreset:
             raise GeolocError(f"preset field loss_weights: unknown task(s) {bad}")
         if self.refine_max_km is not None and not self.refine_max_km > 0:
             raise GeolocError(f"preset field refine_max_km={self.refine_max_km!r}: must be > 0 km or None")
+        if self.train_views is not None and (isinstance(self.train_views, bool) or not isinstance(self.train_views, int)
+                                             or self.train_views < 1):
+            raise GeolocError(f"preset field train_views={self.train_views!r}: must be a positive integer or None")
         if self.micro_batch_size is not None and not 1 <= self.micro_batch_size <= self.batch_size:
             raise GeolocError(f"preset field micro_batch_size={self.micro_batch_size}: must be in [1, batch_size]")
         if self.pretrained and self.checkpoint:
@@ -298,16 +304,17 @@ _PRESETS: dict[str, dict[str, Any]] = {
         precision="bf16", refine_min_samples=100, refine_xi=0.1, refine_top_k=40, refine_temperature=0.6,
         refine_max_km=None, cache_images=False),
     "synthworld-tiny": dict(
-        description="CPU-sized default model: geoloc-tiny-vit at 64 px, four views, trained on generated "
-                    "SynthWorld scenes (train_preset generates them)",
-        tower="geoloc-tiny-vit", image_size=64, views=4, fusion="mean", embedding="tokens_mean",
+        description="CPU-sized default model: geoloc-tiny-rn (a small open_clip ModifiedResNet) at 64 px, four views "
+                    "(two random views per training step), trained on generated SynthWorld scenes "
+                    "(train_preset generates them)",
+        tower="geoloc-tiny-rn", image_size=64, views=4, train_views=2, fusion="mean", embedding="pooled",
         cells="semantic", cell_min_size=30, cell_max_size=60, loss="haversine", tau_km=75.0,
         aux_heads=["country", "climate"], loss_weights={"country": 0.5, "climate": 0.5},
         freeze="none",
         pretrain_steps=0, pretrain_loss="infonce", pretrain_batch_size=64, pretrain_lr=5e-4,
-        finetune_steps=1000, batch_size=64, lr=1e-3, weight_decay=0.01, warmup_steps=100,
+        finetune_steps=2000, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_steps=100,
         refine_min_samples=3, refine_xi=0.15, refine_top_k=5, refine_temperature=1.6, refine_max_km=1000.0,
-        synth_scenes=10_000, synth_image_size=64, synth_seed=0, cache_images=True),
+        synth_scenes=30_000, synth_image_size=64, synth_seed=0, cache_images=True),
 }
 
 PRESET_NAMES = tuple(_PRESETS)

@@ -131,3 +131,27 @@ def test_two_process_ddp_equals_one_process(toy_data, tmp_path):
         # float32 sums in a different order; AdamW's m / sqrt(v) amplifies that for ~0 gradients
         np.testing.assert_allclose(two[0][k], v, rtol=1e-4, atol=1e-5, err_msg=k)
         np.testing.assert_array_equal(two[0][k], two[1][k])
+
+
+def test_train_views_feed_a_random_subset_in_training_and_all_views_in_eval():
+    from geoloc.model import GeoModel, GeoModelConfig
+    from geoloc.train.finetune import BatchGeoModel
+
+    net = GeoModel(GeoModelConfig(num_cells=3))
+    seen = []
+    net.embed = lambda images, valid=None: seen.append(images.shape) or torch.zeros(images.shape[0], net.embed_dim)
+    model = BatchGeoModel(net, train_views=2)
+    x = torch.randn(5, 4, 3, 64, 64)
+    model.train()
+    model({"images": x})
+    model.eval()
+    model({"images": x})
+    assert seen == [torch.Size([5, 2, 3, 64, 64]), torch.Size([5, 4, 3, 64, 64])]
+    torch.manual_seed(3)
+    a = torch.rand(5, 4).argsort(1)[:, :2]
+    torch.manual_seed(3)
+    picked = []
+    net.embed = lambda images, valid=None: picked.append(images) or torch.zeros(images.shape[0], net.embed_dim)
+    model.train()
+    model({"images": x})
+    torch.testing.assert_close(picked[0], x[torch.arange(5)[:, None], a])  # the global generator's draw

@@ -29,7 +29,8 @@ def test_reference_numbers():
     assert (pigeotto.views, pigeotto.tau_km, pigeotto.cell_min_size, pigeotto.cell_max_size) == (1, 65.0, 1000, 2000)
     assert (pigeotto.refine_min_samples, pigeotto.refine_xi, pigeotto.refine_top_k, pigeotto.refine_temperature,
             pigeotto.refine_max_km) == (100, 0.1, 40, 0.6, None)
-    assert tiny.tower == "geoloc-tiny-vit" and tiny.image_size == 64 and tiny.synth_scenes > 0
+    assert tiny.tower == "geoloc-tiny-rn" and tiny.image_size == 64 and tiny.synth_scenes > 0
+    assert tiny.views == 4 and tiny.train_views == 2 and tiny.target_form == "softmax"
 
 
 def test_overrides_apply_and_validate():

@@ -28,15 +28,15 @@ def test_pretrain_then_build_clip_loads_it(images, tmp_path):
                         pretrain_lr=1e-3)
     path = pretrain(images, preset, tmp_path, progress=False)
     assert path.name == "clip.safetensors"
-    clip = build_clip("geoloc-tiny-vit", checkpoint=path, image_size=64)
-    fresh = build_clip("geoloc-tiny-vit", image_size=64)
+    clip = build_clip(preset.tower, checkpoint=path, image_size=64)
+    fresh = build_clip(preset.tower, image_size=64)
     from safetensors.torch import load_file
 
     saved = load_file(str(path))
     assert all(torch.equal(saved[k], v) for k, v in clip.state_dict().items())
     assert not torch.equal(clip.visual.conv1.weight, fresh.visual.conv1.weight)
     # the fine-tuning model starts from it: the vision weights are the pretrained ones
-    net = GeoModel(GeoModelConfig(num_cells=3), checkpoint=str(path))
+    net = GeoModel(GeoModelConfig(num_cells=3, tower=preset.tower, image_size=64), checkpoint=str(path))
     assert torch.equal(net.tower.visual.conv1.weight, saved["visual.conv1.weight"])
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 4 and np.isfinite(rows[-1]["loss"])
