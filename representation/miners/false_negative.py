@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geoloc.geo.distance import haversine_km_torch
+from representation.geodesy import haversine_km_torch
 
 _MODES = ("cosine", "km", "cell")
 

@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from geoloc.errors import GeolocError
+from representation.errors import DataError, ResumeError
 from representation.distributed.launch import (
     DistEnv,
     average_gradients,
@@ -160,7 +160,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         state = ckpt.read(path, self.modules(), self.env.rank, self.device)
         if state.get("world_size", 1) != self.env.world_size:
-            raise GeolocError(f"checkpoint {path} was written with world_size {state.get('world_size')}, "
+            raise ResumeError(f"checkpoint {path} was written with world_size {state.get('world_size')}, "
                              f"now {self.env.world_size}: the data order would not continue")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -216,7 +216,7 @@ class Trainer:
         end = min(self.cfg.total_steps, stop_at_step or self.cfg.total_steps)
         per_epoch = self.batches_per_epoch()
         if per_epoch < 1:
-            raise GeolocError(f"dataset of {len(self.dataset)} samples is smaller than one global batch "  # type: ignore[arg-type]
+            raise DataError(f"dataset of {len(self.dataset)} samples is smaller than one global batch "  # type: ignore[arg-type]
                              f"({self.cfg.batch_size} x {self.env.world_size} ranks)")
         logger = MetricsLogger(self.out_dir, self.cfg.tensorboard) if self.env.is_main else None
         bar = tqdm(total=end, initial=self.step, disable=not (self.cfg.progress and self.env.is_main),
