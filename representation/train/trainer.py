@@ -35,7 +35,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from representation.errors import DataError, ResumeError
 from representation.distributed.launch import (
     DistEnv,
     average_gradients,
@@ -43,6 +42,7 @@ from representation.distributed.launch import (
     broadcast_parameters,
     init_from_env,
 )
+from representation.errors import DataError, ResumeError
 from representation.losses.base import sum_losses
 from representation.train import checkpoint as ckpt
 from representation.train.config import TrainConfig
