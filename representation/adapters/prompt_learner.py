@@ -67,6 +67,7 @@ class SharedPromptLearner(nn.Module):
         self.text_dim, self.visual_dim = text_dim, visual_dim
         self.proj_dim = proj_dim or text_dim
         self.project = project
+        self.init_std = float(init_std)
         self.ctx = nn.Parameter(torch.randn(n_text_ctx, text_dim) * init_std)
         self.vpt = nn.Parameter(torch.randn(n_visual_ctx, visual_dim) * init_std)
         self.shared = n_text_ctx > 0 and n_visual_ctx > 0 and project != "identity"

@@ -102,6 +102,7 @@ class MultistageEncoder(nn.Module):
     """
 
     citation = ClusterBatchSampler.citation
+    runtime_keys = ("stages",)
 
     def __init__(self, stages: Sequence[nn.Module], weights: Sequence[float] | None = None,
                  freeze_previous: bool = True) -> None:

@@ -101,12 +101,12 @@ def test_ddp_trainer_with_grad_cache_and_resume_equals_single_process(ddp_suite,
 
 
 def test_dataset_smaller_than_a_batch_is_a_user_error(tmp_path):
-    from geoloc.errors import GeolocError
+    from representation.errors import DataError
     from representation.train import Trainer
 
     cfg = TrainConfig(out_dir=str(tmp_path), total_steps=2, batch_size=8, progress=False, device="cpu")
     trainer = Trainer(workers.PairTowers().double(), PairLoss(InfoNCELoss()), workers.pair_dataset(4), cfg)
-    with pytest.raises(GeolocError, match="smaller than one global batch"):
+    with pytest.raises(DataError, match="smaller than one global batch"):
         trainer.fit()
 
 

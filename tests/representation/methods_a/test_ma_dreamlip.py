@@ -56,18 +56,21 @@ def test_grouping_weights_convex_and_threshold():
     torch.testing.assert_close(w.sum(-1), torch.ones(4, 3, dtype=torch.float64))
     pooled = grouping_pool(txt, patches)
     torch.testing.assert_close(pooled, torch.einsum("bkm,bmd->bkd", w, patches))
-    # threshold: patches whose min-max normalised similarity is below 1/M get weight 0
+    # threshold (reference sgl_delta = 0.1): patches whose min-max normalised similarity is below it get 0
     s = torch.einsum("bkd,bmd->bkm", txt, patches)
     s_norm = (s - s.min(-1, keepdim=True).values) / (s.max(-1, keepdim=True).values - s.min(-1, keepdim=True).values)
-    assert torch.equal(w > 0, s_norm >= 1 / 7)
+    assert torch.equal(w > 0, s_norm >= 0.1)
+    assert torch.equal(grouping_weights(txt, patches, threshold=-1.0) > 0, s_norm >= 1 / 7)  # < 0: 1/M
     assert (w.argmax(-1) == s.argmax(-1)).all()  # the best-matching patch gets the most weight
 
 
 def test_grouping_weights_by_hand_and_flat_row():
     text = torch.tensor([[[1.0, 0.0]]], dtype=torch.float64)
     patches = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.2, 0.98]]], dtype=torch.float64)
-    # sims 1, 0, 0.6, 0.2 -> normalised the same; threshold 1/4 drops 0 and 0.2
+    # sims 1, 0, 0.6, 0.2 -> normalised the same; threshold 0.1 drops 0, threshold 1/4 also drops 0.2
     w = grouping_weights(text, patches)
+    torch.testing.assert_close(w[0, 0], torch.tensor([1 / 1.8, 0, 0.6 / 1.8, 0.2 / 1.8], dtype=torch.float64))
+    w = grouping_weights(text, patches, threshold=-1.0)
     torch.testing.assert_close(w[0, 0], torch.tensor([1 / 1.6, 0, 0.6 / 1.6, 0], dtype=torch.float64))
     flat = grouping_weights(torch.zeros(1, 1, 2, dtype=torch.float64), patches)
     torch.testing.assert_close(flat[0, 0], torch.full((4,), 0.25, dtype=torch.float64))
@@ -88,7 +91,8 @@ def test_multipos_matches_loop():
 
 def test_dreamlip_terms_sum_and_grouping_matches_loop():
     img, txt, patches = _batch()
-    fn = DreamLIPLoss(temperature=0.1, clip_weight=0.5, multipos_weight=0.25, grouping_weight=2.0)
+    fn = DreamLIPLoss(temperature=0.1, clip_weight=0.5, multipos_weight=0.25, grouping_weight=2.0,
+                      clip_captions="mean", multipos="softce")
     out = fn(img, txt, patches=patches, return_dict=True)
     assert set(out) == {"dreamlip_clip_loss", "dreamlip_multipos_loss", "dreamlip_grouping_loss", "logs"}
     total = fn(img, txt, patches=patches)
@@ -105,7 +109,7 @@ def test_dreamlip_terms_sum_and_grouping_matches_loop():
 def test_dreamlip_gradcheck_and_decreases():
     img, txt, patches = _batch(b=3, k=2, m=4, d=3)
     leaves = [x.clone().requires_grad_(True) for x in (img, txt, patches)]
-    fn = DreamLIPLoss(temperature=0.5)
+    fn = DreamLIPLoss(temperature=0.5, grouping_threshold=-1.0, multipos="softce")  # circle: detached weights
     assert torch.autograd.gradcheck(lambda a, b, c: fn(a, b, patches=c), tuple(leaves))
     torch.manual_seed(0)
     x = torch.randn(16, 6)
