@@ -153,7 +153,7 @@ class Trainer:
         barrier()
         if self.env.is_main:
             ckpt.publish(final, self.cfg.keep_checkpoints)
-            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+            ckpt.write_text_atomic(self.out_dir / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
         barrier()
         return final
 
@@ -213,6 +213,8 @@ class Trainer:
             self.load(found)
         else:
             seed_everything(self.cfg.seed + self.env.rank)
+        if self.env.is_main:  # rows of steps after the checkpoint (or of a run killed before its first
+            MetricsLogger.truncate(self.out_dir, self.step)  # checkpoint) will be written again
         end = min(self.cfg.total_steps, stop_at_step or self.cfg.total_steps)
         per_epoch = self.batches_per_epoch()
         if per_epoch < 1:
