@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from representation.losses import DCDLoss, InfoNCELoss, MultiPositiveLoss, SigLIPLoss, SoftContrastiveLoss, SupConLoss
+from representation.losses import (
+    DCDLoss,
+    InfoNCELoss,
+    MultiPositiveLoss,
+    SigLIPLoss,
+    SoftContrastiveLoss,
+    SupConLoss,
+)
 
 
 def _qk(n: int = 6, d: int = 4):

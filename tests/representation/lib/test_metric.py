@@ -11,7 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from representation.losses import CircleLoss, InfoNCELoss, MatryoshkaLoss, MultiSimilarityLoss, SupConLoss, TripletMarginLoss
+from representation.losses import (
+    CircleLoss,
+    InfoNCELoss,
+    MatryoshkaLoss,
+    MultiSimilarityLoss,
+    SupConLoss,
+    TripletMarginLoss,
+)
 from representation.memory import CrossBatchMemory
 from representation.miners import BatchHardMiner, MultiSimilarityMiner, TripletMarginMiner
 

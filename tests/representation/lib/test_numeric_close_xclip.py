@@ -28,6 +28,8 @@ def _layer_norm(v: Vec, ln: torch.nn.LayerNorm) -> Vec:
 
 
 def _linear(v: Vec, weight: torch.Tensor, bias: torch.Tensor | None) -> Vec:
+    weight = weight.detach()
+    bias = None if bias is None else bias.detach()
     return [sum(float(weight[i, j]) * v[j] for j in range(len(v))) + (float(bias[i]) if bias is not None else 0.0)
             for i in range(weight.shape[0])]
 
