@@ -238,8 +238,22 @@ def xbm_steps(rank: int = 0, world: int = 1) -> dict:
     return {"steps": out, "memory": xbm.memory()[0].clone(), "filled": int(xbm.memory_filled)}
 
 
-def suite(rank: int, world: int, cases: list[DDPCase], sizes: dict[str, list[int]]) -> dict:
-    """Everything the DDP tests need, in ONE spawn per world size."""
+def training_inputs() -> dict:
+    """Inputs of the DDP-wrapped two-tower trainings (InfoNCE, SigLIP gathered and ring)."""
+    g = torch.Generator().manual_seed(0)
+    xs = torch.randn(6, 12, 8, generator=g)
+    return {"kinds": ["infonce", "siglip", "siglip_ring"], "xs": xs,
+            "ys": xs[..., :5] + 0.3 * torch.randn(6, 12, 5, generator=g)}
+
+
+def suite(rank: int, world: int, cases: list[DDPCase], sizes: dict[str, list[int]], trainer_dir: str) -> dict:
+    """Everything the DDP tests need, in ONE spawn per world size (worker start-up dominates)."""
+    import core_ddp_workers as core
+
     assert dist.get_world_size() == world
+    train = training_inputs()
     return {"cases": _rank_worker(rank, world, cases, sizes), "gather": gather_checks(rank, world),
-            "moe": train_moe(rank, world), "hydra": train_hydra(rank, world), "xbm": xbm_steps(rank, world)}
+            "moe": train_moe(rank, world), "hydra": train_hydra(rank, world), "xbm": xbm_steps(rank, world),
+            "info": core.rank_info_and_gather(rank, world, torch.arange(12.0).reshape(6, 2)),
+            "two_tower": core.ddp_train_two_tower(rank, world, train["kinds"], train["xs"], train["ys"]),
+            "trainer": core.ddp_trainer(rank, world, trainer_dir)}
