@@ -65,10 +65,12 @@ def test_grad_cache_replays_dropout_masks():
     assert not torch.equal(seen[0], model.img(ds.tensors[0][:4]))  # dropout is really active
 
 
-def test_resume_after_kill_gives_same_weights_as_uninterrupted(tmp_path):
+def test_stop_then_resume_gives_same_weights_as_uninterrupted(tmp_path):
+    """In-process stop (``fit(stop_at_step=5)`` saves and returns); the real SIGKILL test is
+    test_core_resume_kill.py."""
     kw = {"micro": 4, "dropout": 0.3, "checkpoint_every": 2}
     full = workers.run_trainer(str(tmp_path / "a"), 8, 9, **kw)
-    # "killed" after step 5 (mid-epoch 1: 6 batches per epoch), then a fresh process with
+    # stopped after step 5 (mid-epoch 1: 6 batches per epoch), then a fresh trainer with
     # a differently initialised model resumes from the newest checkpoint
     workers.run_trainer(str(tmp_path / "b"), 8, 9, stop_at=5, **kw)
     assert [p.name for p in list_checkpoints(tmp_path / "b")] == ["checkpoint-00000004", "checkpoint-00000005"]
