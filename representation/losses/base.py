@@ -93,6 +93,31 @@ class LossBase(nn.Module):
             return self.logit_scale_module()
         return 1.0 / (self.temperature if self.temperature is not None else 0.07)
 
+    def init_local_scale(self, separate: bool, local_temperature: float | None, local_init_temperature: float) -> None:
+        """A second scale for a loss's local / fine-grained terms (CL2L's ``h_logit_scale``,
+        DreamLIP's ``logit_scale_local``): learnable (initial temperature ``local_init_temperature``)
+        when the main scale is, else fixed ``local_temperature`` (default: the main temperature);
+        ``separate=False`` uses the main scale."""
+        if local_temperature is not None and not local_temperature > 0:
+            raise ValueError(f"local_temperature must be > 0, got {local_temperature}")
+        self.separate_local_scale = bool(separate)
+        self.local_temperature = None if local_temperature is None else float(local_temperature)
+        self.local_init_temperature = float(local_init_temperature)
+        self.local_scale_module = (LogitScale(local_init_temperature, self.max_scale)
+                                   if separate and self.learn_scale else None)
+
+    def resolve_local_scale(self, logit_scale: Any, local_logit_scale: Any) -> Any:
+        """The local scale: an explicit argument, else the one set by :meth:`init_local_scale`."""
+        if local_logit_scale is not None:
+            return local_logit_scale
+        if not self.separate_local_scale:
+            return self.resolve_scale(logit_scale)
+        if self.local_scale_module is not None:
+            return self.local_scale_module()
+        if self.local_temperature is not None:
+            return 1.0 / self.local_temperature
+        return self.resolve_scale(None)
+
     def output(self, loss: torch.Tensor, return_dict: bool, **logs: Any) -> torch.Tensor | dict[str, Any]:
         if not return_dict:
             return loss

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from representation.distributed.gather import GatherSpec
-from representation.losses.base import SCALE_KEYS, LogitScale, LossBase
+from representation.losses.base import SCALE_KEYS, LossBase
 from representation.losses.multi_positive import clip_pair_loss
 from representation.registry import register
 
@@ -105,27 +105,10 @@ class CL2LLoss(LossBase):
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         if view_pairs not in ("all", "matched"):
             raise ValueError(f"view_pairs must be 'all' or 'matched', got {view_pairs!r}")
-        if local_temperature is not None and not local_temperature > 0:
-            raise ValueError(f"local_temperature must be > 0, got {local_temperature}")
         self.label_smoothing = float(label_smoothing)
-        self.separate_local_scale = bool(separate_local_scale)
-        self.local_temperature = None if local_temperature is None else float(local_temperature)
-        self.local_init_temperature = float(local_init_temperature)
+        self.init_local_scale(separate_local_scale, local_temperature, local_init_temperature)
         self.view_pairs, self.sum_directions, self.normalize = view_pairs, bool(sum_directions), bool(normalize)
         self.gather = GatherSpec.coerce(gather)
-        self.local_scale_module = (LogitScale(local_init_temperature, max_scale)
-                                   if separate_local_scale and learn_scale else None)
-
-    def resolve_local_scale(self, logit_scale: Any, local_logit_scale: Any) -> Any:
-        if local_logit_scale is not None:
-            return local_logit_scale
-        if not self.separate_local_scale:
-            return self.resolve_scale(logit_scale)
-        if self.local_scale_module is not None:
-            return self.local_scale_module()
-        if self.local_temperature is not None:
-            return 1.0 / self.local_temperature
-        return self.resolve_scale(None)
 
     def forward(self, image: torch.Tensor, text: torch.Tensor, *, image_views: torch.Tensor | None = None,
                 text_views: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,

@@ -31,7 +31,7 @@ from representation.distributed.blocks import global_rows
 from representation.distributed.gather import GatherSpec, gather_sizes, world
 from representation.distributed.reduce import masked_mean
 from representation.functional.circle import circle_loss_rows
-from representation.losses.base import SCALE_KEYS, LogitScale, LossBase
+from representation.losses.base import SCALE_KEYS, LossBase
 from representation.losses.engine import contrastive_loss, gather_rows_and_keys
 from representation.losses.multi_positive import clip_pair_loss
 from representation.registry import register
@@ -155,24 +155,9 @@ class DreamLIPLoss(LossBase):
         self.clip_captions, self.multipos = clip_captions, multipos
         self.circle_margin, self.circle_gamma = float(circle_margin), float(circle_gamma)
         self.grouping_threshold, self.grouping_norm = float(grouping_threshold), grouping_norm
-        self.separate_local_scale = bool(separate_local_scale)
-        self.local_temperature = None if local_temperature is None else float(local_temperature)
-        self.local_init_temperature = float(local_init_temperature)
+        self.init_local_scale(separate_local_scale, local_temperature, local_init_temperature)
         self.normalize = bool(normalize)
         self.gather = GatherSpec.coerce(gather)
-        self.local_scale_module = (LogitScale(local_init_temperature, max_scale)
-                                   if separate_local_scale and learn_scale else None)
-
-    def resolve_local_scale(self, logit_scale: Any, local_logit_scale: Any) -> Any:
-        if local_logit_scale is not None:
-            return local_logit_scale
-        if not self.separate_local_scale:
-            return self.resolve_scale(logit_scale)
-        if self.local_scale_module is not None:
-            return self.local_scale_module()
-        if self.local_temperature is not None:
-            return 1.0 / self.local_temperature
-        return self.resolve_scale(None)
 
     def forward(self, image: torch.Tensor, texts: torch.Tensor, *, patches: torch.Tensor | None = None,
                 logit_scale: torch.Tensor | float | None = None, local_logit_scale: torch.Tensor | float | None = None,

@@ -51,6 +51,16 @@ def _transpose_block(mat: Dense, n_key_cols: int, n_extra: int, fill: bool | flo
     return block
 
 
+def _gather_extra(extra: torch.Tensor | None, valid: torch.Tensor | None, spec: GatherSpec,
+                  sizes: tuple[int, ...]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gathered extra columns [H, D] and their validity [H] (or None)."""
+    if extra is None:
+        return None, None
+    cols = gather(extra, spec, sizes=sizes).tensor
+    ok = None if valid is None else gather(valid.reshape(-1).to(torch.bool), spec, sizes=sizes).tensor
+    return cols, ok
+
+
 def _logits(rows: torch.Tensor, cols: torch.Tensor, scale: Any, bias: Any) -> torch.Tensor:
     logits = (rows @ cols.T) * scale
     return logits if bias is None else logits + bias
@@ -151,15 +161,12 @@ def contrastive_loss(
         raise ValueError(f"identity positives need equal query and key counts per rank, got {sizes[0]} and {sizes[1]}")
     gk = gather(k, spec, sizes=sizes[1])
     gq = gather(q, spec, sizes=sizes[0]) if (symmetric or not spec.local_loss) else None
-    extra = extra_valid = None
-    if neg is not None:
-        extra = gather(neg, spec, sizes=sizes[2]).tensor
-        if negatives_valid is not None:
-            extra_valid = gather(negatives_valid.reshape(-1).to(torch.bool), spec, sizes=sizes[2]).tensor
+    extra, extra_valid = _gather_extra(neg, negatives_valid, spec, sizes[2])
     rows = q if spec.local_loss else gq.tensor
-    loss_qk, logits, rows_qk, counted_qk = _direction(q, gk.tensor, q_layout, k_layout, rows=rows, extra=extra, extra_valid=extra_valid, memory=memory, targets=targets, mask=mask,
-                                 identity=identity, scale=scale, bias=bias, label_smoothing=label_smoothing,
-                                 spec=spec)
+    loss_qk, logits, rows_qk, counted_qk = _direction(
+        q, gk.tensor, q_layout, k_layout, rows=rows, extra=extra, extra_valid=extra_valid, memory=memory,
+        targets=targets, mask=mask, identity=identity, scale=scale, bias=bias, label_smoothing=label_smoothing,
+        spec=spec)
     logs: dict[str, torch.Tensor] = {"loss_qk": loss_qk.detach()}
     if reduction == "none":
         return torch.where(counted_qk, rows_qk, torch.zeros_like(rows_qk)), logs
@@ -171,11 +178,7 @@ def contrastive_loss(
         targets_t = _transpose_block(targets, n_keys, n_extra_t, 0.0, "targets")
     if mask_t is None:
         mask_t = _transpose_block(mask, n_keys, n_extra_t, True, "mask")
-    extra_t = extra_t_valid = None
-    if neg_t is not None:
-        extra_t = gather(neg_t, spec, sizes=sizes[3]).tensor
-        if negatives_t_valid is not None:
-            extra_t_valid = gather(negatives_t_valid.reshape(-1).to(torch.bool), spec, sizes=sizes[3]).tensor
+    extra_t, extra_t_valid = _gather_extra(neg_t, negatives_t_valid, spec, sizes[3])
     rows_t = k if spec.local_loss else gk.tensor
     reuse = None
     if not spec.local_loss and neg_t is None:  # rows are all queries, first columns all keys

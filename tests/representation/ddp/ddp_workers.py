@@ -168,13 +168,18 @@ def moe_data() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return x, task, torch.where(task[:, None] == 0, x, -x)
 
 
+def rank_rows(rank: int, world: int, n: int = 12) -> slice:
+    """This rank's rows of an n-row batch split with :func:`uneven_sizes`."""
+    sizes = uneven_sizes(n, world) if world > 1 else [n]
+    return slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+
+
 def train_moe(rank: int = 0, world: int = 1, steps: int = 3) -> dict[str, torch.Tensor]:
     """A model with an expert unused on one rank, trained under DistributedDataParallel."""
     model = MoEModel()
     run = DistributedDataParallel(model, find_unused_parameters=True) if world > 1 else model
     x, task, y = moe_data()
-    sizes = uneven_sizes(12, world) if world > 1 else [12]
-    sl = slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+    sl = rank_rows(rank, world)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(steps):
         opt.zero_grad()
@@ -208,8 +213,7 @@ def train_hydra(rank: int = 0, world: int = 1, steps: int = 3) -> dict[str, torc
     model = HydraTower()
     run = DistributedDataParallel(model) if world > 1 else model
     x, y, y2 = hydra_data()
-    sizes = uneven_sizes(12, world) if world > 1 else [12]
-    sl = slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+    sl = rank_rows(rank, world)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     for _ in range(steps):
         opt.zero_grad()
@@ -229,8 +233,7 @@ def xbm_steps(rank: int = 0, world: int = 1) -> dict:
     for step in range(2):
         z = torch.randn(N, D, generator=_g(10 + step), dtype=torch.float64)
         y = torch.randint(0, 4, (N,), generator=_g(20 + step))
-        sizes = uneven_sizes(N, world) if world > 1 else [N]
-        sl = slice(sum(sizes[:rank]), sum(sizes[:rank + 1]))
+        sl = rank_rows(rank, world, N)
         zl = z[sl].clone().requires_grad_(True)
         loss = xbm(zl, y[sl])
         loss.backward()

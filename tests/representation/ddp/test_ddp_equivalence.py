@@ -51,22 +51,19 @@ def test_uneven_gather_is_the_exact_concatenation(ddp_run: dict) -> None:
         assert res[r]["flags"].tolist() == [q % 2 == 0 for q, s in enumerate(sizes) for _ in range(s)]
 
 
-def test_ddp_training_with_an_unused_expert_equals_full_batch(ddp_run: dict) -> None:
-    ref = workers.train_moe()
-    init = workers.MoEModel().state_dict()
-    assert max(float((ref[k] - init[k]).abs().max()) for k in ref) > 1e-3
+def _assert_trained_like_full_batch(ddp_run: dict, key: str, ref: dict, init: dict) -> None:
+    assert max(float((ref[k] - init[k]).abs().max()) for k in ref) > 1e-3, "training must move"
     for r in ddp_run["results"]:
         for k, v in ref.items():
-            torch.testing.assert_close(r["moe"][k], v, atol=1e-6, rtol=1e-5, msg=k)
+            torch.testing.assert_close(r[key][k], v, atol=1e-6, rtol=1e-5, msg=k)
+
+
+def test_ddp_training_with_an_unused_expert_equals_full_batch(ddp_run: dict) -> None:
+    _assert_trained_like_full_batch(ddp_run, "moe", workers.train_moe(), workers.MoEModel().state_dict())
 
 
 def test_ddp_training_of_model_with_hydra_loss_equals_full_batch(ddp_run: dict) -> None:
-    ref = workers.train_hydra()
-    init = workers.HydraTower().state_dict()
-    assert max(float((ref[k] - init[k]).abs().max()) for k in ref) > 1e-3
-    for r in ddp_run["results"]:
-        for k, v in ref.items():
-            torch.testing.assert_close(r["hydra"][k], v, atol=1e-6, rtol=1e-5, msg=k)
+    _assert_trained_like_full_batch(ddp_run, "hydra", workers.train_hydra(), workers.HydraTower().state_dict())
 
 
 def test_cross_batch_memory_is_replicated_and_exact(ddp_run: dict) -> None:
