@@ -67,11 +67,13 @@ def _logits(rows: torch.Tensor, cols: torch.Tensor, scale: Any, bias: Any) -> to
 
 
 def _direction(q: torch.Tensor, gk_tensor: torch.Tensor, q_layout: Layout, k_layout: Layout, *,
-               rows: torch.Tensor, extra: torch.Tensor | None, extra_valid: torch.Tensor | None, memory: torch.Tensor | None, targets: Dense, mask: Dense,
-               identity: bool, scale: Any, bias: Any, label_smoothing: float, spec: GatherSpec,
-               logits: torch.Tensor | None = None
+               rows: torch.Tensor, extra: torch.Tensor | None, extra_valid: torch.Tensor | None,
+               memory: torch.Tensor | None, targets: Dense, mask: Dense, identity: bool, scale: Any, bias: Any,
+               label_smoothing: float, spec: GatherSpec, logits: torch.Tensor | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean loss of one direction, its logits, and the per-row losses and counted flags."""
+    """One direction: rows ``rows`` (layout ``q_layout``) against the gathered keys (layout
+    ``k_layout``), extra columns and memory. Returns the DDP-exact mean, the logits, the per-row
+    losses and which rows count. ``logits`` may be passed when already computed (reused transpose)."""
     cols = [gk_tensor]
     n_keys = gk_tensor.shape[0]
     valid_parts: list[torch.Tensor] = []
