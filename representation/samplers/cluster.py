@@ -51,7 +51,6 @@ class ClusterBatchSampler(GlobalBatchSampler):
         super().__init__(batch_size, seed=seed, num_replicas=num_replicas, rank=rank)
         ids = torch.as_tensor(cluster_ids).long().flatten()
         self.clusters: list[torch.Tensor] = [torch.nonzero(ids == c).flatten() for c in torch.unique(ids)]
-        self.cluster_of = ids
         self.drop_last, self.shuffle = drop_last, shuffle
 
     def global_batches(self) -> list[list[int]]:
