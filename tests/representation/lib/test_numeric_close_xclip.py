@@ -17,7 +17,7 @@ Vec = list[float]
 
 
 def _vec(t: torch.Tensor) -> Vec:
-    return [float(v) for v in t]
+    return [float(v) for v in t.detach()]
 
 
 def _layer_norm(v: Vec, ln: torch.nn.LayerNorm) -> Vec:
