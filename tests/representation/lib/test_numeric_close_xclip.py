@@ -123,7 +123,7 @@ def test_video_specific_prompt_matches_the_formula() -> None:
                                                           layer.cross_attn), strict=True)]
             q = [_add(z, _mlp(_layer_norm(z, layer.norm_mlp), layer.mlp)) for z in q]
         for c in range(3):
-            expect = [float(text[c, i]) + float(prompt.alpha[i]) * q[c][i] for i in range(4)]
+            expect = [float(text[c, i]) + float(prompt.alpha.detach()[i]) * q[c][i] for i in range(4)]
             torch.testing.assert_close(got[b, c], torch.tensor(expect, dtype=torch.float64), rtol=1e-9, atol=1e-10)
 
 
