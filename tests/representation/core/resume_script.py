@@ -1,4 +1,5 @@
-"""A tiny real training run for the kill-and-resume test: ``python resume_script.py OUT_DIR``.
+"""A tiny real training run for the kill-and-resume test: ``python resume_script.py OUT_DIR`` or
+:func:`run_marked` in a forked child.
 
 Prints ``STEP n`` after every optimizer step and ``SAVE-BEGIN n`` / ``SAVE-MID n`` /
 ``SAVE-END n`` around every checkpoint write (``SAVE-MID`` is printed inside the write, after the
@@ -78,7 +79,12 @@ def _slow_write_main(final, modules, state):
     torch.save(state, tmp / ckpt.STATE)
 
 
-if __name__ == "__main__":
+def run_marked(out_dir: str) -> None:
+    """The marked run (slow checkpoint writes, ``DONE`` at the end)."""
     ckpt.write_main = _slow_write_main  # the test kills inside this write
-    train(sys.argv[1], marked=True)
+    train(out_dir, marked=True)
     print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    run_marked(sys.argv[1])
