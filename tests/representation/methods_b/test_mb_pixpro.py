@@ -34,7 +34,7 @@ def test_ppm_matches_naive_loop(normalize_value: bool) -> None:
                 c = F.cosine_similarity(x[b, :, hi, wi], x[b, :, hj, wj], dim=0)
                 value = g[b, :, hj, wj]
                 if normalize_value:
-                    value = value / math.sqrt(sum(float(v) ** 2 for v in value))
+                    value = value / math.sqrt(sum(float(v) ** 2 for v in value.detach()))
                 acc += max(float(c), 0.0) ** 2 * value
             torch.testing.assert_close(y[b, :, hi, wi], acc)
 
