@@ -14,6 +14,7 @@ import typer
 
 from geoloc import __version__
 from geoloc.errors import GeolocError
+from representation.errors import RepresentationError
 
 app = typer.Typer(
     name="geoloc",
@@ -165,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line on stderr and exit code 1 for user errors."""
     try:
         app(args=argv, standalone_mode=True)
-    except GeolocError as exc:
+    except (GeolocError, RepresentationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -16,18 +16,14 @@ import math
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from geoloc.errors import CoordinateError
 from geoloc.geo.validate import check_coordinates, describe_rows, invalid_coordinate_mask
+from representation.geodesy import EARTH_RADIUS_KM, haversine_km_torch  # the one torch implementation
 
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-EARTH_RADIUS_KM: float = 6371.0088
-"""Mean Earth radius in km (IUGG R1 of WGS84)."""
+__all__ = ["EARTH_RADIUS_KM", "haversine_km", "haversine_km_torch", "pairwise_haversine_km"]
 
 
 def haversine_km(lat1, lon1, lat2, lon2):
@@ -59,39 +55,6 @@ def haversine_km(lat1, lon1, lat2, lon2):
     a_anti = np.sin((p2 + p1) / 2.0) ** 2 + cc * np.cos(half_dlon) ** 2  # = 1 - a, accurate near 0
     d = 2.0 * EARTH_RADIUS_KM * np.arctan2(np.sqrt(a), np.sqrt(a_anti))
     return float(d) if scalar else d
-
-
-def haversine_km_torch(
-    lat1: torch.Tensor, lon1: torch.Tensor, lat2: torch.Tensor, lon2: torch.Tensor, eps: float = 1e-30
-) -> torch.Tensor:
-    """Differentiable haversine distance in km for tensors in degrees (broadcasting).
-
-    Computes ``2 R atan2(sqrt(a), sqrt(a'))`` where ``a`` is the haversine term of the two points
-    and ``a' = 1 - a`` is computed directly as the haversine term of the first point and the
-    antipode of the second, ``sin^2((phi1 + phi2)/2) + cos(phi1) cos(phi2) cos^2(dlambda/2)``. Both
-    are accurate where small, so the result has full relative precision from 0 km to the
-    antipodes even in float32 (a float32 ``1 - a`` would be off by up to ~3 km there). ``a`` and
-    ``a'`` are floored at ``eps`` before the square roots: the gradient is finite everywhere, and
-    0 (a valid subgradient) at zero distance and at antipodes, where the distance has a kink.
-    Half-precision inputs are computed in float32; the result has the promoted floating dtype of
-    the inputs (at least float32). No validation (no host sync): NaN in, NaN out.
-    """
-    import torch  # lazy: keeps ``import geoloc.geo`` light
-
-    dtype = torch.promote_types(
-        torch.promote_types(lat1.dtype, lon1.dtype), torch.promote_types(lat2.dtype, lon2.dtype)
-    )
-    if not dtype.is_floating_point or torch.finfo(dtype).bits < 32:
-        dtype = torch.float32
-    deg = math.pi / 180.0
-    p1, l1, p2, l2 = (t.to(dtype) * deg for t in (lat1, lon1, lat2, lon2))
-    cc = torch.cos(p1) * torch.cos(p2)
-    half_dlon = (l2 - l1) / 2
-    a = torch.sin((p2 - p1) / 2) ** 2 + cc * torch.sin(half_dlon) ** 2
-    a_anti = torch.sin((p2 + p1) / 2) ** 2 + cc * torch.cos(half_dlon) ** 2
-    return (
-        2.0 * EARTH_RADIUS_KM * torch.atan2(torch.sqrt(a.clamp_min(eps)), torch.sqrt(a_anti.clamp_min(eps)))
-    )
 
 
 def pairwise_haversine_km(

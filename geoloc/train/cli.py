@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from geoloc.errors import GeolocError
+from representation.errors import RepresentationError
 
 app = typer.Typer(help="Train PIGEON-style geolocation models (presets, pretraining, fine-tuning).",
                   no_args_is_help=True, add_completion=False)
@@ -211,6 +212,6 @@ def finetune_cmd(
 if __name__ == "__main__":  # python -m geoloc.train.cli ... (also under torchrun)
     try:
         app()
-    except GeolocError as exc:
+    except (GeolocError, RepresentationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from exc

@@ -117,7 +117,9 @@ def build_pretrain_loss(preset: TrainPreset) -> nn.Module:
     from representation.train import PairLoss
 
     if preset.pretrain_loss == "dreamlip":
-        return PairLoss(DreamLIPLoss(learn_scale=True, grouping_weight=0.0))
+        # geoloc's reading (documented above), not the reference defaults of DreamLIPLoss
+        return PairLoss(DreamLIPLoss(learn_scale=True, grouping_weight=0.0, clip_captions="mean",
+                                     multipos="softce", multipos_weight=1.0))
     if preset.pretrain_loss == "multicsr":
         return PairLoss(InfoNCELoss.clip(), target_fn=_MaskByKm(preset.multicsr_km))
     return PairLoss(InfoNCELoss.clip())

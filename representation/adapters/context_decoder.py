@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.registry import register
+
 DENSECLIP_CITATION = (
     "Rao, Zhao, Chen, Tang, Zhu, Huang, Zhou, Lu. DenseCLIP: Language-Guided Dense Prediction with "
     "Context-Aware Prompting. CVPR 2022."
@@ -41,6 +43,7 @@ class _DecoderLayer(nn.Module):
         return x + self.mlp(self.norm3(x))
 
 
+@register("context_decoder", kind="adapter")
 class ContextDecoder(nn.Module):
     """Text-to-visual context decoder with a γ-scaled residual.
 
@@ -90,6 +93,7 @@ class ContextDecoder(nn.Module):
                 "gamma_init": self.gamma_init, "dropout": self.dropout}
 
 
+@register("coop_context", kind="adapter")
 class CoOpContext(nn.Module):
     """Learnable context tokens prepended to class-name token embeddings (CoOp).
 
@@ -101,7 +105,7 @@ class CoOpContext(nn.Module):
 
     def __init__(self, n_ctx: int, dim: int, init_std: float = 0.02) -> None:
         super().__init__()
-        self.n_ctx, self.dim = n_ctx, dim
+        self.n_ctx, self.dim, self.init_std = n_ctx, dim, init_std
         self.ctx = nn.Parameter(torch.randn(n_ctx, dim) * init_std)
 
     def forward(self, class_tokens: torch.Tensor) -> torch.Tensor:
@@ -109,4 +113,4 @@ class CoOpContext(nn.Module):
         return torch.cat([ctx, class_tokens], dim=1)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"n_ctx": self.n_ctx, "dim": self.dim}
+        return {"n_ctx": self.n_ctx, "dim": self.dim, "init_std": self.init_std}

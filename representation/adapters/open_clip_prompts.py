@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from representation.adapters.prompt_learner import MVLPT_CITATION, SharedPromptLearner, insert_after_first
+from representation.registry import register
 
 
+@register("prompted_clip", kind="adapter")
 class PromptedCLIP(nn.Module):
     """open_clip CLIP + shared text/visual prompts.
 

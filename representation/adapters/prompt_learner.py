@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.registry import register
+
 MVLPT_CITATION = (
     "Shen, Liu, Wang, Yuan, Wang, Li, Keutzer, Darrell, Rohrbach, Gao. Multitask Vision-Language "
     "Prompt Tuning. WACV 2024."
@@ -36,6 +38,7 @@ class _SharedTransformerLayer(nn.Module):
         return self.layer(x.unsqueeze(0)).squeeze(0)
 
 
+@register("shared_prompt_learner", kind="adapter")
 class SharedPromptLearner(nn.Module):
     """Learnable text (CoOp) and visual (VPT) prompts coupled by a shared projector.
 
@@ -64,6 +67,7 @@ class SharedPromptLearner(nn.Module):
         self.text_dim, self.visual_dim = text_dim, visual_dim
         self.proj_dim = proj_dim or text_dim
         self.project = project
+        self.init_std = float(init_std)
         self.ctx = nn.Parameter(torch.randn(n_text_ctx, text_dim) * init_std)
         self.vpt = nn.Parameter(torch.randn(n_visual_ctx, visual_dim) * init_std)
         self.shared = n_text_ctx > 0 and n_visual_ctx > 0 and project != "identity"
@@ -84,7 +88,8 @@ class SharedPromptLearner(nn.Module):
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"n_text_ctx": self.n_text_ctx, "n_visual_ctx": self.n_visual_ctx, "text_dim": self.text_dim,
-                "visual_dim": self.visual_dim, "proj_dim": self.proj_dim, "project": self.project}
+                "visual_dim": self.visual_dim, "proj_dim": self.proj_dim, "project": self.project,
+                "init_std": self.init_std}
 
 
 def insert_after_first(tokens: torch.Tensor, prompts: torch.Tensor, keep_length: bool = False) -> torch.Tensor:

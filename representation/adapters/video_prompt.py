@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from representation.blocks.cross_frame import XCLIP_CITATION
+from representation.registry import register
 
 
 class _CrossAttentionLayer(nn.Module):
@@ -31,6 +32,7 @@ class _CrossAttentionLayer(nn.Module):
         return q + self.mlp(self.norm_mlp(q))
 
 
+@register("video_specific_prompt", kind="adapter")
 class VideoSpecificPrompt(nn.Module):
     """Video-specific prompt generator (X-CLIP).
 

@@ -18,7 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from representation.registry import register
 
+
+@register("gaussian_noise", kind="augment")
 class GaussianNoise(nn.Module):
     """Additive isotropic Gaussian noise then L2 renormalisation; identity in eval mode.
 
@@ -47,10 +50,13 @@ class GaussianNoise(nn.Module):
         out = x + self.std * noise
         return F.normalize(out, dim=-1) if self.renormalize else out
 
+    runtime_keys = ("generator",)
+
     def get_config_dict(self) -> dict[str, Any]:
         return {"std": self.std, "renormalize": self.renormalize}
 
 
+@register("mean_shift", kind="augment")
 class MeanShift(nn.Module):
     """Shift by the difference of modality means, then renormalise.
 

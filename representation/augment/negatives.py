@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from representation.augment.text import STOP_WORDS
+from representation.registry import register
 
 _WORD = re.compile(r"\w[\w'’-]*")
 STRATEGIES = ("category_swap", "word_swap")
@@ -116,6 +117,7 @@ def bag_of_words(text: str) -> dict[str, int]:
     return out
 
 
+@register("compositional_text_negatives", kind="miner")
 class CompositionalTextNegatives:
     """Make one bag-of-words-preserving hard-negative caption per caption.
 
@@ -178,8 +180,9 @@ class CompositionalTextNegatives:
         return [c if o is None else o for c, o in zip(captions, outs, strict=True)], valid
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"categories": {k: len(v) for k, v in self.categories.items()},
-                "strategies": list(self.strategies), "seed": self.seed, "neighbours": len(self.neighbours)}
+        return {"categories": {k: list(v) for k, v in self.categories.items()},
+                "strategies": list(self.strategies), "seed": self.seed,
+                "neighbours": {k: list(v) for k, v in self.neighbours.items()} or None}
 
 
 def aro_swap_accuracy(image: torch.Tensor, true_text: torch.Tensor, perturbed_text: torch.Tensor,

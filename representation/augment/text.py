@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from representation.registry import register
+
 _SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
 _TOKEN = re.compile(r"\S+")
 
@@ -90,6 +92,7 @@ def drop_stop_words(words: Sequence[str], stop_words: Iterable[str] = STOP_WORDS
     return kept if kept else list(words)
 
 
+@register("eda", kind="augment")
 class EDA:
     """Synonym-free EDA: each call applies one operation chosen uniformly from the enabled
     ones (random swap, random deletion, stop-word drop) to the whitespace tokens.

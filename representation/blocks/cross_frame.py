@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.registry import register
+
 XCLIP_CITATION = (
     "Ni, Peng, Chen, Zhang, Meng, Fu, Xiang, Ling. Expanding Language-Image Pretrained Models for "
     "General Video Recognition. ECCV 2022."
@@ -34,6 +36,7 @@ class _MLP(nn.Sequential):
         super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
 
 
+@register("cross_frame_attention", kind="block")
 class CrossFrameAttention(nn.Module):
     """Cross-frame communication block with message tokens.
 
@@ -119,6 +122,7 @@ def mean_fuse(view_emb: torch.Tensor, valid: torch.Tensor | None = None) -> torc
     return (view_emb * w).sum(dim=1) / counts.to(view_emb.dtype).unsqueeze(-1)
 
 
+@register("multi_frame_integration", kind="block")
 class MultiFrameIntegration(nn.Module):
     """X-CLIP's multi-frame integration transformer: [B, T, D] -> [B, D].
 
@@ -166,6 +170,7 @@ class MultiFrameIntegration(nn.Module):
                 "max_frames": self.max_frames, "positional": self.positional, "mlp_ratio": self.mlp_ratio}
 
 
+@register("view_fusion", kind="block")
 class ViewFusion(nn.Module):
     """Fuse the V views of one location into one embedding: ``fuse(view_emb [B, V, D]) -> [B, D]``.
 
@@ -181,7 +186,8 @@ class ViewFusion(nn.Module):
         super().__init__()
         if mode not in ("mean", "mit"):
             raise ValueError(f"mode must be 'mean' or 'mit', got {mode!r}")
-        self.dim, self.mode = dim, mode
+        self.dim, self.mode, self.layers, self.heads = dim, mode, layers, heads
+        self.positional, self.max_views = positional, max_views
         self.mit = (MultiFrameIntegration(dim, layers, heads, max_views, positional)
                     if mode == "mit" else None)
 
@@ -195,7 +201,5 @@ class ViewFusion(nn.Module):
         return self.fuse(view_emb, valid)
 
     def get_config_dict(self) -> dict[str, Any]:
-        cfg: dict[str, Any] = {"dim": self.dim, "mode": self.mode}
-        if self.mit is not None:
-            cfg.update(self.mit.get_config_dict())
-        return cfg
+        return {"dim": self.dim, "mode": self.mode, "layers": self.layers, "heads": self.heads,
+                "positional": self.positional, "max_views": self.max_views}

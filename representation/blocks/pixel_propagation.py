@@ -1,8 +1,11 @@
 """PixPro pixel propagation module (Xie et al., CVPR 2021).
 
-``y_i = Σ_j s(x_i, x_j) · g(x_j)`` with ``s = max(cos(x_i, x_j), 0)^γ`` over the pixels of one
-feature map and ``g`` a 0-, 1- or 2-layer 1x1 transform. Pixels are smoothed with their similar
-neighbours, which makes the pixel-level target more spatially consistent.
+``y_i = Σ_j s(x_i, x_j) · ĝ(x_j)`` with ``s = max(cos(x_i, x_j), 0)^γ`` over the pixels of one
+feature map, ``g`` a 0-, 1- or 2-layer 1x1 transform and ``ĝ = g / ‖g‖`` L2-normalised over
+channels, as upstream (``zdaxie/PixPro`` ``featprop`` normalises ``feat_value`` before the
+product). Pixels are smoothed with their similar neighbours, which makes the pixel-level target
+more spatially consistent. ``normalize_value=False`` propagates the raw ``g(x)`` (the library's
+earlier reading, where pixels with a larger ‖g(x)‖ weigh more).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from representation.registry import register
 
 PIXPRO_CITATION = (
     "Xie, Lin, Zhang, Cao, Lin, Hu. Propagate Yourself: Exploring Pixel-Level Consistency for "
@@ -25,6 +30,7 @@ def propagation_weights(x: torch.Tensor, gamma: float = 2.0) -> torch.Tensor:
     return torch.einsum("bci,bcj->bij", f, f).clamp_min(0).pow(gamma)
 
 
+@register("pixel_propagation", kind="block")
 class PixelPropagationModule(nn.Module):
     """PPM: x [B, C, H, W] -> y [B, C, H, W].
 
@@ -32,15 +38,17 @@ class PixelPropagationModule(nn.Module):
         dim: channels C.
         gamma: sharpness exponent γ of the similarity (PixPro: 2).
         transform_layers: depth of g: 0 (identity), 1 (1x1 conv), 2 (1x1 conv, BN, ReLU, 1x1 conv).
+        normalize_value: L2-normalise g(x) over channels before propagating (upstream: yes).
     """
 
     citation = PIXPRO_CITATION
 
-    def __init__(self, dim: int, gamma: float = 2.0, transform_layers: int = 1) -> None:
+    def __init__(self, dim: int, gamma: float = 2.0, transform_layers: int = 1, normalize_value: bool = True) -> None:
         super().__init__()
         if transform_layers not in (0, 1, 2):
             raise ValueError(f"transform_layers must be 0, 1 or 2, got {transform_layers}")
         self.dim, self.gamma, self.transform_layers = dim, gamma, transform_layers
+        self.normalize_value = bool(normalize_value)
         if transform_layers == 0:
             self.transform: nn.Module = nn.Identity()
         elif transform_layers == 1:
@@ -55,8 +63,11 @@ class PixelPropagationModule(nn.Module):
         b, c, h, w = x.shape
         s = propagation_weights(x, self.gamma)  # [B, HW, HW]
         g = self.transform(x).flatten(2)  # [B, C, HW]
+        if self.normalize_value:
+            g = F.normalize(g, dim=1)
         y = torch.einsum("bij,bcj->bci", s, g)
         return y.reshape(b, c, h, w)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"dim": self.dim, "gamma": self.gamma, "transform_layers": self.transform_layers}
+        return {"dim": self.dim, "gamma": self.gamma, "transform_layers": self.transform_layers,
+                "normalize_value": self.normalize_value}

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.registry import register
+
 SKILLNET_CITATION = (
     "Dai, Tang, Wu, et al. SkillNet-NLU: A Sparsely Activated Model for General-Purpose Natural "
     "Language Understanding. arXiv:2203.03312, 2022; and Hallee, Kapur, Patil, Gleghorn, Bichara. "
@@ -26,6 +28,7 @@ SKILLNET_CITATION = (
 )
 
 
+@register("task_routed_moe", kind="block")
 class TaskRoutedMoE(nn.Module):
     """Run each sample through the expert(s) of its task.
 
@@ -39,7 +42,7 @@ class TaskRoutedMoE(nn.Module):
 
     citation = SKILLNET_CITATION
 
-    def __init__(self, experts: Sequence[nn.Module], routing: torch.Tensor | None = None) -> None:
+    def __init__(self, experts: Sequence[nn.Module], routing: torch.Tensor | list[list[bool]] | None = None) -> None:
         super().__init__()
         if not experts:
             raise ValueError("need at least one expert")
@@ -85,11 +88,13 @@ class TaskRoutedMoE(nn.Module):
             return self.experts[0](x)
         return out
 
+    runtime_keys = ("experts",)
+
     def get_config_dict(self) -> dict[str, Any]:
-        return {"num_experts": len(self.experts), "num_tasks": self.num_tasks,
-                "routing": self.routing.int().tolist()}
+        return {"routing": self.routing.bool().tolist()}
 
 
+@register("task_routed_residual_mlp", kind="block")
 class TaskRoutedResidualMLP(nn.Module):
     """Transformer-style residual MLP whose MLP is a :class:`TaskRoutedMoE`:
     ``x + MoE(LN(x), task)`` for x [N, D] or [N, L, D] (the MoE-BERT placement of experts)."""
@@ -97,8 +102,9 @@ class TaskRoutedResidualMLP(nn.Module):
     citation = SKILLNET_CITATION
 
     def __init__(self, dim: int, num_experts: int, hidden: int | None = None,
-                 routing: torch.Tensor | None = None) -> None:
+                 routing: torch.Tensor | list[list[bool]] | None = None) -> None:
         super().__init__()
+        self.dim, self.num_experts, self.hidden = dim, num_experts, hidden
         hidden = hidden or 4 * dim
         self.norm = nn.LayerNorm(dim)
         dense = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -106,3 +112,7 @@ class TaskRoutedResidualMLP(nn.Module):
 
     def forward(self, x: torch.Tensor, task: torch.Tensor) -> torch.Tensor:
         return x + self.moe(self.norm(x), task)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        return {"dim": self.dim, "num_experts": self.num_experts, "hidden": self.hidden,
+                "routing": self.moe.routing.bool().tolist()}

@@ -3,8 +3,18 @@
 
 from __future__ import annotations
 
+from representation.distributed.blocks import global_rows, row_block
 from representation.distributed.exchange import neighbour_exchange, ring_pass
-from representation.distributed.gather import GatherSpec, gather_features, rank_offset_labels, world
+from representation.distributed.gather import (
+    Gathered,
+    GatherSpec,
+    Layout,
+    gather,
+    gather_features,
+    gather_sizes,
+    rank_offset_labels,
+    world,
+)
 from representation.distributed.launch import (
     DistEnv,
     average_gradients,
@@ -13,8 +23,9 @@ from representation.distributed.launch import (
     broadcast_parameters,
     init_from_env,
 )
-from representation.distributed.reduce import all_reduce_sum
+from representation.distributed.reduce import all_reduce_sum, masked_mean, rank_mean
 
-__all__ = ["DistEnv", "GatherSpec", "all_reduce_sum", "average_gradients", "barrier", "broadcast_object",
-           "broadcast_parameters", "gather_features", "init_from_env", "neighbour_exchange", "rank_offset_labels",
-           "ring_pass", "world"]
+__all__ = ["DistEnv", "GatherSpec", "Gathered", "Layout", "all_reduce_sum", "average_gradients", "barrier",
+           "broadcast_object", "broadcast_parameters", "gather", "gather_features", "gather_sizes",
+           "global_rows", "init_from_env", "masked_mean", "neighbour_exchange", "rank_mean",
+           "rank_offset_labels", "ring_pass", "row_block", "world"]

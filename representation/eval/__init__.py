@@ -1,9 +1,11 @@
-"""Evaluation metrics: retrieval (recall@k, mAP) and embedding geometry (alignment,
-uniformity, isotropy)."""
+"""Evaluation: retrieval (recall@k, mAP), embedding geometry (alignment, uniformity, isotropy),
+kNN classification and linear probes."""
 
 from __future__ import annotations
 
 from representation.eval.geometry import alignment, isotropy, uniformity
+from representation.eval.knn import KNNEvaluator, knn_accuracy, knn_scores
+from representation.eval.linear_probe import LinearProbe, fit_linear_probe
 from representation.eval.retrieval import (
     average_precision,
     label_positives,
@@ -11,5 +13,5 @@ from representation.eval.retrieval import (
     recall_at_k,
 )
 
-__all__ = ["alignment", "average_precision", "isotropy", "label_positives", "mean_average_precision",
-           "recall_at_k", "uniformity"]
+__all__ = ["KNNEvaluator", "LinearProbe", "alignment", "average_precision", "fit_linear_probe", "isotropy",
+           "knn_accuracy", "knn_scores", "label_positives", "mean_average_precision", "recall_at_k", "uniformity"]

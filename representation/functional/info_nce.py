@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from representation.functional.soft_ce import soft_cross_entropy
+from representation.functional.soft_ce import smooth_targets, soft_cross_entropy
 from representation.similarity.pairwise import pairwise_similarity
 
 
@@ -20,6 +20,7 @@ def contrastive_row_losses(
     mask: torch.Tensor | None = None,
     *,
     normalize_targets: bool = True,
+    label_smoothing: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-row cross-entropy losses and which rows count.
 
@@ -28,6 +29,7 @@ def contrastive_row_losses(
         labels: [N] column index of each row's positive (used when ``targets`` is None).
         targets: [N, M] non-negative target weights (see :func:`soft_cross_entropy`).
         mask: [N, M] bool, False removes a column from row i's softmax.
+        label_smoothing: eps of :func:`smooth_targets` (0: none).
 
     Returns:
         (losses [N], counted [N] bool). ``counted`` is False for rows with no target mass
@@ -39,17 +41,22 @@ def contrastive_row_losses(
     if targets is None and mask is None:
         if labels is None:
             raise ValueError("give labels or targets")
-        losses = F.cross_entropy(logits, labels, reduction="none")
+        losses = F.cross_entropy(logits, labels, reduction="none", label_smoothing=label_smoothing)
         return losses, torch.ones_like(losses, dtype=torch.bool)
     if targets is None:
-        assert labels is not None, "give labels or targets"
+        if labels is None:
+            raise ValueError("give labels or targets")
         targets = torch.zeros_like(logits)
         targets[torch.arange(logits.shape[0], device=logits.device), labels] = 1.0
-    losses = soft_cross_entropy(logits, targets, mask, normalize_targets=normalize_targets, reduction="none")
     t = targets.to(logits.dtype)
     if mask is not None:
         t = t.masked_fill(~mask.to(torch.bool), 0.0)
-    return losses, t.sum(dim=1) > 0
+    counted = t.sum(dim=1) > 0
+    if label_smoothing:
+        t = smooth_targets(t, mask, label_smoothing)
+        normalize_targets = False
+    losses = soft_cross_entropy(logits, t, mask, normalize_targets=normalize_targets, reduction="none")
+    return losses, counted
 
 
 def info_nce(

@@ -10,6 +10,11 @@ positive pair) the loss is the binary cross-entropy summed over all valid pairs:
 ``q``, ``k`` (and the optional dense targets / mask) for backward and recomputes each
 block's logits there, so no [N, M] tensor is ever alive (unless you pass one as
 ``targets``/``mask``).
+
+The Function is autocast-aware (``torch.amp.custom_fwd(cast_inputs=torch.float32)`` /
+``custom_bwd``, one subclass per device type): inside a bf16 / fp16 autocast region its
+inputs are cast to float32 and forward and backward both run with autocast disabled, so the
+backward recomputes exactly the blocks the forward summed.
 """
 
 from __future__ import annotations
@@ -38,48 +43,67 @@ def _block_targets(rs: int, re: int, cs: int, ce: int, pos_offset: int | None, t
     return (rows == cols).to(like.dtype)
 
 
-class _SigmoidPairwiseSum(torch.autograd.Function):
-    """Blocked sum of pairwise sigmoid BCE terms; backward recomputes the blocks."""
+def _forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
+             targets: torch.Tensor | None, mask: torch.Tensor | None, pos_offset: int | None,
+             chunk: int) -> torch.Tensor:
+    ctx.save_for_backward(q, k, scale, bias, targets, mask)
+    ctx.pos_offset, ctx.chunk = pos_offset, chunk
+    total = torch.zeros((), dtype=q.dtype, device=q.device)
+    for rs, re, cs, ce in _blocks(q.shape[0], k.shape[0], chunk):
+        x = (q[rs:re] @ k[cs:ce].T) * scale + bias
+        t = _block_targets(rs, re, cs, ce, pos_offset, targets, x)
+        term = F.softplus(x) - t * x
+        if mask is not None:
+            term = term.masked_fill(~mask[rs:re, cs:ce], 0.0)
+        total = total + term.sum()
+    return total
 
-    @staticmethod
-    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor,
-                targets: torch.Tensor | None, mask: torch.Tensor | None, pos_offset: int | None,
-                chunk: int) -> torch.Tensor:
-        ctx.save_for_backward(q, k, scale, bias, targets, mask)
-        ctx.pos_offset, ctx.chunk = pos_offset, chunk
-        total = torch.zeros((), dtype=q.dtype, device=q.device)
-        for rs, re, cs, ce in _blocks(q.shape[0], k.shape[0], chunk):
-            x = (q[rs:re] @ k[cs:ce].T) * scale + bias
-            t = _block_targets(rs, re, cs, ce, pos_offset, targets, x)
-            term = F.softplus(x) - t * x
-            if mask is not None:
-                term = term.masked_fill(~mask[rs:re, cs:ce], 0.0)
-            total = total + term.sum()
-        return total
 
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        q, k, scale, bias, targets, mask = ctx.saved_tensors
-        gq = torch.zeros_like(q) if ctx.needs_input_grad[0] else None
-        gk = torch.zeros_like(k) if ctx.needs_input_grad[1] else None
-        gscale = torch.zeros_like(scale)
-        gbias = torch.zeros_like(bias)
-        for rs, re, cs, ce in _blocks(q.shape[0], k.shape[0], ctx.chunk):
-            sim = q[rs:re] @ k[cs:ce].T
-            x = sim * scale + bias
-            t = _block_targets(rs, re, cs, ce, ctx.pos_offset, targets, x)
-            d = torch.sigmoid(x) - t  # d(term)/dx
-            if mask is not None:
-                d = d.masked_fill(~mask[rs:re, cs:ce], 0.0)
-            d = d * grad
-            if gq is not None:
-                gq[rs:re] += (d @ k[cs:ce]) * scale
-            if gk is not None:
-                gk[cs:ce] += (d.T @ q[rs:re]) * scale
-            gscale += (d * sim).sum()
-            gbias += d.sum()
-        return (gq, gk, gscale if ctx.needs_input_grad[2] else None,
-                gbias if ctx.needs_input_grad[3] else None, None, None, None, None)
+def _backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+    q, k, scale, bias, targets, mask = ctx.saved_tensors
+    gq = torch.zeros_like(q) if ctx.needs_input_grad[0] else None
+    gk = torch.zeros_like(k) if ctx.needs_input_grad[1] else None
+    gscale = torch.zeros_like(scale)
+    gbias = torch.zeros_like(bias)
+    for rs, re, cs, ce in _blocks(q.shape[0], k.shape[0], ctx.chunk):
+        sim = q[rs:re] @ k[cs:ce].T
+        x = sim * scale + bias
+        t = _block_targets(rs, re, cs, ce, ctx.pos_offset, targets, x)
+        d = torch.sigmoid(x) - t  # d(term)/dx
+        if mask is not None:
+            d = d.masked_fill(~mask[rs:re, cs:ce], 0.0)
+        d = d * grad
+        if gq is not None:
+            gq[rs:re] += (d @ k[cs:ce]) * scale
+        if gk is not None:
+            gk[cs:ce] += (d.T @ q[rs:re]) * scale
+        gscale += (d * sim).sum()
+        gbias += d.sum()
+    return (gq, gk, gscale if ctx.needs_input_grad[2] else None,
+            gbias if ctx.needs_input_grad[3] else None, None, None, None, None)
+
+
+def _make_function(device_type: str | None) -> type[torch.autograd.Function]:
+    """Blocked sum of pairwise sigmoid BCE terms; backward recomputes the blocks. With a
+    ``device_type`` the Function is wrapped in ``torch.amp.custom_fwd`` / ``custom_bwd``."""
+    fwd, bwd = _forward, _backward
+    if device_type is not None:
+        fwd = torch.amp.custom_fwd(device_type=device_type, cast_inputs=torch.float32)(_forward)
+        bwd = torch.amp.custom_bwd(device_type=device_type)(_backward)
+    return type(f"_SigmoidPairwiseSum_{device_type or 'plain'}", (torch.autograd.Function,),
+                {"forward": staticmethod(fwd), "backward": staticmethod(bwd)})
+
+
+_FUNCTIONS: dict[str, type[torch.autograd.Function]] = {}
+
+
+def _function_for(device_type: str) -> type[torch.autograd.Function]:
+    if device_type not in _FUNCTIONS:
+        try:
+            _FUNCTIONS[device_type] = _make_function(device_type)
+        except (RuntimeError, ValueError):  # a device type without autocast support
+            _FUNCTIONS[device_type] = _make_function(None)
+    return _FUNCTIONS[device_type]
 
 
 def sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor | float,
@@ -115,4 +139,4 @@ def sigmoid_pairwise_sum(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor |
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if mask is not None:
         mask = mask.to(torch.bool)
-    return _SigmoidPairwiseSum.apply(q, k, scale_t, bias_t, targets, mask, pos_offset, chunk)
+    return _function_for(q.device.type).apply(q, k, scale_t, bias_t, targets, mask, pos_offset, chunk)

@@ -55,3 +55,29 @@ def soft_cross_entropy(
         has_mass = row_mass > 0
         return per_row[has_mass].sum() / has_mass.sum().clamp_min(1)
     raise ValueError(f"unknown reduction {reduction!r}")
+
+
+def smooth_targets(targets: torch.Tensor, mask: torch.Tensor | None, smoothing: float) -> torch.Tensor:
+    """Label smoothing for dense targets: ``(1 - eps) * t / sum(t) + eps / |valid|`` over the valid
+    columns of every row that has target mass (rows without mass stay 0). With one-hot targets
+    and no mask this is ``F.cross_entropy(..., label_smoothing=eps)``'s target (CL2L's terms)."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"label smoothing must be in [0, 1), got {smoothing}")
+    t = targets if mask is None else targets.masked_fill(~mask.to(torch.bool), 0.0)
+    if smoothing == 0.0:
+        return t
+    mass = t.sum(dim=1, keepdim=True)
+    valid = torch.ones_like(t) if mask is None else mask.to(t.dtype)
+    uniform = valid / valid.sum(dim=1, keepdim=True).clamp_min(1.0)
+    out = (1.0 - smoothing) * t / mass.clamp_min(torch.finfo(t.dtype).tiny) + smoothing * uniform
+    return torch.where(mass > 0, out, torch.zeros_like(out))
+
+
+def masked_logsumexp(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Row-wise ``logsumexp`` over the True entries of ``mask`` [N, M]; rows without any give
+    -inf with a zero (not NaN) gradient."""
+    has = mask.any(dim=1)
+    safe = torch.where(mask, x, torch.full_like(x, float("-inf")))
+    safe = torch.where(has.unsqueeze(1), safe, torch.zeros_like(x))
+    out = torch.logsumexp(safe, dim=1)
+    return torch.where(has, out, torch.full_like(out, float("-inf")))

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.registry import register
+
 DSE_CITATION = (
     "Barkan, Razin, Malkiel, Katz, Caciularu, Koenigstein. Scalable Attentive Sentence-Pair Modeling "
     "via Distilled Sentence Embedding. AAAI 2020."
@@ -25,6 +27,7 @@ def siamese_features(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.cat([u, v, u * v, (u - v).abs()], dim=-1)
 
 
+@register("siamese_combine_head", kind="head")
 class SiameseCombineHead(nn.Module):
     """Classifier over :func:`siamese_features`.
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from representation.losses.base import LogitScale, LossBase, sum_losses
 from representation.losses.cl2l import CL2LLoss, ViewProjectors
+from representation.losses.classification import CrossEntropyLoss
 from representation.losses.dcd import DCDLoss
 from representation.losses.distill import DistillLoss
 from representation.losses.dreamlip import DreamLIPLoss
+from representation.losses.engine import contrastive_loss
 from representation.losses.hydra import HydraLoss
 from representation.losses.infonce import InfoNCELoss
+from representation.losses.metric import CircleLoss, MultiSimilarityLoss, TripletMarginLoss
 from representation.losses.multi_positive import MultiPositiveLoss
 from representation.losses.multitask import MultiTaskLoss
 from representation.losses.negclip import NegCLIPLoss
@@ -22,9 +25,12 @@ from representation.losses.soft_contrastive import SoftContrastiveLoss
 from representation.losses.space2 import Space2Loss
 from representation.losses.supcon import SupConLoss
 from representation.losses.supremix import SupReMixLoss
+from representation.losses.wrappers import MatryoshkaLoss
 
 __all__ = [
     "CL2LLoss",
+    "CircleLoss",
+    "CrossEntropyLoss",
     "DCDLoss",
     "DistillLoss",
     "DreamLIPLoss",
@@ -32,7 +38,9 @@ __all__ = [
     "InfoNCELoss",
     "LogitScale",
     "LossBase",
+    "MatryoshkaLoss",
     "MultiPositiveLoss",
+    "MultiSimilarityLoss",
     "MultiTaskLoss",
     "NegCLIPLoss",
     "PixelPropagationLoss",
@@ -41,6 +49,8 @@ __all__ = [
     "Space2Loss",
     "SupConLoss",
     "SupReMixLoss",
+    "TripletMarginLoss",
     "ViewProjectors",
+    "contrastive_loss",
     "sum_losses",
 ]

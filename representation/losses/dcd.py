@@ -24,9 +24,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from representation.distributed.blocks import Dense, global_rows, row_block
+from representation.distributed.gather import GatherSpec
+from representation.distributed.reduce import masked_mean
 from representation.functional.soft_ce import soft_cross_entropy
-from representation.losses.base import LossBase
+from representation.losses.base import SCALE_KEYS, LossBase
+from representation.losses.engine import gather_rows_and_keys
 from representation.miners.teacher import DCD_CITATION, TeacherHardNegativeMiner
+from representation.registry import register
 
 
 def _masked_log_softmax(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -55,6 +60,7 @@ def dcd_terms(student_logits: torch.Tensor, teacher_scores: torch.Tensor, positi
     return ce, kl, weight
 
 
+@register("dcd", kind="loss")
 class DCDLoss(LossBase):
     """Dynamic contrastive distillation loss.
 
@@ -63,21 +69,25 @@ class DCDLoss(LossBase):
         temperature / learn_scale: student logit scale (scale = 1 / τ), see ``LossBase``.
         teacher_temperature: τ_t dividing the teacher scores before the softmax.
         weighting: ``"dynamic"`` (w_i as above) or ``"fixed"`` (w_i = ``fixed_weight``).
+        gather: ``GatherSpec``; keys are gathered across ranks.
 
     Forward:
-        q [N, D], k [M, D]: student embeddings (cosine similarity is used).
-        teacher_scores [N, M]: cross-encoder scores (only the mined columns matter).
-        targets: optional [N, M] bool positives; default the diagonal (M >= N, column i for row i).
-    Dict output ``dcd_loss`` with logs ``ce``, ``kl``, ``weight_mean``.
+        q [n, D], k [m, D]: this rank's student embeddings (cosine similarity is used).
+        teacher_scores: GLOBAL [N, M] cross-encoder scores over the gathered batch (or a row
+            callable; only the mined columns matter).
+        targets: optional GLOBAL [N, M] bool positives; default query i <-> key i.
+    Dict output ``dcd_loss`` with logs ``ce``, ``kl``, ``weight_mean`` (this rank's rows).
     """
 
     name = "dcd"
     citation = DCD_CITATION
-    config_keys = ("num_negatives", "teacher_temperature", "weighting", "fixed_weight")
+    config_keys = ("num_negatives", *SCALE_KEYS, "teacher_temperature", "weighting", "fixed_weight", "gather")
 
     def __init__(self, num_negatives: int = 8, temperature: float | None = None, learn_scale: bool = False,
-                 teacher_temperature: float = 1.0, weighting: str = "dynamic", fixed_weight: float = 0.5) -> None:
-        super().__init__(temperature, learn_scale)
+                 teacher_temperature: float = 1.0, weighting: str = "dynamic", fixed_weight: float = 0.5,
+                 gather: GatherSpec | dict[str, bool] | None = None, max_scale: float = 100.0,
+                 init_temperature: float = 0.07) -> None:
+        super().__init__(temperature, learn_scale, max_scale=max_scale, init_temperature=init_temperature)
         if weighting not in ("dynamic", "fixed"):
             raise ValueError(f"weighting must be 'dynamic' or 'fixed', got {weighting!r}")
         if not 0.0 <= fixed_weight <= 1.0:
@@ -87,22 +97,29 @@ class DCDLoss(LossBase):
         self.num_negatives = int(num_negatives)
         self.teacher_temperature = float(teacher_temperature)
         self.weighting, self.fixed_weight = weighting, float(fixed_weight)
+        self.gather = GatherSpec.coerce(gather)
         self.miner = TeacherHardNegativeMiner(num_negatives)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, teacher_scores: torch.Tensor, *,
-                targets: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
+    def forward(self, q: torch.Tensor, k: torch.Tensor, teacher_scores: Dense, *,
+                targets: Dense = None, logit_scale: torch.Tensor | float | None = None,
                 return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
-        n, m = q.shape[0], k.shape[0]
-        if teacher_scores.shape != (n, m):
-            raise ValueError(f"teacher_scores must be [{n}, {m}], got {tuple(teacher_scores.shape)}")
-        if targets is None:
-            if m < n:
-                raise ValueError(f"default diagonal positives need M >= N, got N={n}, M={m}")
-            targets = torch.eye(n, m, dtype=torch.bool, device=q.device)
-        logits = self.resolve_scale(logit_scale) * F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).T
-        hard = self.miner.mine(teacher_scores, targets)
-        ce, kl, weight = dcd_terms(logits, teacher_scores, targets, hard, self.teacher_temperature)
+        if targets is None and q.shape[0] != k.shape[0]:
+            raise ValueError(f"default diagonal positives need as many keys as queries, got {q.shape[0]} and "
+                             f"{k.shape[0]}")
+        spec = self.gather
+        rows, keys, q_layout, _ = gather_rows_and_keys(F.normalize(q, dim=-1), F.normalize(k, dim=-1), spec)
+        n_keys = keys.shape[0]
+        teacher = row_block(teacher_scores, q_layout, spec, n_keys, name="teacher_scores", device=q.device)
+        pos = row_block(targets, q_layout, spec, n_keys, name="targets", device=q.device)
+        if pos is None:
+            index = global_rows(q_layout, spec, q.device)
+            pos = torch.zeros(index.numel(), n_keys, dtype=torch.bool, device=q.device)
+            pos[torch.arange(index.numel(), device=q.device), index] = True
+        pos = pos.to(torch.bool)
+        logits = self.resolve_scale(logit_scale) * rows @ keys.T
+        hard = self.miner.mine(teacher, pos)
+        ce, kl, weight = dcd_terms(logits, teacher, pos, hard, self.teacher_temperature)
         if self.weighting == "fixed":
             weight = torch.full_like(weight, self.fixed_weight)
-        loss = ((1.0 - weight) * ce + weight * kl).mean()
+        loss = masked_mean((1.0 - weight) * ce + weight * kl, None, spec)
         return self.output(loss, return_dict, ce=ce.mean(), kl=kl.mean(), weight_mean=weight.mean())

@@ -2,7 +2,8 @@
 
 The squared error is averaged over all logits (``mean`` over N and classes), matching DSE's
 ``MSELoss`` on logits; the CE is the usual mean over rows. The teacher logits are detached:
-no gradient ever reaches the teacher.
+no gradient ever reaches the teacher. :class:`DistillLoss` averages over the rows of all ranks
+(:func:`representation.distributed.rank_mean`), so uneven batches under DDP stay exact.
 """
 
 from __future__ import annotations
@@ -12,27 +13,35 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from representation.distributed.reduce import masked_mean
 from representation.heads.siamese import DSE_CITATION
 from representation.losses.base import LossBase
+from representation.registry import register
+
+
+def logit_distill_rows(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                       labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row (CE [N], MSE [N] = mean over classes) for student logits [N, C], teacher logits
+    [N, C], labels [N] (long) or None (CE 0: pure distillation). One logit (C = 1): BCE."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student {tuple(student_logits.shape)} and teacher "
+                         f"{tuple(teacher_logits.shape)} logits differ in shape")
+    s2 = student_logits.reshape(student_logits.shape[0], -1)
+    mse = (s2 - teacher_logits.detach().to(s2.dtype).reshape(s2.shape)).pow(2).mean(dim=1)
+    if labels is None:
+        return torch.zeros_like(mse), mse
+    if student_logits.dim() == 1 or student_logits.shape[-1] == 1:
+        ce = F.binary_cross_entropy_with_logits(s2.reshape(-1), labels.to(s2.dtype), reduction="none")
+    else:
+        ce = F.cross_entropy(student_logits, labels, reduction="none")
+    return ce, mse
 
 
 def logit_distill_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                         labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(CE, MSE) for student logits [N, C], teacher logits [N, C], labels [N] (long) or None.
-
-    CE is 0 when ``labels`` is None (pure distillation).
-    """
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student {tuple(student_logits.shape)} and teacher "
-                         f"{tuple(teacher_logits.shape)} logits differ in shape")
-    mse = F.mse_loss(student_logits, teacher_logits.detach().to(student_logits.dtype))
-    if labels is None:
-        return student_logits.new_zeros(()), mse
-    if student_logits.dim() == 1 or student_logits.shape[-1] == 1:
-        ce = F.binary_cross_entropy_with_logits(student_logits.reshape(-1), labels.to(student_logits.dtype))
-    else:
-        ce = F.cross_entropy(student_logits, labels)
-    return ce, mse
+    """(CE, MSE) means over rows (single process); see :func:`logit_distill_rows`."""
+    ce, mse = logit_distill_rows(student_logits, teacher_logits, labels)
+    return ce.mean(), mse.mean()
 
 
 def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -42,6 +51,7 @@ def distill_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     return (1.0 - alpha) * ce + alpha * mse
 
 
+@register("distill", kind="loss")
 class DistillLoss(LossBase):
     """DSE distillation loss.
 
@@ -65,9 +75,6 @@ class DistillLoss(LossBase):
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                 labels: torch.Tensor | None = None, *, return_dict: bool = False
                 ) -> torch.Tensor | dict[str, Any]:
-        ce, mse = logit_distill_terms(student_logits, teacher_logits, labels)
-        loss = (1.0 - self.alpha) * ce + self.alpha * mse
-        return self.output(loss, return_dict, ce=ce, mse=mse)
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"alpha": self.alpha}
+        ce, mse = logit_distill_rows(student_logits, teacher_logits, labels)
+        loss = masked_mean((1.0 - self.alpha) * ce + self.alpha * mse)
+        return self.output(loss, return_dict, ce=ce.mean(), mse=mse.mean())

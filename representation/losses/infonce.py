@@ -1,21 +1,15 @@
 """InfoNCE loss module: CLIP (symmetric), MNRL (one-directional, extra hard-negative
 columns) and SimCSE (one-directional, two dropout views), distributed through
-:mod:`representation.distributed`.
+:mod:`representation.distributed` by the shared engine :func:`representation.losses.engine.contrastive_loss`.
 
-Distributed semantics (``GatherSpec``):
-
-* keys (and hard negatives, and for the symmetric direction the queries) are gathered
-  from all ranks; with ``local_loss=True`` each rank scores its own n rows against all
-  W*n (+ W*h) columns with rank-offset positives, otherwise every rank scores all W*n rows.
-* normalisation: with ``local_loss`` the rank's loss is ``W * (sum of its counted row
-  losses) / (number of counted rows over all ranks)``. DDP averages gradients over the W
-  ranks and the differentiable gather sums the column gradients back, so the averaged
-  gradient equals the gradient of the full-batch mean (exactly, also when ranks count
-  different numbers of rows). When every row counts this value is the local mean.
-* ``targets`` / ``mask`` are GLOBAL matrices [W*n, W*n + W*h] (rows: gathered queries in
-  rank order, columns: gathered keys then gathered negatives); build them from gathered
-  labels / coordinates. Each rank uses its own row block. In one process this is just
-  [N, N + H].
+Distributed semantics (``GatherSpec``): keys (and hard negatives, and for the symmetric
+direction the queries) are gathered from all ranks; with ``local_loss=True`` each rank scores
+its own rows against all columns with rank-offset positives, otherwise every rank scores all
+rows. The mean over counted rows is :func:`representation.distributed.rank_mean`: DDP training
+equals single-process full-batch training for every ``GatherSpec`` except
+``(local_loss=True, with_grad=False)``, also when ranks count different numbers of rows or
+hold different numbers of rows. ``targets`` / ``mask`` follow the library's one convention
+(:mod:`representation.distributed.blocks`): global matrices of the whole gathered batch.
 """
 
 from __future__ import annotations
@@ -24,10 +18,11 @@ from typing import Any
 
 import torch
 
-from representation.distributed import GatherSpec, all_reduce_sum, gather_features, world
-from representation.functional.info_nce import contrastive_row_losses
-from representation.losses.base import LossBase
-from representation.similarity.pairwise import pairwise_dot
+from representation.distributed import GatherSpec
+from representation.distributed.blocks import Dense
+from representation.losses.base import SCALE_KEYS, LossBase
+from representation.losses.engine import contrastive_loss
+from representation.registry import register
 
 CLIP_CITATION = ("Radford et al., Learning Transferable Visual Models From Natural Language Supervision, "
                  "ICML 2021")
@@ -39,36 +34,52 @@ INFONCE_CITATION = ("van den Oord, Li and Vinyals, Representation Learning with 
                     "Coding, arXiv:1807.03748, 2018")
 
 
+@register("infonce", kind="loss")
 class InfoNCELoss(LossBase):
     """InfoNCE / NT-Xent over pairwise similarities.
 
-    ``forward(q [n, D], k [n, D], *, targets=None, mask=None, logit_scale=None,
-    logit_bias=None, negatives=None, return_dict=False)``; row i of ``k`` is the positive
-    of row i of ``q``. ``negatives`` [h, D] (or [n, h', D]) adds extra key columns used
-    only in the q -> k direction (MNRL / NegCLIP hard negatives).
+    ``forward(q [n, D], k [n, D], *, targets=None, mask=None, targets_t=None, mask_t=None,
+    negatives=None, negatives_valid=None, memory=None, logit_scale=None, logit_bias=None,
+    return_dict=False)``; without ``targets`` row i of ``k`` is the positive of row i of ``q``.
+    ``negatives`` [h, D] (or [n, h', D]) adds extra key columns used only in the q -> k
+    direction (MNRL / NegCLIP hard negatives); ``memory`` [Q, D] adds replicated columns (a
+    cross-batch memory). With ``targets`` (non-negative weights, row-normalised) ``q`` [n, D]
+    and ``k`` [m, D] may differ in length (multi-positive / soft targets).
 
     Args:
         temperature: fixed temperature (scale = 1 / temperature); default 0.07 if neither
             this nor ``learn_scale`` is given.
         learn_scale: learnable clamped logit scale (CLIP's) instead of a fixed temperature.
+        init_temperature, max_scale: the learnable scale's start (scale 1/0.07) and clamp (100).
         symmetric: True = CLIP (mean of q->k and k->q); False = MNRL / SimCSE.
         similarity: "cosine" (features L2-normalised here) or "dot" (used as given).
-        gather: cross-rank gathering, see module docstring.
+        label_smoothing: smoothing of each row's targets over its valid columns (0 = none).
+        gather: cross-rank gathering (``GatherSpec`` or its dict).
+
+    Example::
+
+        loss = InfoNCELoss.clip()(image_emb, text_emb)               # CLIP, learnable scale
+        loss = InfoNCELoss.mnrl()(anchor, positive, negatives=hard)  # sentence-transformers MNRL
     """
 
     name = "infonce"
     citation = f"{INFONCE_CITATION}; {CLIP_CITATION}; {MNRL_CITATION}; {SIMCSE_CITATION}"
-    config_keys = ("symmetric", "similarity")
+    config_keys = (*SCALE_KEYS, "symmetric", "similarity", "label_smoothing", "gather")
 
     def __init__(self, temperature: float | None = None, learn_scale: bool = False, *,
-                 symmetric: bool = True, similarity: str = "cosine", gather: GatherSpec | None = None,
-                 max_scale: float = 100.0) -> None:
-        super().__init__(temperature=temperature, learn_scale=learn_scale, max_scale=max_scale)
+                 symmetric: bool = True, similarity: str = "cosine", label_smoothing: float = 0.0,
+                 gather: GatherSpec | dict[str, bool] | None = None, max_scale: float = 100.0,
+                 init_temperature: float = 0.07) -> None:
+        super().__init__(temperature=temperature, learn_scale=learn_scale, max_scale=max_scale,
+                         init_temperature=init_temperature)
         if similarity not in ("cosine", "dot"):
             raise ValueError(f"similarity must be 'cosine' or 'dot', got {similarity!r}")
-        self.symmetric = symmetric
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.symmetric = bool(symmetric)
         self.similarity = similarity
-        self.gather = gather if gather is not None else GatherSpec()
+        self.label_smoothing = float(label_smoothing)
+        self.gather = GatherSpec.coerce(gather)
 
     @classmethod
     def clip(cls, learn_scale: bool = True, **kw: Any) -> InfoNCELoss:
@@ -86,69 +97,20 @@ class InfoNCELoss(LossBase):
         contradiction embeddings as ``negatives``), temperature 0.05."""
         return cls(temperature=temperature, symmetric=False, **kw)
 
-    def get_config_dict(self) -> dict[str, Any]:
-        cfg = super().get_config_dict()
-        cfg.update(local_loss=self.gather.local_loss, with_grad=self.gather.with_grad)
-        return cfg
+    def _prepare(self, x: torch.Tensor | None) -> torch.Tensor | None:
+        if x is None or self.similarity == "dot":
+            return x
+        return torch.nn.functional.normalize(x, dim=-1)
 
-    def _logits(self, rows: torch.Tensor, cols: torch.Tensor, scale: Any, bias: Any) -> torch.Tensor:
-        logits = pairwise_dot(rows, cols) * scale
-        return logits if bias is None else logits + bias
-
-    def _direction(self, logits: torch.Tensor, row_offset: int, targets: torch.Tensor | None,
-                   mask: torch.Tensor | None, distributed_local: bool, world_size: int) -> torch.Tensor:
-        n_rows = logits.shape[0]
-        labels = torch.arange(n_rows, device=logits.device) + row_offset
-        t = None if targets is None else targets[row_offset:row_offset + n_rows]
-        m = None if mask is None else mask[row_offset:row_offset + n_rows]
-        losses, counted = contrastive_row_losses(logits, labels, t, m)
-        local_sum = losses[counted].sum()
-        if distributed_local:
-            total = all_reduce_sum(counted.sum().to(losses.dtype)).clamp_min(1)
-            return world_size * local_sum / total
-        return local_sum / counted.sum().clamp_min(1)
-
-    def forward(self, q: torch.Tensor, k: torch.Tensor, *, targets: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
-                logit_bias: torch.Tensor | float | None = None, negatives: torch.Tensor | None = None,
+    def forward(self, q: torch.Tensor, k: torch.Tensor, *, targets: Dense = None, mask: Dense = None,
+                targets_t: Dense = None, mask_t: Dense = None, negatives: torch.Tensor | None = None,
+                negatives_valid: torch.Tensor | None = None, memory: torch.Tensor | None = None,
+                logit_scale: torch.Tensor | float | None = None, logit_bias: torch.Tensor | float | None = None,
                 return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
-        if q.dim() != 2 or q.shape != k.shape:
-            raise ValueError(f"q and k must both be [n, D], got {tuple(q.shape)} and {tuple(k.shape)}")
-        if self.similarity == "cosine":
-            q = torch.nn.functional.normalize(q, dim=1)
-            k = torch.nn.functional.normalize(k, dim=1)
-        neg = None
-        if negatives is not None:
-            neg = negatives.reshape(-1, q.shape[1])
-            if self.similarity == "cosine":
-                neg = torch.nn.functional.normalize(neg, dim=1)
         scale = self.resolve_scale(logit_scale)
-        rank, size = world()
-        spec = self.gather
-        local = spec.local_loss or size == 1
-        distributed_local = spec.local_loss and size > 1
-        n = q.shape[0]
-        all_k = gather_features(k, spec)
-        cols = all_k if neg is None else torch.cat([all_k, gather_features(neg, spec)], dim=0)
-        all_q = gather_features(q, spec) if (self.symmetric or not local) else q
-        rows = q if local else all_q
-        offset = rank * n if local else 0
-        n_global = n * size
-        for name, mat, width in (("targets", targets, cols.shape[0]), ("mask", mask, cols.shape[0])):
-            if mat is not None and tuple(mat.shape) != (n_global, width):
-                raise ValueError(f"{name} must be the global [{n_global}, {width}] matrix (gathered rows x "
-                                 f"gathered keys + negatives), got {tuple(mat.shape)}")
-        logits = self._logits(rows, cols, scale, logit_bias)
-        loss = self._direction(logits, offset, targets, mask, distributed_local, size)
-        logs: dict[str, Any] = {"logit_scale": scale}
-        if self.symmetric:
-            if distributed_local:  # local keys against all queries: a different block
-                logits_t = self._logits(k, all_q, scale, logit_bias)
-            else:  # rows are all queries and the first columns all keys: reuse the transpose
-                logits_t = logits[:, :n_global].T
-            t_t = None if targets is None else targets[:, :n_global].T
-            m_t = None if mask is None else mask[:, :n_global].T
-            loss_t = self._direction(logits_t, offset, t_t, m_t, distributed_local, size)
-            logs.update(loss_qk=loss, loss_kq=loss_t)
-            loss = 0.5 * (loss + loss_t)
-        return self.output(loss, return_dict, **logs)
+        loss, logs = contrastive_loss(
+            self._prepare(q), self._prepare(k), scale=scale, bias=logit_bias, targets=targets, mask=mask,
+            negatives=self._prepare(negatives), negatives_valid=negatives_valid, memory=self._prepare(memory),
+            symmetric=self.symmetric, targets_t=targets_t, mask_t=mask_t, label_smoothing=self.label_smoothing,
+            spec=self.gather)
+        return self.output(loss, return_dict, logit_scale=scale, **logs)

@@ -1,19 +1,16 @@
-"""Multi-positive InfoNCE and the symmetric CLIP pair loss, both on the soft-CE primitive.
+"""Multi-positive InfoNCE and the symmetric CLIP pair loss, both on the shared engine.
 
-* :func:`multi_positive_nce`: each query row spreads its target mass uniformly over its
-  positive columns (``positives`` [N, M] bool or non-negative weights); the rest of the
-  valid columns are negatives. One positive per row is plain InfoNCE; several positives
-  per row is the multi-positive loss used by SupCon ("L_out") and DreamLIP (image -> its K
-  sub-captions).
-* :func:`clip_pair_loss`: the symmetric CLIP loss between paired ``a`` [N, D] and ``b``
-  [N, D] (row i of ``a`` matches row i of ``b``), distributed through
-  :mod:`representation.distributed.gather` with open_clip's local-loss semantics, with
-  optional label smoothing (used by the CL2L recipe) and extra negative key columns.
-
-CL2L, NegCLIP and DreamLIP build on these two (they need label smoothing and rank-local
-hard-negative columns, which :class:`representation.losses.infonce.InfoNCELoss` does not
-offer); :func:`clip_pair_loss` equals
-``(F.cross_entropy(s*a@b.T, arange) + F.cross_entropy(s*b@a.T, arange)) / 2`` in one process.
+* :func:`multi_positive_nce`: single-process: each query row spreads its target mass uniformly
+  over its positive columns (``positives`` [N, M] bool or non-negative weights); the rest of the
+  valid columns are negatives. One positive per row is plain InfoNCE; several positives per row
+  is the multi-positive loss of SupCon ("L_out") and DreamLIP (image -> its K sub-captions).
+* :func:`clip_pair_loss`: the symmetric CLIP loss between paired ``a`` [n, D] and ``b`` [n, D]
+  (row i of ``a`` matches row i of ``b``), gathered with ``GatherSpec`` semantics, with optional
+  label smoothing (CL2L) and extra negative columns (NegCLIP); it is
+  :func:`representation.losses.engine.contrastive_loss` with ``symmetric=True`` and equals
+  ``(F.cross_entropy(s*a@b.T, arange) + F.cross_entropy(s*b@a.T, arange)) / 2`` in one process.
+* :class:`MultiPositiveLoss`: :class:`~representation.losses.infonce.InfoNCELoss` whose targets
+  are positives (one-directional by default).
 """
 
 from __future__ import annotations
@@ -21,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from representation.distributed.gather import GatherSpec, gather_features, world
+from representation.distributed.gather import GatherSpec
 from representation.functional.soft_ce import soft_cross_entropy
-from representation.losses.base import LossBase
+from representation.losses.base import SCALE_KEYS
+from representation.losses.engine import contrastive_loss
+from representation.losses.infonce import InfoNCELoss
+from representation.registry import register
 
 
 def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor, mask: torch.Tensor | None = None,
@@ -42,43 +41,6 @@ def multi_positive_nce(logits: torch.Tensor, positives: torch.Tensor, mask: torc
     return soft_cross_entropy(logits, positives.to(logits.dtype), mask, reduction=reduction)
 
 
-def _smoothed_one_hot(labels: torch.Tensor, m: int, smoothing: float, dtype: torch.dtype,
-                      mask: torch.Tensor | None) -> torch.Tensor:
-    """[N, m] targets ``(1 - eps) * onehot + eps / (#valid columns)`` (torch's label smoothing)."""
-    one_hot = F.one_hot(labels, m).to(dtype)
-    if smoothing == 0.0:
-        return one_hot
-    valid = torch.ones_like(one_hot) if mask is None else mask.to(dtype)
-    uniform = valid / valid.sum(dim=1, keepdim=True).clamp_min(1.0)
-    return (1.0 - smoothing) * one_hot + smoothing * uniform
-
-
-def one_direction_loss(q: torch.Tensor, k: torch.Tensor, scale: torch.Tensor | float, *,
-                       extra_k: torch.Tensor | None = None, extra_valid: torch.Tensor | None = None,
-                       label_smoothing: float = 0.0, spec: GatherSpec = GatherSpec(),
-                       reduction: str = "mean") -> torch.Tensor:
-    """InfoNCE of local queries ``q`` [n, D] against the gathered keys ``k`` (+ extra columns).
-
-    Row i's positive is gathered key ``rank * n + i`` (local loss). ``extra_k`` [E, D] are
-    further (hard-negative) key columns appended after the gathered keys, local to this rank;
-    ``extra_valid`` [E] bool removes some of them from every row (e.g. a caption that could
-    not be perturbed). Logits are ``scale * q @ keys.T``: pass L2-normalised features for
-    cosine similarities.
-    """
-    keys = gather_features(k, spec)
-    logits = scale * q @ keys.T
-    mask = None
-    if extra_k is not None:
-        logits = torch.cat([logits, scale * q @ extra_k.T], dim=1)
-        if extra_valid is not None:
-            mask = torch.cat([torch.ones(q.shape[0], keys.shape[0], dtype=torch.bool, device=q.device),
-                              extra_valid.to(device=q.device, dtype=torch.bool).unsqueeze(0).expand(q.shape[0], -1)],
-                             dim=1)
-    labels = torch.arange(q.shape[0], device=q.device) + world()[0] * q.shape[0]  # rank-offset positives
-    targets = _smoothed_one_hot(labels, logits.shape[1], label_smoothing, logits.dtype, mask)
-    return soft_cross_entropy(logits, targets, mask, reduction=reduction)
-
-
 def clip_pair_loss(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float, *,
                    label_smoothing: float = 0.0, extra_b: torch.Tensor | None = None,
                    extra_b_valid: torch.Tensor | None = None, extra_a: torch.Tensor | None = None,
@@ -91,55 +53,46 @@ def clip_pair_loss(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor | float
         scale: logit scale (1 / temperature).
         label_smoothing: torch-style smoothing over the valid columns (0 = plain CE).
         extra_b: [E, D] hard-negative ``b`` columns for the ``a -> b`` direction (NegCLIP's
-            perturbed captions: ``a`` = images gives [n, W*n + E] logits, labels unchanged).
+            perturbed captions: ``a`` = images gives [n, W*n + W*E] logits, labels unchanged);
+            gathered across ranks like the keys.
         extra_b_valid: [E] bool, False removes that extra column.
         extra_a, extra_a_valid: the same for the ``b -> a`` direction (hard-negative images).
-        spec: gather semantics; the loss always uses local queries against gathered keys,
-            so under DDP each rank's loss is that of its own rows (``with_grad=True`` makes
-            the summed gradient equal to single-process full-batch training).
+        spec: gather semantics (``local_loss`` honoured).
     """
     if a.shape != b.shape or a.dim() != 2:
         raise ValueError(f"a and b must both be [n, D], got {tuple(a.shape)} and {tuple(b.shape)}")
-    la = one_direction_loss(a, b, scale, extra_k=extra_b, extra_valid=extra_b_valid,
-                            label_smoothing=label_smoothing, spec=spec)
-    lb = one_direction_loss(b, a, scale, extra_k=extra_a, extra_valid=extra_a_valid,
-                            label_smoothing=label_smoothing, spec=spec)
-    return 0.5 * (la + lb)
+    loss, _ = contrastive_loss(a, b, scale=scale, negatives=extra_b, negatives_valid=extra_b_valid, symmetric=True,
+                               negatives_t=extra_a, negatives_t_valid=extra_a_valid,
+                               label_smoothing=label_smoothing, spec=spec)
+    return loss
 
 
-class MultiPositiveLoss(LossBase):
-    """Multi-positive InfoNCE between queries ``q`` [N, D] and keys ``k`` [M, D].
+@register("multi_positive", kind="loss")
+class MultiPositiveLoss(InfoNCELoss):
+    """Multi-positive InfoNCE between queries ``q`` [n, D] and keys ``k`` [m, D].
 
-    ``forward(q, k, *, targets, mask=None, logit_scale=None, return_dict=False)`` with
-    ``targets`` [N, M] bool positives (or non-negative weights). ``symmetric=True`` adds
-    the key -> query direction with the transposed targets and averages the two (columns
-    without any positive are skipped in that direction). Features are L2-normalised when
-    ``normalize=True`` (cosine logits times the scale).
+    ``forward(q, k, *, targets, mask=None, logit_scale=None, return_dict=False)`` with global
+    ``targets`` [N, M] bool positives (or non-negative weights). ``symmetric=True`` adds the
+    key -> query direction with the transposed targets and averages the two (columns without
+    any positive are skipped in that direction). Cosine similarity by default.
     """
 
     name = "multi_positive"
     citation = ("Khosla et al., Supervised Contrastive Learning, NeurIPS 2020 (multi-positive form); "
                 "Zheng et al., DreamLIP: Language-Image Pre-training with Long Captions, ECCV 2024")
-    config_keys = ("symmetric", "normalize")
+    config_keys = (*SCALE_KEYS, "symmetric", "similarity", "label_smoothing", "gather")
 
     def __init__(self, temperature: float | None = None, learn_scale: bool = False, *,
-                 symmetric: bool = False, normalize: bool = True) -> None:
-        super().__init__(temperature, learn_scale)
-        self.symmetric = symmetric
-        self.normalize = normalize
+                 symmetric: bool = False, similarity: str = "cosine", label_smoothing: float = 0.0,
+                 gather: GatherSpec | dict[str, bool] | None = None, max_scale: float = 100.0,
+                 init_temperature: float = 0.07) -> None:
+        super().__init__(temperature, learn_scale, symmetric=symmetric, similarity=similarity,
+                         label_smoothing=label_smoothing, gather=gather, max_scale=max_scale,
+                         init_temperature=init_temperature)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, *, targets: torch.Tensor,
-                mask: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
-                logit_bias: torch.Tensor | float | None = None, return_dict: bool = False
-                ) -> torch.Tensor | dict[str, Any]:
-        if self.normalize:
-            q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
-        logits = self.resolve_scale(logit_scale) * q @ k.T
-        if logit_bias is not None:
-            logits = logits + logit_bias
-        loss = multi_positive_nce(logits, targets, mask)
-        if self.symmetric:
-            mask_t = None if mask is None else mask.T
-            loss = 0.5 * (loss + multi_positive_nce(logits.T, targets.T, mask_t))
-        return self.output(loss, return_dict)
-
+    def forward(self, q: torch.Tensor, k: torch.Tensor, *, targets: Any, **kw: Any) -> torch.Tensor | dict[str, Any]:
+        if targets is None:
+            raise ValueError("MultiPositiveLoss needs targets (the positives)")
+        if torch.is_tensor(targets):
+            targets = targets.to(q.dtype)
+        return super().forward(q, k, targets=targets, **kw)

@@ -20,7 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.errors import ConfigError
 from representation.losses.base import sum_losses
+from representation.registry import register, resolve, to_config
 
 
 def _scalar(value: Any, name: str) -> torch.Tensor:
@@ -31,12 +33,17 @@ def _scalar(value: Any, name: str) -> torch.Tensor:
     return value
 
 
+@register("multitask", kind="loss")
 class MultiTaskLoss(nn.Module):
     """Weighted sum of named loss terms (see module docstring).
 
     Args:
-        losses: name -> loss module / callable. Names must be identifiers without "_loss".
+        losses: name -> loss module / callable, or a component config ``{"type": ...}`` (built
+            with the registry). Names must be identifiers without "_loss".
         weights: name -> weight (default 1.0 each); 0 disables a term.
+
+    ``get_config_dict()`` holds the terms' configs, so a multi-task loss whose terms are all
+    registered components round-trips through a plain dict.
     """
 
     citation = ("Wu et al., MOFI: Learning Image Representations from Noisy Entity Annotated Images, "
@@ -50,8 +57,8 @@ class MultiTaskLoss(nn.Module):
         unknown = set(weights or {}) - set(losses)
         if unknown:
             raise ValueError(f"weights for unknown terms {sorted(unknown)}")
-        self.terms = dict(losses)  # callables by name (modules are also registered below)
-        self.term_modules = nn.ModuleDict({k: v for k, v in losses.items() if isinstance(v, nn.Module)})
+        self.terms = {k: resolve(v) for k, v in losses.items()}  # callables by name (modules registered below)
+        self.term_modules = nn.ModuleDict({k: v for k, v in self.terms.items() if isinstance(v, nn.Module)})
         self.weights = {k: float((weights or {}).get(k, 1.0)) for k in losses}
 
     def forward(self, inputs: Mapping[str, tuple[Any, ...] | Mapping[str, Any]], *, return_dict: bool = False
@@ -77,6 +84,11 @@ class MultiTaskLoss(nn.Module):
         return out
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"weights": dict(self.weights),
-                "terms": {k: (v.get_config_dict() if hasattr(v, "get_config_dict") else type(v).__name__)
-                          for k, v in self.terms.items()}}
+        losses = {}
+        for k, v in self.terms.items():
+            try:
+                losses[k] = to_config(v)
+            except ConfigError as exc:
+                raise ConfigError(f"term {k!r} ({type(v).__name__}) is not a registered component, so it has no "
+                                  "config; use e.g. representation.losses.CrossEntropyLoss") from exc
+        return {"losses": losses, "weights": dict(self.weights)}

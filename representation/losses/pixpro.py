@@ -9,6 +9,8 @@ image coordinates and divided by the larger bin diagonal of the two crops, is be
     L = −2 · mean_b [ Σ_ij pos_bij cos(q_bi, k_bj) / Σ_ij pos_bij ]  ∈ [−2, 2]
 
 (a sample without positive pairs contributes 0); −2 when the paired features are identical.
+:class:`PixelPropagationLoss` averages over the samples of all ranks
+(:func:`representation.distributed.rank_mean`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from representation.blocks.pixel_propagation import PIXPRO_CITATION
+from representation.distributed.reduce import masked_mean
 from representation.losses.base import LossBase
+from representation.registry import register
 
 
 def crop_pixel_centers(boxes: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -52,9 +56,8 @@ def pixpro_positive_mask(boxes_a: torch.Tensor, boxes_b: torch.Tensor, size_a: t
     return dist < threshold
 
 
-def pixel_propagation_loss(q: torch.Tensor, k: torch.Tensor, pos_mask: torch.Tensor) -> torch.Tensor:
-    """``−2 · mean_b(mean cos over positive pairs)`` for q [B, C, Hq, Wq], k [B, C, Hk, Wk],
-    pos_mask [B, HqWq, HkWk] bool."""
+def pixel_propagation_rows(q: torch.Tensor, k: torch.Tensor, pos_mask: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``−2 · (mean cos over positive pairs)`` [B] (0 without positive pairs)."""
     qf = F.normalize(q.flatten(2), dim=1)
     kf = F.normalize(k.flatten(2), dim=1)
     cos = torch.einsum("bci,bcj->bij", qf, kf)
@@ -62,9 +65,16 @@ def pixel_propagation_loss(q: torch.Tensor, k: torch.Tensor, pos_mask: torch.Ten
         raise ValueError(f"pos_mask {tuple(pos_mask.shape)} must be {tuple(cos.shape)}")
     m = pos_mask.to(cos.dtype)
     per_sample = (cos * m).sum(dim=(1, 2)) / m.sum(dim=(1, 2)).clamp_min(1.0)
-    return -2.0 * per_sample.mean()
+    return -2.0 * per_sample
 
 
+def pixel_propagation_loss(q: torch.Tensor, k: torch.Tensor, pos_mask: torch.Tensor) -> torch.Tensor:
+    """``−2 · mean_b(mean cos over positive pairs)`` for q [B, C, Hq, Wq], k [B, C, Hk, Wk],
+    pos_mask [B, HqWq, HkWk] bool (single process)."""
+    return pixel_propagation_rows(q, k, pos_mask).mean()
+
+
+@register("pixpro", kind="loss")
 class PixelPropagationLoss(LossBase):
     """PixPro loss; pass either crop boxes or a precomputed positive mask.
 
@@ -94,8 +104,5 @@ class PixelPropagationLoss(LossBase):
             mask = pixpro_positive_mask(boxes_q, boxes_k, tuple(q.shape[-2:]), tuple(k.shape[-2:]),
                                         self.threshold)
         target = k.detach() if self.detach_target else k
-        loss = pixel_propagation_loss(q, target, mask)
+        loss = masked_mean(pixel_propagation_rows(q, target, mask))
         return self.output(loss, return_dict, positives_per_sample=mask.sum(dim=(1, 2)).float().mean())
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"threshold": self.threshold, "detach_target": self.detach_target}

@@ -18,45 +18,53 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from representation.distributed.gather import GatherSpec, world
-from representation.losses.base import LossBase
+from representation.distributed.blocks import Dense
+from representation.distributed.gather import GatherSpec, gather_sizes, world
+from representation.losses.base import SCALE_KEYS, LossBase
 from representation.losses.supcon import supcon_loss
+from representation.registry import register
 from representation.targets.hierarchy import Item, hierarchy_jaccard_targets
 
 
+@register("space2", kind="loss")
 class Space2Loss(LossBase):
     """Graded SupCon with hierarchy-Jaccard targets.
 
-    ``forward(features [N, D] or [N, V, D], paths, *, unlabelled=None, mask=None,
-    logit_scale=None, return_dict=False)`` with ``paths`` N label paths (see
-    :mod:`representation.targets.hierarchy`). Under DDP, ``paths`` must be the paths of
-    the whole gathered batch (W*N, rank order) and ``features`` the local rows.
-    Returns ``{"space2_loss", "space2_unsup_loss"?}`` with ``return_dict``.
+    ``forward(features [n, D] or [n, V, D], paths, *, unlabelled=None, mask=None,
+    logit_scale=None, return_dict=False)`` with ``paths`` the label paths of the WHOLE gathered
+    batch (N items in rank order; in one process the batch's N paths; see
+    :mod:`representation.targets.hierarchy`) and ``features`` this rank's rows. Only the rows a
+    rank scores are turned into targets. Returns ``{"space2_loss", "space2_unsup_loss"?}`` with
+    ``return_dict``.
     """
 
     name = "space2"
     citation = ("He et al., SPACE-2: Tree-Structured Semi-Supervised Contrastive Pre-training for "
                 "Task-Oriented Dialog Understanding, COLING 2022")
-    config_keys = ("unsup_weight", "normalize")
+    config_keys = (*SCALE_KEYS, "unsup_weight", "normalize", "gather")
 
     def __init__(self, temperature: float | None = None, learn_scale: bool = False, *,
-                 unsup_weight: float = 1.0, normalize: bool = True, gather: GatherSpec = GatherSpec()) -> None:
-        super().__init__(temperature, learn_scale)
-        self.unsup_weight = unsup_weight
-        self.normalize = normalize
-        self.gather = gather
+                 unsup_weight: float = 1.0, normalize: bool = True, gather: GatherSpec | dict[str, bool] | None = None,
+                 max_scale: float = 100.0, init_temperature: float = 0.07) -> None:
+        super().__init__(temperature, learn_scale, max_scale=max_scale, init_temperature=init_temperature)
+        self.unsup_weight = float(unsup_weight)
+        self.normalize = bool(normalize)
+        self.gather = GatherSpec.coerce(gather)
 
     def forward(self, features: torch.Tensor, paths: Sequence[Item], *,
-                unlabelled: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                unlabelled: torch.Tensor | None = None, mask: Dense = None,
                 logit_scale: torch.Tensor | float | None = None, return_dict: bool = False
                 ) -> torch.Tensor | dict[str, Any]:
-        rank, size = world()
-        n = features.shape[0]
-        if len(paths) != n * size:
-            raise ValueError(f"need one path per gathered sample ({n * size}), got {len(paths)}")
-        local_paths = list(paths[rank * n:(rank + 1) * n])
-        targets = hierarchy_jaccard_targets(local_paths, list(paths), device=features.device,
-                                            dtype=features.dtype)
+        _, size = world()
+        n_all = sum(gather_sizes(features.shape[0], device=features.device)[0]) if size > 1 else features.shape[0]
+        if len(paths) != n_all:
+            raise ValueError(f"need one path per gathered sample ({n_all}), got {len(paths)}")
+        all_paths = list(paths)
+        dtype, device = features.dtype, features.device
+
+        def targets(rows: torch.Tensor) -> torch.Tensor:
+            return hierarchy_jaccard_targets([all_paths[int(i)] for i in rows], all_paths, device=device, dtype=dtype)
+
         scale = self.resolve_scale(logit_scale)
         if self.normalize:
             features = F.normalize(features, dim=-1)

@@ -1,4 +1,4 @@
-"""Supervised contrastive loss (SupCon, Khosla et al. 2020) on the soft-CE primitive.
+"""Supervised contrastive loss (SupCon, Khosla et al. 2020) on the shared engine.
 
 For anchors ``a`` (every view of every sample) and candidates ``A(a)`` = all other views in
 the (gathered) batch, SupCon's "L_out" form is
@@ -13,7 +13,13 @@ With ``labels=None`` and ``targets=None`` the positives are the other views of t
 sample (SimCLR / NT-Xent).
 
 Anchors without any positive contribute 0 and are left out of the mean (Khosla's
-reference code returns NaN for them).
+reference code returns NaN for them); the mean runs over the anchors with a positive of
+ALL ranks (:func:`representation.distributed.rank_mean`), so DDP equals full-batch training
+whatever the number of such anchors per rank.
+
+Targets and masks are sample-level GLOBAL matrices [N, N] over the gathered batch (the
+library's one convention), expanded here to all view pairs. A cross-batch memory (``memory``
+[Q, D] with ``memory_labels`` [Q], replicated on every rank) adds Q candidate columns.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from representation.distributed.gather import GatherSpec, gather_features, world
-from representation.functional.soft_ce import soft_cross_entropy
-from representation.losses.base import LossBase
+from representation.distributed.blocks import Dense
+from representation.distributed.gather import GatherSpec, Layout, gather, gather_sizes, world
+from representation.losses.base import SCALE_KEYS, LossBase
+from representation.losses.engine import contrastive_loss
+from representation.registry import register
 from representation.targets.labels import same_label_targets
 
 _LABEL_SPEC = GatherSpec(local_loss=False, with_grad=False)
@@ -40,66 +48,102 @@ def _as_views(features: torch.Tensor) -> torch.Tensor:
 
 
 def supcon_loss(features: torch.Tensor, labels: torch.Tensor | None = None, *,
-                targets: torch.Tensor | None = None, scale: torch.Tensor | float = 1 / 0.07,
-                mask: torch.Tensor | None = None, spec: GatherSpec = GatherSpec(),
-                reduction: str = "mean") -> torch.Tensor:
-    """SupCon ("L_out") over ``features`` [n, V, D] (or [n, D], one view).
+                targets: Dense = None, scale: torch.Tensor | float = 1 / 0.07,
+                mask: Dense = None, memory: torch.Tensor | None = None, memory_labels: torch.Tensor | None = None,
+                spec: GatherSpec = GatherSpec(), reduction: str = "mean") -> torch.Tensor:
+    """SupCon ("L_out") over this rank's ``features`` [n, V, D] (or [n, D], one view).
 
     Args:
         features: local features; cosine logits are ``scale * <f_a, f_c>`` so pass
             L2-normalised rows (:class:`SupConLoss` normalises for you).
-        labels: [n] integer labels (or [n, L] label tuples); positives share the label.
-        targets: [n, W*n] non-negative sample-level weights instead of ``labels``
-            (graded positives); expanded to all view pairs. ``W`` = world size.
+        labels: [n] integer labels (or [n, L] label tuples) of this rank; positives share the
+            label (gathered across ranks here).
+        targets: GLOBAL [N, N] (+ Q memory columns) non-negative sample-level weights instead of
+            ``labels`` (graded positives), or a row callable; expanded to all view pairs.
         scale: logit scale (1 / temperature).
-        mask: optional [n, W*n] bool sample-level validity (False: that candidate is not
-            a negative nor a positive for that anchor, e.g. a false-negative mask).
-        spec: gather semantics (anchors are always the local rows).
-        reduction: "mean" (over anchors with a positive), "sum" or "none" ([n*V],
-            sample-major: row ``i*V + v``).
+        mask: optional GLOBAL [N, N (+ Q)] bool sample-level validity (False: that candidate is
+            neither a negative nor a positive for that anchor, e.g. a false-negative mask).
+        memory, memory_labels: replicated extra candidates [Q, D] and their labels [Q]
+            (XBM); with ``labels=None`` memory entries are negatives.
+        spec: gather semantics (``local_loss`` False: every rank scores all anchors).
+        reduction: "mean" (over anchors with a positive, all ranks) or "none" ([R * V] per
+            scored anchor row, sample-major: row ``i * V + v``; 0 for anchors without positive).
 
     Returns:
-        the loss (scalar, or [n*V]).
+        the loss (scalar, or per-row losses).
     """
     feats = _as_views(features)
     n, v, d = feats.shape
-    rank, _ = world()
-    all_feats = gather_features(feats.contiguous(), spec)  # [W*n, V, D]
-    m = all_feats.shape[0]
+    rank, size = world()
+    sizes = gather_sizes(n, device=feats.device)[0] if size > 1 else (n,)
+    layout = Layout(sizes, rank)
+    n_all = layout.total
+    q_mem = 0 if memory is None else memory.shape[0]
+    if memory is not None and memory.shape[-1] != d:
+        raise ValueError(f"memory must be [Q, {d}], got {tuple(memory.shape)}")
+    device = feats.device
     if targets is None:
         if labels is None:
-            sample_t = torch.zeros(n, m, dtype=feats.dtype, device=feats.device)
-            idx = torch.arange(n, device=feats.device)
-            sample_t[idx, idx + rank * n] = 1.0
+            def sample_targets(rows: torch.Tensor) -> torch.Tensor:
+                t = torch.zeros(rows.numel(), n_all + q_mem, dtype=feats.dtype, device=device)
+                t[torch.arange(rows.numel(), device=device), rows] = 1.0
+                return t
         else:
-            all_labels = gather_features(labels, _LABEL_SPEC)
-            sample_t = same_label_targets(labels, all_labels, dtype=feats.dtype)
+            all_labels = gather(labels, _LABEL_SPEC, sizes=sizes).tensor
+            key_labels = all_labels
+            if memory is not None:
+                if memory_labels is None:
+                    raise ValueError("memory with labels needs memory_labels [Q]")
+                key_labels = torch.cat([all_labels, memory_labels.to(all_labels.device, all_labels.dtype)])
+
+            def sample_targets(rows: torch.Tensor) -> torch.Tensor:
+                return same_label_targets(all_labels[rows], key_labels, dtype=feats.dtype)
     else:
-        if targets.shape != (n, m):
-            raise ValueError(f"targets must be [n, W*n] = [{n}, {m}], got {tuple(targets.shape)}")
-        if (targets < 0).any():
-            raise ValueError("targets must be non-negative")
-        sample_t = targets.to(feats.dtype)
-    # Expand sample-level [n, m] to view level [n*V, m*V] (sample-major rows and columns).
-    view_t = sample_t.repeat_interleave(v, dim=0).repeat_interleave(v, dim=1)
-    logits = scale * feats.reshape(n * v, d) @ all_feats.reshape(m * v, d).T
-    rows = torch.arange(n * v, device=feats.device)
-    not_self = torch.ones_like(view_t, dtype=torch.bool)
-    not_self[rows, rows + rank * n * v] = False
-    valid = not_self
-    if mask is not None:
-        if mask.shape != (n, m):
-            raise ValueError(f"mask must be [n, W*n] = [{n}, {m}], got {tuple(mask.shape)}")
-        valid = valid & mask.to(torch.bool).repeat_interleave(v, dim=0).repeat_interleave(v, dim=1)
-    return soft_cross_entropy(logits, view_t, valid, reduction=reduction)
+        if torch.is_tensor(targets):
+            if tuple(targets.shape) != (n_all, n_all + q_mem):
+                raise ValueError(f"targets must be the global [{n_all}, {n_all + q_mem}] sample-level matrix "
+                                 f"(all ranks' samples, then memory columns), got {tuple(targets.shape)}")
+            if bool((targets < 0).any()):
+                raise ValueError("targets must be non-negative")
+            t_global = targets
+
+            def sample_targets(rows: torch.Tensor) -> torch.Tensor:
+                return t_global[rows].to(feats.dtype)
+        else:
+            sample_targets = targets
+    if mask is not None and torch.is_tensor(mask) and tuple(mask.shape) != (n_all, n_all + q_mem):
+        raise ValueError(f"mask must be the global [{n_all}, {n_all + q_mem}] sample-level matrix, "
+                         f"got {tuple(mask.shape)}")
+
+    def expand(block: torch.Tensor) -> torch.Tensor:  # sample columns -> view columns, memory kept
+        keys = block[:, :n_all].repeat_interleave(v, dim=1)
+        return torch.cat([keys, block[:, n_all:]], dim=1) if q_mem else keys
+
+    def view_targets(rows_v: torch.Tensor) -> torch.Tensor:
+        return expand(sample_targets(rows_v // v))
+
+    def view_mask(rows_v: torch.Tensor) -> torch.Tensor:
+        keep = torch.ones(rows_v.numel(), n_all * v + q_mem, dtype=torch.bool, device=device)
+        keep[torch.arange(rows_v.numel(), device=device), rows_v] = False  # the anchor itself
+        if mask is not None:
+            sample_mask = mask(rows_v // v) if not torch.is_tensor(mask) else mask[rows_v // v]
+            keep &= expand(sample_mask.to(torch.bool))
+        return keep
+
+    flat = feats.reshape(n * v, d)
+    loss, _ = contrastive_loss(flat, flat, scale=scale, targets=view_targets, mask=view_mask, memory=memory,
+                               spec=spec, reduction=reduction)
+    return loss
 
 
+@register("supcon", kind="loss")
 class SupConLoss(LossBase):
     """Supervised contrastive loss (module shell over :func:`supcon_loss`).
 
-    ``forward(features [N, D] or [N, V, D], labels=None, *, targets=None, mask=None,
-    logit_scale=None, return_dict=False)``. Features are L2-normalised when
-    ``normalize=True``. Default temperature 0.07 (the paper uses 0.1 for ImageNet).
+    ``forward(features [n, D] or [n, V, D], labels=None, *, targets=None, mask=None,
+    memory=None, memory_labels=None, logit_scale=None, return_dict=False)``. Features are
+    L2-normalised when ``normalize=True``. Default temperature 0.07 (the paper uses 0.1 for
+    ImageNet).
 
     Example::
 
@@ -108,20 +152,22 @@ class SupConLoss(LossBase):
 
     name = "supcon"
     citation = "Khosla et al., Supervised Contrastive Learning, NeurIPS 2020"
-    config_keys = ("normalize",)
+    config_keys = (*SCALE_KEYS, "normalize", "gather")
 
     def __init__(self, temperature: float | None = None, learn_scale: bool = False, *,
-                 normalize: bool = True, gather: GatherSpec = GatherSpec()) -> None:
-        super().__init__(temperature, learn_scale)
-        self.normalize = normalize
-        self.gather = gather
+                 normalize: bool = True, gather: GatherSpec | dict[str, bool] | None = None,
+                 max_scale: float = 100.0, init_temperature: float = 0.07) -> None:
+        super().__init__(temperature, learn_scale, max_scale=max_scale, init_temperature=init_temperature)
+        self.normalize = bool(normalize)
+        self.gather = GatherSpec.coerce(gather)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None, *,
-                targets: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                logit_scale: torch.Tensor | float | None = None, return_dict: bool = False
-                ) -> torch.Tensor | dict[str, Any]:
+                targets: Dense = None, mask: Dense = None, memory: torch.Tensor | None = None,
+                memory_labels: torch.Tensor | None = None, logit_scale: torch.Tensor | float | None = None,
+                return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
         if self.normalize:
             features = F.normalize(features, dim=-1)
-        loss = supcon_loss(features, labels, targets=targets, scale=self.resolve_scale(logit_scale),
-                           mask=mask, spec=self.gather)
+            memory = None if memory is None else F.normalize(memory, dim=-1)
+        loss = supcon_loss(features, labels, targets=targets, scale=self.resolve_scale(logit_scale), mask=mask,
+                           memory=memory, memory_labels=memory_labels, spec=self.gather)
         return self.output(loss, return_dict)

@@ -21,6 +21,7 @@ from torch import nn
 from torch.func import functional_call
 
 from representation.merging.task_vector import TaskVector
+from representation.registry import register
 
 ATLAS_CITATION = (
     "Zhang, Yu, Tuytelaars, Tan, Fernando, Schmid. Knowledge Composition using Task Vectors with "
@@ -32,6 +33,7 @@ def _key(name: str) -> str:
     return name.replace(".", "__")
 
 
+@register("atlas", kind="merge")
 class LearnedAnisotropicMerge(nn.Module):
     """Merge T task vectors into a frozen base model with per-block learnable coefficients.
 
@@ -112,5 +114,8 @@ class LearnedAnisotropicMerge(nn.Module):
             self.coefficients.copy_(torch.as_tensor(values, dtype=self.coefficients.dtype).expand_as(
                 self.coefficients))
 
+    runtime_keys = ("base", "task_vectors", "block_of")
+
     def get_config_dict(self) -> dict[str, Any]:
-        return {"num_tasks": self.num_tasks, "num_blocks": len(self.block_names)}
+        """No hyperparameters: the base model, task vectors and block grouping are runtime arguments."""
+        return {}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from representation.augment.negatives import CompositionalTextNegatives
 from representation.miners.false_negative import FalseNegativeMasker, false_negative_mask
+from representation.miners.metric import BatchHardMiner, MultiSimilarityMiner, PairMasks, TripletMarginMiner
 from representation.miners.mixup import MixupPairGenerator, MixupPairs
 from representation.miners.teacher import TeacherHardNegativeMiner, top_k_negative_mask
 
-__all__ = ["CompositionalTextNegatives", "FalseNegativeMasker", "MixupPairGenerator", "MixupPairs",
-           "TeacherHardNegativeMiner", "false_negative_mask", "top_k_negative_mask"]
+__all__ = ["BatchHardMiner", "CompositionalTextNegatives", "FalseNegativeMasker", "MixupPairGenerator", "MixupPairs",
+           "MultiSimilarityMiner", "PairMasks", "TeacherHardNegativeMiner", "TripletMarginMiner", "false_negative_mask",
+           "top_k_negative_mask"]

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from geoloc.geo.distance import haversine_km_torch
+from representation.geodesy import haversine_km_torch
+from representation.registry import register
 
 _MODES = ("cosine", "km", "cell")
 
@@ -48,6 +49,7 @@ def false_negative_mask(similar: torch.Tensor, positive_index: torch.Tensor | No
     return ~drop | _positive_mask(n, m, positive_index, similar.device)
 
 
+@register("false_negative_masker", kind="miner")
 class FalseNegativeMasker:
     """Build MultiCSR keep-masks.
 

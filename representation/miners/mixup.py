@@ -21,29 +21,44 @@ from typing import Any
 
 import torch
 
+from representation.registry import register
+
 
 @dataclass
 class MixupPairs:
     """Per-anchor synthetic candidates (C = num_negatives + num_positives).
 
     Attributes:
-        features: [N, C, D] mixed embeddings (same dtype as the input).
+        features: [N, C, D] mixed embeddings (same dtype as the input), or None for a plan
+            (indices only; :meth:`mix` computes the features from any embedding table).
         labels: [N, C] mixed labels.
         lam: [N, C] mixing coefficient of the first mixed sample (the anchor for inclusive
             mixes, sample ``i`` for exclusive ones).
-        first, second: [N, C] indices of the two mixed samples.
+        first, second: [N, C] indices of the two mixed samples (into the batch the plan was
+            drawn from; under DDP the gathered batch).
         positive: [N, C] bool, True for anchor-exclusive (hard positive) mixes.
         valid: [N, C] bool, False where no candidate pair existed (e.g. an anchor with the
             largest label has no exclusive pair); invalid entries must be masked.
     """
 
-    features: torch.Tensor
+    features: torch.Tensor | None
     labels: torch.Tensor
     lam: torch.Tensor
     first: torch.Tensor
     second: torch.Tensor
     positive: torch.Tensor
     valid: torch.Tensor
+
+    def rows(self, index: torch.Tensor) -> MixupPairs:
+        """The anchors ``index`` [R] of this plan (e.g. one rank's rows of a global plan)."""
+        feats = None if self.features is None else self.features[index]
+        return MixupPairs(feats, self.labels[index], self.lam[index], self.first[index],
+                          self.second[index], self.positive[index], self.valid[index])
+
+    def mix(self, z: torch.Tensor) -> torch.Tensor:
+        """Mixed embeddings [N, C, D] = ``lam * z[first] + (1 - lam) * z[second]``."""
+        lam = self.lam.to(z.dtype).unsqueeze(-1)
+        return lam * z[self.first] + (1 - lam) * z[self.second]
 
 
 def _sample_columns(allowed: torch.Tensor, k: int, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,6 +72,7 @@ def _sample_columns(allowed: torch.Tensor, k: int, generator: torch.Generator | 
     return idx.to(allowed.device), has
 
 
+@register("mixup_pairs", kind="miner")
 class MixupPairGenerator:
     """Generate SupReMix hard negatives and hard positives.
 
@@ -67,14 +83,15 @@ class MixupPairGenerator:
         tolerance: labels within ``tolerance`` of the anchor's count as equal (not negatives;
             exclusive pairs need ``y_i < y_a - tol`` and ``y_j > y_a + tol``).
 
-    ``gen(z [N, D], y [N], generator=None) -> MixupPairs``. Gradients flow through the
-    mixes into ``z``.
+    ``gen(z [N, D], y [N], generator=None) -> MixupPairs`` (with features; gradients flow
+    through the mixes into ``z``); ``gen.plan(y [N], generator=None)`` draws the same pairs
+    without features (indices and lambdas), to be mixed later with :meth:`MixupPairs.mix`.
     """
 
     citation = "Wu et al., Mixup Your Own Pairs (SupReMix), arXiv:2309.16633, 2023"
 
     def __init__(self, num_negatives: int = 4, num_positives: int = 4,
-                 lam_range: tuple[float, float] = (0.5, 0.9), tolerance: float = 0.0) -> None:
+                 lam_range: tuple[float, float] | list[float] = (0.5, 0.9), tolerance: float = 0.0) -> None:
         lo, hi = lam_range
         if not 0.0 < lo <= hi < 1.0:
             raise ValueError(f"lam_range must satisfy 0 < low <= high < 1, got {lam_range}")
@@ -84,10 +101,11 @@ class MixupPairGenerator:
         self.lam_range = (float(lo), float(hi))
         self.tolerance = float(tolerance)
 
-    def __call__(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> MixupPairs:
-        if z.dim() != 2 or y.shape != (z.shape[0],):
-            raise ValueError(f"expected z [N, D] and y [N], got {tuple(z.shape)} and {tuple(y.shape)}")
-        n, device = z.shape[0], z.device
+    def plan(self, y: torch.Tensor, generator: torch.Generator | None = None) -> MixupPairs:
+        """Mix indices, lambdas and flags [N, C] for anchors ``y`` [N] (no features)."""
+        if y.dim() != 1:
+            raise ValueError(f"expected y [N], got {tuple(y.shape)}")
+        n, device = y.shape[0], y.device
         yd = y.to(torch.float64)
         diff = yd.unsqueeze(0) - yd.unsqueeze(1)  # diff[a, c] = y_c - y_a
         rows = torch.arange(n, device=device).unsqueeze(1)
@@ -113,10 +131,15 @@ class MixupPairGenerator:
             labels = lam * y_i + (1 - lam) * y_j
             parts.append((low_idx, high_idx, lam, labels, torch.ones_like(lam, dtype=torch.bool), ok))
         first, second, lam, labels, positive, valid = (torch.cat(t, dim=1) for t in zip(*parts, strict=True))
-        lam_z = lam.to(z.dtype).unsqueeze(-1)
-        feats = lam_z * z[first] + (1 - lam_z) * z[second]
-        return MixupPairs(features=feats, labels=labels.to(y.dtype if y.is_floating_point() else torch.float64),
+        return MixupPairs(features=None, labels=labels.to(y.dtype if y.is_floating_point() else torch.float64),
                           lam=lam, first=first, second=second, positive=positive, valid=valid)
+
+    def __call__(self, z: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> MixupPairs:
+        if z.dim() != 2 or y.shape != (z.shape[0],):
+            raise ValueError(f"expected z [N, D] and y [N], got {tuple(z.shape)} and {tuple(y.shape)}")
+        plan = self.plan(y, generator)
+        plan.features = plan.mix(z)
+        return plan
 
     def get_config_dict(self) -> dict[str, Any]:
         return {"num_negatives": self.num_negatives, "num_positives": self.num_positives,

@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from representation.registry import register
+
 DCD_CITATION = (
     "Rao, Ji, Wang, Ding, Yang, Wang, Chen, Zhou, Ouyang. Dynamic Contrastive Distillation for "
     "Image-Text Retrieval. IEEE Transactions on Multimedia 2023."
@@ -38,6 +40,7 @@ def top_k_negative_mask(scores: torch.Tensor, positive_mask: torch.Tensor, k: in
     return out & candidate
 
 
+@register("teacher_hard_negatives", kind="miner")
 class TeacherHardNegativeMiner:
     """Select each row's ``num_negatives`` hardest negatives by teacher score.
 

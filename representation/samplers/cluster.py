@@ -9,82 +9,68 @@ the (normalised) features of all stages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Sampler
+
+from representation.registry import register
+from representation.samplers.base import GlobalBatchSampler
 
 
-class ClusterBatchSampler(Sampler[list[int]]):
-    """Batch sampler whose every batch holds indices of one cluster only.
+@register("cluster_batch_sampler", kind="sampler")
+class ClusterBatchSampler(GlobalBatchSampler):
+    """Batch sampler whose every (global) batch holds indices of one cluster only (MCL).
 
     Args:
-        cluster_ids: [N] cluster id per dataset index (any hashable ints).
-        batch_size: maximum batch size.
-        drop_last: drop each cluster's final incomplete batch (clusters smaller than
-            ``batch_size`` then contribute nothing).
+        cluster_ids: [N] cluster id per dataset index (any ints); a runtime argument.
+        batch_size: samples per rank per step.
+        drop_last: drop each cluster's final incomplete global batch (clusters smaller than
+            ``batch_size * num_replicas`` then contribute nothing).
         shuffle: shuffle indices within clusters and the order of batches (per epoch).
         seed: base seed; the epoch is added (call :meth:`set_epoch`).
-        num_replicas, rank: DDP split: rank r takes batches r, r + W, ... of the epoch's
-            (shuffled) batch list, truncated to a multiple of W so every rank gets the same
-            number of batches and the ranks' shards stay disjoint.
+        num_replicas, rank: DDP split. As in the reference ``MCL_batch_sampler_DDP``, each
+            cluster is split across the ranks and every rank walks the clusters in the same
+            order: at every step ALL ranks' batches come from the same cluster, so the gathered
+            contrastive batch is one cluster. A cluster's last, incomplete global batch (when not
+            dropped) is split as evenly as possible (ranks may differ by one sample; the
+            library's gather handles uneven batches); one smaller than ``num_replicas`` is dropped.
 
-    Each index appears in exactly one batch per epoch (single process; under DDP at most
-    once, the up to W - 1 truncated batches change from epoch to epoch).
+    Each index appears in at most one batch per epoch (exactly one in a single process
+    without ``drop_last``).
     """
 
     citation = ("Zhang et al., Learning the Unlearned: Mitigating Feature Suppression in Contrastive "
                 "Learning (MCL), ECCV 2024")
+    runtime_keys = ("cluster_ids",)
 
     def __init__(self, cluster_ids: Sequence[int] | torch.Tensor, batch_size: int, *, drop_last: bool = False,
                  shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"need 0 <= rank < num_replicas, got rank={rank}, num_replicas={num_replicas}")
+        super().__init__(batch_size, seed=seed, num_replicas=num_replicas, rank=rank)
         ids = torch.as_tensor(cluster_ids).long().flatten()
         self.clusters: list[torch.Tensor] = [torch.nonzero(ids == c).flatten() for c in torch.unique(ids)]
-        self.batch_size, self.drop_last, self.shuffle = batch_size, drop_last, shuffle
-        self.seed, self.num_replicas, self.rank = seed, num_replicas, rank
-        self.epoch = 0
+        self.drop_last, self.shuffle = drop_last, shuffle
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _all_batches(self) -> list[list[int]]:
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
+    def global_batches(self) -> list[list[int]]:
+        g = self.generator()
+        size = self.global_batch_size
         batches: list[list[int]] = []
         for members in self.clusters:
             order = members[torch.randperm(len(members), generator=g)] if self.shuffle else members
-            for s in range(0, len(order), self.batch_size):
-                chunk = order[s:s + self.batch_size]
-                if len(chunk) < self.batch_size and self.drop_last:
+            for s in range(0, len(order), size):
+                chunk = order[s:s + size]
+                if len(chunk) < size and (self.drop_last or len(chunk) < self.num_replicas):
                     continue
                 batches.append(chunk.tolist())
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
         return batches
 
-    def __iter__(self) -> Iterator[list[int]]:
-        batches = self._all_batches()
-        if self.num_replicas > 1:
-            total = (len(batches) // self.num_replicas) * self.num_replicas
-            batches = batches[:total][self.rank::self.num_replicas]
-        yield from batches
-
-    def __len__(self) -> int:
-        n = 0
-        for members in self.clusters:
-            full, rest = divmod(len(members), self.batch_size)
-            n += full + (1 if rest and not self.drop_last else 0)
-        return n // self.num_replicas
-
     def get_config_dict(self) -> dict[str, Any]:
         return {"batch_size": self.batch_size, "drop_last": self.drop_last, "shuffle": self.shuffle,
-                "seed": self.seed, "num_clusters": len(self.clusters)}
+                "seed": self.seed, "num_replicas": self.num_replicas, "rank": self.rank}
 
 
 def concat_stage_features(features: Sequence[torch.Tensor], weights: Sequence[float] | None = None
@@ -105,6 +91,7 @@ def concat_stage_features(features: Sequence[torch.Tensor], weights: Sequence[fl
                      dim=-1)
 
 
+@register("multistage_encoder", kind="block")
 class MultistageEncoder(nn.Module):
     """Run the encoders of all stages and concatenate their features
     (:func:`concat_stage_features`). Earlier stages are frozen (no grad) when
@@ -114,6 +101,7 @@ class MultistageEncoder(nn.Module):
     """
 
     citation = ClusterBatchSampler.citation
+    runtime_keys = ("stages",)
 
     def __init__(self, stages: Sequence[nn.Module], weights: Sequence[float] | None = None,
                  freeze_previous: bool = True) -> None:
@@ -138,4 +126,4 @@ class MultistageEncoder(nn.Module):
         return concat_stage_features(feats, self.weights)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"num_stages": len(self.stages), "weights": self.weights, "freeze_previous": self.freeze_previous}
+        return {"weights": self.weights, "freeze_previous": self.freeze_previous}

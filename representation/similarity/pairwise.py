@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from representation.registry import register
+
 
 def _check(q: torch.Tensor, k: torch.Tensor) -> None:
     if q.dim() != 2 or k.dim() != 2 or q.shape[1] != k.shape[1]:
@@ -40,6 +42,7 @@ def pairwise_similarity(q: torch.Tensor, k: torch.Tensor, kind: str = "cosine") 
     raise ValueError(f"unknown similarity {kind!r} (use 'cosine' or 'dot')")
 
 
+@register("cosine", kind="similarity")
 class CosineSimilarity(nn.Module):
     """Module form of :func:`pairwise_cosine`: ``sim(q [N, D], k [M, D]) -> [N, M]``."""
 
@@ -56,6 +59,7 @@ class CosineSimilarity(nn.Module):
         return {"eps": self.eps}
 
 
+@register("dot", kind="similarity")
 class DotSimilarity(nn.Module):
     """Module form of :func:`pairwise_dot`: ``sim(q [N, D], k [M, D]) -> [N, M]``."""
 

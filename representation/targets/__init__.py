@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from representation.targets.geo import (
     GEOCELL_TARGET_FORMS,
+    distance_kernel_targets,
     geocell_log_targets,
     haversine_kernel_targets,
     pigeon_geocell_targets,
@@ -21,6 +22,7 @@ __all__ = [
     "GEOCELL_TARGET_FORMS",
     "HierarchyJaccard",
     "LabelEmbeddingKernel",
+    "distance_kernel_targets",
     "geocell_log_targets",
     "haversine_kernel_targets",
     "hierarchy_jaccard_score",

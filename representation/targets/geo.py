@@ -1,11 +1,14 @@
 """Geographic soft targets in kilometres (haversine on the mean-radius sphere).
 
-Distances come from :func:`geoloc.geo.distance.haversine_km_torch` (earth radius
-6371.0088 km); coordinates are in **degrees**, ``tau_km`` in **km**.
+Distances come from :func:`representation.geodesy.haversine_km_torch` (the project's one
+implementation, earth radius 6371.0088 km; ``geoloc.geo.distance`` re-exports it); coordinates
+are in **degrees**, distances and ``tau_km`` in **km**. Every builder also accepts a distance
+matrix, so any other metric (road distance, a different ellipsoid) plugs in unchanged.
 
-* :func:`haversine_kernel_targets` — in-batch soft targets between query and key
-  locations (Dialog2Flow's soft contrastive with a haversine kernel instead of a label
-  embedding kernel): ``t_ij = softmax_j(-d_ij / tau)``.
+* :func:`distance_kernel_targets` — soft targets ``t_ij = softmax_j(-d_ij / tau)`` from a
+  distance matrix [N, M] in km; :func:`haversine_kernel_targets` builds that matrix from
+  coordinates (Dialog2Flow's soft contrastive with a haversine kernel instead of a label
+  embedding kernel).
 * :func:`geocell_log_targets` / :func:`pigeon_geocell_targets` — PIGEON's haversine label smoothing
   over geocell centroids, from a distance matrix [N, C] in km, in three forms: ``softmax`` (the
   normalised targets, the default), ``nearest`` (the reference code) and ``paper`` (the paper's
@@ -18,7 +21,7 @@ import math
 
 import torch
 
-from geoloc.geo.distance import haversine_km_torch
+from representation.geodesy import pairwise_haversine_torch
 
 
 def _check_tau(tau_km: float) -> None:
@@ -26,35 +29,56 @@ def _check_tau(tau_km: float) -> None:
         raise ValueError(f"tau_km must be > 0 km, got {tau_km}")
 
 
+def distance_kernel_targets(d_km: torch.Tensor, tau_km: float, *, normalize: bool = True,
+                            valid_rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Soft targets [N, M] from a distance matrix ``d_km`` [N, M] (km).
+
+    Args:
+        d_km: distances in km; NaN / inf entries get target 0.
+        tau_km: kernel length scale in km (PIGEON uses 75 for cell smoothing).
+        normalize: True -> each row is ``softmax_j(-d_ij / tau)`` (sums to 1); False ->
+            ``exp(-(d_ij - min_j d_ij) / tau)`` (max 1 per row; same row-normalisation, so
+            :func:`soft_cross_entropy` with ``normalize_targets=True`` gives the same loss).
+        valid_rows: optional [N] bool; False rows become all 0.
+
+    The row minimum is subtracted before ``exp`` (log-space kernel), so no row underflows to
+    all zeros in float32 or bfloat16. Rows without a finite distance become all 0, so
+    :func:`soft_cross_entropy` excludes them from the mean.
+    """
+    _check_tau(tau_km)
+    if d_km.dim() != 2:
+        raise ValueError(f"d_km must be [N, M], got {tuple(d_km.shape)}")
+    d = torch.where(torch.isfinite(d_km), d_km, torch.full_like(d_km, float("inf")))
+    d_min = d.min(dim=1, keepdim=True).values
+    w = torch.exp(-(d - d_min) / tau_km)
+    w = torch.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0)
+    if valid_rows is not None:
+        w = w.masked_fill(~valid_rows.to(torch.bool).unsqueeze(1), 0.0)
+    if normalize:
+        w = w / w.sum(dim=1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
+    return w
+
+
 def haversine_kernel_targets(lat_q: torch.Tensor, lon_q: torch.Tensor, lat_k: torch.Tensor,
                              lon_k: torch.Tensor, tau_km: float, *, normalize: bool = True) -> torch.Tensor:
-    """In-batch geographic soft targets [N, M].
+    """In-batch geographic soft targets [N, M] (:func:`distance_kernel_targets` of the haversine
+    distance matrix).
 
     Args:
         lat_q, lon_q: [N] query locations in degrees.
         lat_k, lon_k: [M] key locations in degrees.
-        tau_km: kernel length scale in km (PIGEON uses 75 for cell smoothing).
-        normalize: True -> each row is ``softmax_j(-d_ij / tau)`` (sums to 1); False ->
-            ``exp(-(d_ij - min_j d_ij) / tau)`` (max 1 per row; same row-normalisation,
-            so :func:`soft_cross_entropy` with ``normalize_targets=True`` gives the same loss).
+        tau_km: kernel length scale in km.
+        normalize: see :func:`distance_kernel_targets`.
 
-    The row minimum is subtracted before ``exp`` so no row underflows to all zeros in
-    float32. Rows with a non-finite coordinate (NaN / inf) become all 0, so
-    :func:`soft_cross_entropy` excludes them from the mean; a non-finite key column gets 0.
+    Rows with a non-finite coordinate (NaN / inf) become all 0; a non-finite key column gets 0.
+    Under DDP pass gathered coordinates to build the global matrix (``docs/representation.md``).
     """
     _check_tau(tau_km)
     if lat_q.shape != lon_q.shape or lat_k.shape != lon_k.shape or lat_q.dim() != 1 or lat_k.dim() != 1:
         raise ValueError("lat_q/lon_q must be [N] and lat_k/lon_k [M]")
-    d = haversine_km_torch(lat_q.unsqueeze(1), lon_q.unsqueeze(1), lat_k.unsqueeze(0), lon_k.unsqueeze(0))
-    d = torch.where(torch.isfinite(d), d, torch.full_like(d, float("inf")))
-    d_min = d.min(dim=1, keepdim=True).values
-    w = torch.exp(-(d - d_min) / tau_km)
-    w = torch.nan_to_num(w, nan=0.0, posinf=0.0, neginf=0.0)
-    bad_rows = ~(torch.isfinite(lat_q) & torch.isfinite(lon_q))
-    w = w.masked_fill(bad_rows.unsqueeze(1), 0.0)
-    if normalize:
-        w = w / w.sum(dim=1, keepdim=True).clamp_min(torch.finfo(w.dtype).tiny)
-    return w
+    d = pairwise_haversine_torch(lat_q, lon_q, lat_k, lon_k)
+    return distance_kernel_targets(d, tau_km, normalize=normalize,
+                                   valid_rows=torch.isfinite(lat_q) & torch.isfinite(lon_q))
 
 
 GEOCELL_TARGET_FORMS = ("softmax", "nearest", "paper")

@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from representation.registry import register
+
 Path = Sequence[Hashable | None]
 Item = Path | Sequence[Path]
 
@@ -115,6 +117,7 @@ def hierarchy_jaccard_targets(paths_q: Sequence[Item], paths_k: Sequence[Item] |
     return out.to(device)
 
 
+@register("hierarchy_jaccard", kind="target")
 class HierarchyJaccard:
     """Callable target builder: ``HierarchyJaccard()(paths_q, paths_k=None) -> [N, M]``."""
 

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from representation.registry import register
+
 
 def label_embedding_kernel_targets(emb_q: torch.Tensor, emb_k: torch.Tensor, temperature: float,
                                    *, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -40,6 +42,7 @@ def label_embedding_kernel_targets(emb_q: torch.Tensor, emb_k: torch.Tensor, tem
     return torch.nan_to_num(t, nan=0.0)
 
 
+@register("label_embedding_kernel", kind="target")
 class LabelEmbeddingKernel(nn.Module):
     """Frozen label-embedding table that builds Dialog2Flow targets from integer labels.
 
@@ -74,6 +77,7 @@ class LabelEmbeddingKernel(nn.Module):
                                               self.label_embeddings[labels_k.long()], self.temperature,
                                               mask=mask)
 
+    runtime_keys = ("label_embeddings",)
+
     def get_config_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "num_labels": int(self.label_embeddings.shape[0]),
-                "embedding_dim": int(self.label_embeddings.shape[1])}
+        return {"temperature": self.temperature}

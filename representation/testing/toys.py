@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from geoloc.geo.distance import haversine_km_torch
+from representation.geodesy import haversine_km_torch
 
 
 def random_locations(n: int, seed: int, lat_max: float = 60.0) -> tuple[torch.Tensor, torch.Tensor]:

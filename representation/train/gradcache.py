@@ -12,7 +12,16 @@ negatives). GradCache instead:
    dropout masks) and backprops ``sum(features * feature_grads)``.
 
 The accumulated parameter gradient equals the big-batch gradient exactly (up to float
-rounding), at the cost of one extra forward pass; peak activation memory is one micro-batch.
+rounding) for models whose forward treats samples independently, at the cost of one extra
+forward pass; peak activation memory is one micro-batch.
+
+Batch-dependent layers: BatchNorm in train mode normalises each micro-batch with its own
+statistics, so GradCache does NOT equal the big batch there; it equals "embed every micro-batch
+with gradient, then compute the loss on the concatenated features" (what plain accumulation of
+features would do), and a warning says so. The no-grad caching pass leaves every buffer
+untouched (running statistics are restored), so they are updated exactly once per micro-batch,
+by the pass that also computes the gradient. Use LayerNorm / GroupNorm, or put BatchNorm in eval
+mode, for big-batch equivalence.
 
 Batches and features are "trees": a tensor, or tuples / lists / dicts of tensors whose
 leading dimension is the batch (non-tensor leaves in a batch are passed to every micro-batch
@@ -21,6 +30,7 @@ unchanged and must not depend on the batch position).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
@@ -110,6 +120,11 @@ class RngState:
             yield
 
 
+def has_batch_dependent_layers(model: torch.nn.Module) -> bool:
+    """True if ``model`` has a BatchNorm layer in train mode (its output depends on the batch)."""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
+
+
 def grad_cache_backward(
     model: torch.nn.Module,
     loss_fn: Callable[[Tree, Tree], dict[str, Any]],
@@ -138,11 +153,18 @@ def grad_cache_backward(
     states: list[RngState] = []
     cached: list[Tree] = []
     embed = raw_model if raw_model is not None else model
+    if len(micro) > 1 and has_batch_dependent_layers(embed):
+        warnings.warn("GradCache with BatchNorm in train mode normalises each micro-batch separately: the gradient "
+                      "is that of micro-batch forwards, not of the big batch (see representation.train.gradcache)",
+                      stacklevel=2)
+    buffers = {name: b.detach().clone() for name, b in embed.named_buffers()}
     with torch.no_grad():
         for mb in micro:
             states.append(RngState(device))
             with autocast():
                 cached.append(tree_map(lambda t: t.detach(), embed(mb)))
+        for name, b in embed.named_buffers():  # the caching pass has no side effects on state
+            b.copy_(buffers[name])
     features = tree_map(lambda t: upcast(t).requires_grad_(True) if t.is_floating_point() else t,
                         concat_trees(cached))
     out = loss_fn(features, batch)

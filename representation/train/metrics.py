@@ -40,6 +40,25 @@ class MetricsLogger:
             except ImportError:
                 warnings.warn("tensorboard is not installed; logging to metrics.jsonl only", stacklevel=2)
 
+    @staticmethod
+    def truncate(out_dir: str | Path, step: int) -> None:
+        """Drop rows after ``step`` from ``metrics.jsonl`` (resuming from an older checkpoint after a
+        kill replays those steps); rewritten atomically."""
+        path = Path(out_dir) / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by a kill
+                continue
+            if int(row.get("step", 0)) <= step:
+                kept.append(line)
+        from representation.train.checkpoint import write_text_atomic
+
+        write_text_atomic(path, "".join(f"{line}\n" for line in kept))
+
     def write(self, step: int, values: dict[str, float]) -> None:
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps({"step": step, **values}) + "\n")

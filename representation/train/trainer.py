@@ -35,7 +35,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from geoloc.errors import GeolocError
 from representation.distributed.launch import (
     DistEnv,
     average_gradients,
@@ -43,6 +42,7 @@ from representation.distributed.launch import (
     broadcast_parameters,
     init_from_env,
 )
+from representation.errors import DataError, ResumeError
 from representation.losses.base import sum_losses
 from representation.train import checkpoint as ckpt
 from representation.train.config import TrainConfig
@@ -153,14 +153,14 @@ class Trainer:
         barrier()
         if self.env.is_main:
             ckpt.publish(final, self.cfg.keep_checkpoints)
-            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+            ckpt.write_text_atomic(self.out_dir / "config.json", json.dumps(self.cfg.to_dict(), indent=1))
         barrier()
         return final
 
     def load(self, path: Path) -> None:
         state = ckpt.read(path, self.modules(), self.env.rank, self.device)
         if state.get("world_size", 1) != self.env.world_size:
-            raise GeolocError(f"checkpoint {path} was written with world_size {state.get('world_size')}, "
+            raise ResumeError(f"checkpoint {path} was written with world_size {state.get('world_size')}, "
                              f"now {self.env.world_size}: the data order would not continue")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -213,10 +213,12 @@ class Trainer:
             self.load(found)
         else:
             seed_everything(self.cfg.seed + self.env.rank)
+        if self.env.is_main:  # rows of steps after the checkpoint (or of a run killed before its first
+            MetricsLogger.truncate(self.out_dir, self.step)  # checkpoint) will be written again
         end = min(self.cfg.total_steps, stop_at_step or self.cfg.total_steps)
         per_epoch = self.batches_per_epoch()
         if per_epoch < 1:
-            raise GeolocError(f"dataset of {len(self.dataset)} samples is smaller than one global batch "  # type: ignore[arg-type]
+            raise DataError(f"dataset of {len(self.dataset)} samples is smaller than one global batch "  # type: ignore[arg-type]
                              f"({self.cfg.batch_size} x {self.env.world_size} ranks)")
         logger = MetricsLogger(self.out_dir, self.cfg.tensorboard) if self.env.is_main else None
         bar = tqdm(total=end, initial=self.step, disable=not (self.cfg.progress and self.env.is_main),

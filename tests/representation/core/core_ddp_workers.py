@@ -1,4 +1,5 @@
-"""Module-level worker functions for the 2-process gloo DDP tests (importable by spawn)."""
+"""Module-level helpers of the core tests and of the W = 2 / W = 3 DDP suite (tests/representation/ddp;
+importable by spawn)."""
 
 from __future__ import annotations
 
@@ -13,32 +14,6 @@ def rank_info_and_gather(rank: int, world_size: int, x: torch.Tensor) -> dict[st
     total = all_reduce_sum(torch.tensor(float(rank + 1)))
     n = x.shape[0] // world_size
     return {"rank": r, "world": w, "total": float(total), "gathered": gather_features(x[rank * n:(rank + 1) * n])}
-
-
-def infonce_grads(rank: int, world_size: int, cases: list[dict]) -> list[dict[str, torch.Tensor]]:
-    """For each case {q, k, loss_kwargs, call_kwargs}: local-loss InfoNCE on this rank's shard.
-
-    Returns per case the loss and the shard gradients divided by W (what DDP's gradient
-    average contributes), so summing them over ranks gives the averaged gradient."""
-    out = []
-    for case in cases:
-        q, k = case["q"], case["k"]
-        n = q.shape[0] // world_size
-        sl = slice(rank * n, (rank + 1) * n)
-        ql = q[sl].clone().requires_grad_(True)
-        kl = k[sl].clone().requires_grad_(True)
-        call = dict(case.get("call_kwargs", {}))
-        neg = call.pop("negatives", None)
-        if neg is not None:
-            h = neg.shape[0] // world_size
-            call["negatives"] = neg[rank * h:(rank + 1) * h].clone().requires_grad_(True)
-        loss = InfoNCELoss(**case["loss_kwargs"])(ql, kl, **call)
-        loss.backward()
-        res = {"loss": loss.detach(), "gq": ql.grad / world_size, "gk": kl.grad / world_size}
-        if neg is not None:
-            res["gneg"] = call["negatives"].grad / world_size
-        out.append(res)
-    return out
 
 
 class TwoTower(torch.nn.Module):
@@ -85,16 +60,6 @@ def train_two_tower(kind: str, xs: torch.Tensor, ys: torch.Tensor, lr: float = 0
 def ddp_train_two_tower(rank: int, world_size: int, kinds: list[str], xs: torch.Tensor,
                         ys: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
     return {kind: train_two_tower(kind, xs, ys, rank=rank, world_size=world_size) for kind in kinds}
-
-
-def suite(rank: int, world_size: int, inputs: dict) -> dict:
-    """Everything the core DDP tests need, in ONE spawn (worker start-up dominates: torch and
-    DDP's dynamo import take ~10-20 s on a loaded 2-core machine)."""
-    out: dict = {"info": rank_info_and_gather(rank, world_size, inputs["gather_x"])}
-    out["infonce_grads"] = infonce_grads(rank, world_size, inputs["infonce_cases"])
-    out["two_tower"] = ddp_train_two_tower(rank, world_size, inputs["kinds"], inputs["xs"], inputs["ys"])
-    out["trainer"] = ddp_trainer(rank, world_size, inputs["trainer_dir"])
-    return out
 
 
 class PairTowers(torch.nn.Module):

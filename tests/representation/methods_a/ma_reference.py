@@ -92,3 +92,44 @@ def naive_jaccard_score(a, b) -> float:
             if union:
                 scores.append(len(sa & sb) / len(union))
     return sum(scores) / len(scores) if scores else 0.0
+
+
+def _ce_row(row: list[float], target: int, smoothing: float) -> float:
+    """torch-style label-smoothed cross-entropy of one row, by loops."""
+    lse = math.log(sum(math.exp(v) for v in row))
+    n = len(row)
+    return -sum(((1 - smoothing) * (1.0 if j == target else 0.0) + smoothing / n) * (row[j] - lse)
+                for j in range(n))
+
+
+def reference_cl2l(z_image: torch.Tensor, z_text: torch.Tensor, h_image: list[torch.Tensor],
+                   h_text: list[torch.Tensor], logit_scale: float, h_logit_scale: float,
+                   smoothing: float, loss_avg_or_sum: str = "avg") -> float:
+    """clip-rocket ``losses.py::CL2LLoss.forward`` in one process, written as loops from its code:
+    normalise; global logits with ``logit_scale``; for every augmentation i, every image view h
+    against text view i and every text view h against image view i with ``h_logit_scale``
+    (A x A logits per direction), label-smoothed CE averaged over them; per direction
+    ``(global + local * A) / (1 + A)``; mean of the two directions (x2 for "sum")."""
+    def unit(x):
+        return [[float(v) / math.sqrt(sum(float(u) ** 2 for u in row)) for v in row] for row in x]
+
+    def dot(a, b):
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    zi, zt = unit(z_image), unit(z_text)
+    hi, ht = [unit(h) for h in h_image], [unit(h) for h in h_text]
+    n, num_augs = len(zi), len(hi)
+
+    def ce(rows_x, cols_y, scale, smooth):
+        return sum(_ce_row([scale * dot(rows_x[r], cols_y[c]) for c in range(n)], r, smooth) for r in range(n)) / n
+
+    img_global = ce(zi, zt, logit_scale, 0.0)
+    txt_global = ce(zt, zi, logit_scale, 0.0)
+    img_local = txt_local = 0.0
+    if num_augs:
+        img_terms = [ce(h, ht[i], h_logit_scale, smoothing) for i in range(num_augs) for h in hi]
+        txt_terms = [ce(h, hi[i], h_logit_scale, smoothing) for i in range(num_augs) for h in ht]
+        img_local, txt_local = sum(img_terms) / len(img_terms), sum(txt_terms) / len(txt_terms)
+    img = (img_global + img_local * num_augs) / (1 + num_augs)
+    txt = (txt_global + txt_local * num_augs) / (1 + num_augs)
+    return (img + txt) / 2 * (2 if loss_avg_or_sum == "sum" else 1)

@@ -4,10 +4,12 @@ from collections import Counter
 import pytest
 import torch
 import torch.nn.functional as F
-from ma_reference import naive_clip
+from ma_reference import naive_clip, reference_cl2l
 
 from representation.augment.text import EDA, STOP_WORDS, drop_stop_words, random_deletion, random_swap
+from representation.errors import ConfigError
 from representation.losses.cl2l import CL2LLoss, ViewProjectors
+from representation.losses.classification import CrossEntropyLoss
 from representation.losses.multi_positive import clip_pair_loss
 from representation.losses.multitask import MultiTaskLoss
 from representation.losses.negclip import NegCLIPLoss
@@ -38,13 +40,32 @@ def test_label_smoothing_matches_torch_and_zero_is_ce():
             naive_clip(img, txt, 7.0, eps), rel=1e-10)
 
 
-def test_cl2l_total_is_mean_of_terms():
+def test_cl2l_equals_clip_rocket_formulation():
+    """Issue 14 (fidelity): every image view x every text view, separate local scale,
+    (global + A * mean_local) / (1 + A); expected value from the reference's code as loops."""
     img, txt, iv, tv = _pairs(a=3)
-    fn = CL2LLoss(temperature=0.1, label_smoothing=0.1)
+    fn = CL2LLoss(temperature=0.1, local_temperature=0.25, label_smoothing=0.1)
     out = fn(img, txt, image_views=iv, text_views=tv, return_dict=True)
-    terms = [naive_clip(img, txt, 10.0)] + [naive_clip(iv[a], tv[a], 10.0, 0.1) for a in range(3)]
     total = fn(img, txt, image_views=iv, text_views=tv)
-    assert total.item() == pytest.approx(sum(terms) / 4, rel=1e-10)
+    expect = reference_cl2l(img, txt, list(iv), list(tv), 10.0, 4.0, 0.1)
+    assert total.item() == pytest.approx(expect, rel=1e-10)
+    summed = CL2LLoss(temperature=0.1, local_temperature=0.25, sum_directions=True)
+    assert summed(img, txt, image_views=iv, text_views=tv).item() == pytest.approx(
+        reference_cl2l(img, txt, list(iv), list(tv), 10.0, 4.0, 0.1, "sum"), rel=1e-10)
+    # the library's earlier reading (matched views, shared scale) is an option and differs
+    matched = CL2LLoss(temperature=0.1, label_smoothing=0.1, view_pairs="matched", separate_local_scale=False)
+    terms = [naive_clip(img, txt, 10.0)] + [naive_clip(iv[a], tv[a], 10.0, 0.1) for a in range(3)]
+    assert matched(img, txt, image_views=iv, text_views=tv).item() == pytest.approx(sum(terms) / 4, rel=1e-10)
+    assert abs(matched(img, txt, image_views=iv, text_views=tv).item() - expect) > 1e-4
+    # learnable scales: separate parameters, the local one starts at temperature 0.1 (reference)
+    learn = CL2LLoss(learn_scale=True)
+    assert learn.local_scale_module is not None and learn.logit_scale_module is not None
+    assert learn.local_scale_module().item() == pytest.approx(10.0)
+    learned = learn(img, txt, image_views=iv, text_views=tv)
+    expect_l = reference_cl2l(img, txt, list(iv), list(tv), learn.logit_scale_module().item(), 10.0, 0.1)
+    assert learned.item() == pytest.approx(expect_l, rel=1e-10)
+    learned.backward()
+    assert learn.local_scale_module.log_scale.grad is not None and learn.logit_scale_module.log_scale.grad is not None
     assert (out["clip_loss"] + out["cl2l_aug_loss"]).item() == pytest.approx(total.item(), rel=1e-12)
     assert out["logs"]["num_augs"] == 3
     with pytest.raises(ValueError):
@@ -54,13 +75,15 @@ def test_cl2l_total_is_mean_of_terms():
 
 
 def test_view_projectors_are_separate():
-    proj = ViewProjectors(6, 4, num_augs=2)
+    proj = ViewProjectors(6, 4, num_augs=2)  # reference: one global and one shared local projector
     x = torch.randn(3, 6)
     outs = [proj(x, v) for v in range(3)]
-    assert not torch.allclose(outs[0], outs[1])
+    assert not torch.allclose(outs[0], outs[1]) and torch.equal(outs[1], outs[2])
     outs[1].sum().backward()
     assert proj.heads[1].weight.grad is not None and proj.heads[0].weight.grad is None
-    assert proj.get_config_dict() == {"in_dim": 6, "out_dim": 4, "num_augs": 2}
+    per_view = ViewProjectors(6, 4, num_augs=2, shared_local=False)
+    assert len(per_view.heads) == 3 and not torch.allclose(per_view(x, 1), per_view(x, 2))
+    assert len(ViewProjectors(6, 4, separate_local=False).heads) == 1
 
 
 def test_eda_operations():
@@ -134,8 +157,12 @@ def test_multitask_disabled_term_leaves_grad_none():
         MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss()}, weights={"nope": 1.0})
     with pytest.raises(ValueError):
         MultiTaskLoss({"cls": torch.nn.CrossEntropyLoss()})({})
-    cfg = fn.get_config_dict()
-    assert cfg["weights"] == {"cls": 0.0, "clip": 1.0} and cfg["terms"]["cls"] == "CrossEntropyLoss"
+    with pytest.raises(ConfigError, match="not a registered component"):
+        fn.get_config_dict()  # torch's CrossEntropyLoss has no config; the library's has
+    fn2 = MultiTaskLoss({"cls": CrossEntropyLoss(), "clip": NegCLIPLoss()}, weights={"cls": 0.0})
+    cfg = fn2.get_config_dict()
+    assert cfg["weights"] == {"cls": 0.0, "clip": 1.0} and cfg["losses"]["cls"]["type"] == "cross_entropy"
+    assert MultiTaskLoss(**cfg).get_config_dict() == cfg
 
 
 def test_multitask_accepts_dict_terms():

@@ -82,7 +82,7 @@ def test_no_mixes_equals_supcon():
     assert a.item() == pytest.approx(b.item(), rel=1e-12)
     out = SupReMixLoss(temperature=0.2)(z, y, return_dict=True, generator=torch.Generator().manual_seed(0))
     assert out["logs"]["num_mixed_positives"] > 0
-    assert SupReMixLoss().get_config_dict()["mixer"]["num_positives"] == 4
+    assert SupReMixLoss().get_config_dict()["num_positives"] == 4
 
 
 def test_supremix_gradients_flow_through_mixes():

@@ -17,9 +17,12 @@ from representation.losses.pixpro import (
 )
 
 
-def test_ppm_matches_naive_loop() -> None:
+@pytest.mark.parametrize("normalize_value", [True, False])
+def test_ppm_matches_naive_loop(normalize_value: bool) -> None:
+    """Issue 14 (fidelity): as upstream ``featprop``, g(x) is L2-normalised over channels before
+    propagation (``normalize_value=False`` keeps the earlier raw-g reading, as an option)."""
     torch.manual_seed(0)
-    ppm = PixelPropagationModule(4, gamma=2.0, transform_layers=1).double()
+    ppm = PixelPropagationModule(4, gamma=2.0, transform_layers=1, normalize_value=normalize_value).double()
     x = torch.randn(2, 4, 3, 2, dtype=torch.float64)
     y = ppm(x)
     g = ppm.transform(x)
@@ -29,7 +32,10 @@ def test_ppm_matches_naive_loop() -> None:
             acc = torch.zeros(4, dtype=torch.float64)
             for hj, wj in pix:
                 c = F.cosine_similarity(x[b, :, hi, wi], x[b, :, hj, wj], dim=0)
-                acc += max(float(c), 0.0) ** 2 * g[b, :, hj, wj]
+                value = g[b, :, hj, wj]
+                if normalize_value:
+                    value = value / math.sqrt(sum(float(v) ** 2 for v in value.detach()))
+                acc += max(float(c), 0.0) ** 2 * value
             torch.testing.assert_close(y[b, :, hi, wi], acc)
 
 
@@ -40,7 +46,8 @@ def test_propagation_weights_range_and_identity_transform() -> None:
     assert ((s >= 0) & (s <= 1 + 1e-6)).all()
     torch.testing.assert_close(torch.diagonal(s, dim1=1, dim2=2), torch.ones(2, 16))
     ppm = PixelPropagationModule(5, transform_layers=0)
-    torch.testing.assert_close(ppm(x), torch.einsum("bij,bcj->bci", s.pow(2 / 3), x.flatten(2)).reshape(x.shape),
+    value = F.normalize(x.flatten(2), dim=1)
+    torch.testing.assert_close(ppm(x), torch.einsum("bij,bcj->bci", s.pow(2 / 3), value).reshape(x.shape),
                                atol=1e-5, rtol=1e-4)
 
 
