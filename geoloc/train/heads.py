@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from geoloc.model import GEOCELL, multitask_loss
+from representation.train.schedule import warmup_cosine_scheduler
 
 
 def fuse_views(emb: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -45,7 +46,7 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
         lat, lon: [N] locations in degrees.
         labels: ``{"geocell": [N] cell index, <aux task>: [N] class index or -1}``.
         cell_centroids: [C, 2] (lat, lon) degrees.
-        epochs, batch_size, lr, weight_decay: AdamW with a one-cycle schedule.
+        epochs, batch_size, lr, weight_decay: AdamW with a linear warmup (5 %) and cosine decay.
         tau_km, smooth, target_form, weights: the geocell loss (:func:`geoloc.model.multitask_loss`).
         view_dropout: per-view probability of leaving a view out of the mean in a step.
         seed: the data order and the view dropout.
@@ -65,12 +66,12 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
     lab = {k: torch.as_tensor(np.asarray(v), dtype=torch.long) for k, v in labels.items()}
     if GEOCELL not in lab:
         raise ValueError("labels must include 'geocell'")
-    cent = torch.as_tensor(np.asarray(cell_centroids), dtype=torch.float32)
+    cent = torch.tensor(np.array(cell_centroids, dtype=np.float32))
     g = torch.Generator().manual_seed(int(seed))
     per_epoch = max(1, rows.numel() // batch_size)
     steps = max(1, int(epochs) * per_epoch)
     opt = torch.optim.AdamW(heads.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
+    sched = warmup_cosine_scheduler(opt, warmup_steps=max(1, steps // 20), total_steps=steps)
     heads.train()
     loss = torch.zeros(())
     for _step in tqdm(range(steps), desc="heads", unit="step", disable=not progress):

@@ -308,11 +308,15 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     ft = finetune(net, fit_data, cells.centroids, p, work / "finetune", progress=progress) if p.finetune_steps else {}
     t_ft = time.time() - t_ft
     net = net.cpu().eval()
-    protos, tuning = None, None
+    protos, tuning, head_fit = None, None, None
     refine_cfg = {"top_k": p.refine_top_k, "temperature": p.refine_temperature, "within": p.refine_within,
                   "max_km": p.refine_max_km}
+    emb = None
+    if p.head_epochs:
+        emb, ok, head_fit = refit_heads(net, images, p, cell_ids, labels, cells.centroids, ~val, progress=progress)
     if p.refine:
-        emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, progress=progress)
+        if emb is None:
+            emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, progress=progress)
         net = net.cpu()
         ok &= images.ok.numpy()
         keep = ok & ~val
@@ -344,6 +348,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         "metadata": meta_report.summary(),
         "validation": {"locations": int(val.sum()), "source": "split column" if "split" in locs.frame.columns
                        and val.any() else ("random" if val.any() else "none")},
+        "head_refit": head_fit,
         "refinement_tuning": None if tuning is None else {k: v for k, v in tuning.to_dict().items() if k != "grid"},
         "skipped_aux_heads": skipped_tasks,
         "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
@@ -368,6 +373,33 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         if not keep_work:
             shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def refit_heads(net: Any, images: LocationImages, preset: TrainPreset, cell_ids: np.ndarray,
+                labels: dict[str, np.ndarray], centroids: np.ndarray, rows: np.ndarray, *,
+                progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """PIGEON's heads-on-a-frozen-tower stage after end-to-end fine-tuning: embed every view of every
+    location once, train ``net``'s heads further on the training ``rows`` [N] bool for
+    ``preset.head_epochs`` epochs (:func:`geoloc.train.heads.fit_heads`, ``head_view_dropout``).
+    Returns (fused embeddings [N, D] = the mean of the views, as the mean fusion computes them, ok [N],
+    the fit summary)."""
+    from geoloc.model import GEOCELL
+    from geoloc.train.embed import embed_dataset
+    from geoloc.train.heads import fit_heads
+
+    if preset.fusion != "mean":
+        raise GeolocError(f"head_epochs needs fusion='mean' (cached view embeddings are averaged), got "
+                          f"{preset.fusion!r}")
+    views, ok = embed_dataset(net, images, batch_size=preset.eval_batch_size, progress=progress, per_view=True)
+    ok &= images.ok.numpy()
+    fit = ok & rows
+    task_labels = {GEOCELL: cell_ids[fit], **{t: v[fit] for t, v in labels.items() if t != "cell"}}
+    summary = fit_heads(net.heads, views[fit], images.lat.numpy()[fit], images.lon.numpy()[fit], task_labels,
+                        centroids, epochs=preset.head_epochs, lr=preset.head_lr, tau_km=preset.tau_km,
+                        smooth=preset.loss == "haversine", target_form=preset.target_form,
+                        weights={k: float(v) for k, v in preset.loss_weights.items()},
+                        view_dropout=preset.head_view_dropout, seed=preset.seed, progress=progress)
+    return views.mean(axis=1), ok, summary
 
 
 def tune_on_validation(net: Any, protos: Any, cells: Any, emb: np.ndarray, lat: np.ndarray, lon: np.ndarray,
@@ -460,5 +492,5 @@ def train_preset(name: str, out_dir: str | Path, *, progress: bool = True, manif
                         eval_dir=eval_dir, work_dir=work, keep_work=keep_work, command=cmd)
 
 
-__all__ = ["SYNTH_NOTE", "build_cells", "card_metrics", "evaluate_locations", "resolve_preset",
+__all__ = ["SYNTH_NOTE", "build_cells", "card_metrics", "evaluate_locations", "refit_heads", "resolve_preset",
            "train_bundle", "train_preset", "tune_on_validation", "validation_mask"]

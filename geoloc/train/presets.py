@@ -69,6 +69,9 @@ class TrainPreset:
             a task whose column is missing from the manifest is skipped (noted in the card).
         loss_weights: ``{task: weight}`` (geocell 1.0 unless given; PIGEON climate 2, month 1).
         freeze: ``none`` | ``all_but_last`` (PIGEON: all tower layers but the last frozen) | ``all``.
+        head_epochs: after fine-tuning, train the heads further on the frozen tower's cached view
+            embeddings for this many epochs (0 = off; :func:`geoloc.train.pipeline.refit_heads`).
+        head_lr, head_view_dropout: that stage's learning rate and per-view dropout of the mean.
     Contrastive pretraining (image <-> synthetic caption)
         pretrain_steps: optimizer steps (0 = no pretraining).
         pretrain_loss: ``infonce`` (CLIP) | ``dreamlip`` (several captions per image) |
@@ -130,6 +133,9 @@ class TrainPreset:
     aux_heads: list[str] = field(default_factory=list)
     loss_weights: dict[str, float] = field(default_factory=dict)
     freeze: str = "none"
+    head_epochs: int = 0
+    head_lr: float = 1e-3
+    head_view_dropout: float = 0.3
     # pretraining
     pretrain_steps: int = 0
     pretrain_loss: str = "infonce"
@@ -201,11 +207,13 @@ class TrainPreset:
             positive(name)
             if not isinstance(getattr(self, name), int):
                 raise GeolocError(f"preset field {name}={getattr(self, name)!r}: must be an integer")
-        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed", "head_hidden"):
+        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed", "head_hidden", "head_epochs"):
             positive(name, zero_ok=True)
-        for name in ("tau_km", "lr", "pretrain_lr", "grid_deg", "refine_xi", "refine_temperature", "multicsr_km"):
+        for name in ("tau_km", "lr", "pretrain_lr", "grid_deg", "refine_xi", "refine_temperature", "multicsr_km", "head_lr"):
             positive(name)
         positive("weight_decay", zero_ok=True)
+        if not 0.0 <= self.head_view_dropout < 1.0:
+            raise GeolocError(f"preset field head_view_dropout={self.head_view_dropout!r}: must be in [0, 1)")
         if not 0.0 <= self.val_fraction < 0.5:
             raise GeolocError(f"preset field val_fraction={self.val_fraction!r}: must be in [0, 0.5)")
         if self.cell_min_size > self.cell_max_size:
@@ -310,7 +318,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         tower="geoloc-tiny-rn", image_size=64, views=4, train_views=2, fusion="mean", embedding="pooled",
         cells="semantic", cell_min_size=30, cell_max_size=60, loss="haversine", tau_km=75.0,
         aux_heads=["country", "climate"], loss_weights={"country": 0.5, "climate": 0.5},
-        freeze="none",
+        freeze="none", head_epochs=20,
         pretrain_steps=0, pretrain_loss="infonce", pretrain_batch_size=64, pretrain_lr=5e-4,
         finetune_steps=2000, batch_size=64, lr=2e-3, weight_decay=0.05, warmup_steps=100,
         refine_min_samples=3, refine_xi=0.15, refine_top_k=5, refine_temperature=1.6, refine_max_km=1000.0,

@@ -98,3 +98,29 @@ def test_refinement_is_tuned_on_held_out_validation_locations(toy_data, tmp_path
     held = {tuple(np.round((la, lo), 6)) for la, lo in zip(locs.lat[val], locs.lon[val])}
     assert members and not (members & held)
     assert b.prototypes.params["n_rows"] == int((~val).sum())  # built from the training rows only
+
+
+def test_head_refit_on_cached_view_embeddings(toy_data, tmp_path):
+    """head_epochs: after fine-tuning, the heads train further on the frozen tower's cached views; the
+    tower is unchanged by that stage, the heads are not."""
+    import torch
+
+    out = train_bundle(toy_data["train"], tmp_path / "b", "synthworld-tiny", progress=False, command="pytest",
+                       work_dir=tmp_path / "w", keep_work=True, refine=False,
+                       **{**FAST, "finetune_steps": 3, "head_epochs": 3})
+    b = load_bundle(out)
+    assert b.config["card"]["head_refit"]["steps"] >= 3
+    from safetensors.torch import load_file
+
+    ck = sorted((tmp_path / "w" / "finetune").glob("**/*.safetensors"))
+    assert ck, "the fine-tuning checkpoint is kept"
+    state = load_file(str(ck[-1]))
+    tower = {k.split("net.", 1)[-1]: v for k, v in state.items() if ".tower." in f".{k}" or k.startswith("net.tower")}
+    model = b.model.state_dict()
+    moved_heads = [k for k, v in state.items() if "heads.heads.geocell.weight" in k
+                   and not torch.equal(v, model["heads.heads.geocell.weight"])]
+    assert moved_heads, "the refit changed the geocell head"
+    shared = [k for k in tower if k in model]
+    assert len(shared) > 10
+    for k in shared:
+        assert torch.equal(tower[k], model[k]), k
