@@ -99,8 +99,10 @@ def make_chrome(width: int = 1400, height: int = 1100):
                                      software_webgl=True))
 
 
-def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 90.0) -> float:
-    """Send files to the uploader, wait until the map and the top-5 table are shown; returns seconds."""
+def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 90.0,
+                    texts: tuple[str, ...] = ()) -> float:
+    """Send files to the uploader, wait until the map, the top-5 table and every one of ``texts`` are
+    shown on the page; returns seconds."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -112,6 +114,8 @@ def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 9
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, f"{MAP_SELECTOR} canvas")))
     wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=stMain]"), "Top-5 guesses"))
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, TABLE_SELECTOR)))
+    for text in texts:
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=stMain]"), text))
     return time.perf_counter() - t0
 
 
