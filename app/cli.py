@@ -2,7 +2,8 @@
 
 ``run_app(model, port, host="127.0.0.1", open_browser=False)`` resolves the model bundle first
 (``--model``, ``$GEOLOC_MODEL``, or the embedded default, built on first use) so a bad path fails with one
-line before any server starts, then runs ``streamlit run app/streamlit_app.py -- --model PATH``.
+line before any server starts, then runs ``streamlit run app/streamlit_app.py -- --model PATH`` through
+:mod:`app.launch`, which starts loading the model (:func:`app.warmup.start_warm_up`) beside the server.
 
 The server always runs headless: Streamlit's first-run "Welcome ... Email:" prompt (shown when it is not
 headless and ``~/.streamlit/credentials.toml`` is missing) would block a first run, and exit at once with
@@ -40,16 +41,18 @@ STREAMLIT_PRODUCT_OPTIONS: dict[str, str] = {
     "client.toolbarMode": "minimal",  # no developer menu entries
     "server.fileWatcherType": "none",
     "server.runOnSave": "false",
+    "server.enableStaticServing": "true",  # app/static/countries.json: the map's outlines, cached by the browser
 }
 """Options every ``geoloc app`` server runs with, also as ``STREAMLIT_*`` environment variables so a
 user's ``~/.streamlit/config.toml`` cannot turn the prompt or the nudges back on."""
 
 
 def streamlit_command(model: str | os.PathLike, port: int, host: str = "127.0.0.1") -> list[str]:
-    """The ``streamlit run`` argument list: bound to ``host`` (loopback by default), the product-only
-    options of :data:`STREAMLIT_PRODUCT_OPTIONS`, the upload limit, the bundle passed after ``--``."""
+    """The ``streamlit run`` argument list (run by :mod:`app.launch`, which warms the model up first):
+    bound to ``host`` (loopback by default), the product-only options of :data:`STREAMLIT_PRODUCT_OPTIONS`,
+    the upload limit, the bundle passed after ``--``."""
     flags = [x for key, value in STREAMLIT_PRODUCT_OPTIONS.items() for x in (f"--{key}", value)]
-    return [sys.executable, "-m", "streamlit", "run", str(APP_SCRIPT),
+    return [sys.executable, "-m", "app.launch", "run", str(APP_SCRIPT),
             "--server.address", host, "--server.port", str(int(port)), *flags,
             "--browser.serverAddress", host,
             "--server.maxUploadSize", str(MAX_UPLOAD_MB),

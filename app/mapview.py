@@ -4,7 +4,8 @@
 ``map_provider=None``. Layers, bottom to top:
 
 * ``ocean``: one rectangle, the background;
-* ``countries``: Natural Earth outlines (:func:`app.outlines.country_outlines`);
+* ``countries``: Natural Earth outlines, by URL (:data:`app.outlines.OUTLINES_URL`): the browser fetches
+  the static file once and keeps it in its cache, instead of receiving ~340 KB with every map;
 * ``cells``: the top geocells, filled by probability (:func:`probability_colour`);
 * ``uncertainty``: a circle of :func:`uncertainty_radius_km` around the final guess;
 * ``top_k`` + ``top_k_labels``: the top-k cell centroids, radius in pixels growing with probability;
@@ -13,15 +14,22 @@
 
 Every ``*_data`` function returns the plain records a layer draws, so they can be tested without
 a browser. Coordinates are degrees; radii are metres (``*_m``) or pixels (``*_px``).
+
+The deck is a :class:`CompactDeck`: pydeck serialises with ``indent=2`` through Python's pure-Python
+JSON encoder (a 390 KB map became 2.5 MB of JSON, re-sent and re-parsed on every rerun); the compact
+form is the same document without the whitespace.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pydeck as pdk
+from pydeck.bindings.json_tools import default_serialize
 
 from geoloc.geo import haversine_km
 
@@ -140,16 +148,22 @@ def view_state_for(points: Sequence[tuple[float, float]]) -> dict[str, float]:
     return {"latitude": float(np.clip(lat.mean(), -70, 75)), "longitude": float(lon.mean()), "zoom": zoom}
 
 
-def base_layers() -> list:
-    """The offline "base map": ocean rectangle and country outlines."""
-    import pydeck as pdk
+class CompactDeck(pdk.Deck):
+    """A ``pydeck.Deck`` whose :meth:`to_json` is pydeck's document without whitespace (see the module
+    docstring); ``st.pydeck_chart`` sends ``to_json()``."""
 
-    from app.outlines import country_outlines
+    def to_json(self) -> str:
+        return json.dumps(self, sort_keys=True, default=default_serialize, separators=(",", ":"))
+
+
+def base_layers() -> list:
+    """The offline "base map": ocean rectangle and country outlines (the static GeoJSON, by URL)."""
+    from app.outlines import OUTLINES_URL
 
     ocean = pdk.Layer("PolygonLayer", id="ocean",
                       data=[{"polygon": [[-180, -85], [180, -85], [180, 85], [-180, 85]]}],
                       get_polygon="polygon", get_fill_color=OCEAN, stroked=False, pickable=False)
-    countries = pdk.Layer("GeoJsonLayer", id="countries", data=country_outlines(), stroked=True, filled=True,
+    countries = pdk.Layer("GeoJsonLayer", id="countries", data=OUTLINES_URL, stroked=True, filled=True,
                           get_fill_color=LAND, get_line_color=BORDER, line_width_min_pixels=0.5, pickable=False)
     return [ocean, countries]
 
@@ -158,8 +172,6 @@ def point_layer(layer_id: str, records: list[dict[str, Any]], *, radius_px: floa
                 outline_px: float = 1.5, pickable: bool = True):
     """A ScatterplotLayer of records with ``lat, lon, colour`` (white outline of ``outline_px``).
     ``radius_px``: one radius in pixels, or the name of the records' field holding each radius."""
-    import pydeck as pdk
-
     return pdk.Layer("ScatterplotLayer", id=layer_id, data=records, get_position=["lon", "lat"],
                      get_fill_color="colour", get_radius=radius_px, radius_units=PIXELS, stroked=True,
                      get_line_color=[255, 255, 255, 255], line_width_min_pixels=outline_px, pickable=pickable)
@@ -172,8 +184,6 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
     world map, e.g. for a guess before the model's answer is revealed). ``base_map=False`` leaves out
     the ocean and country layers: the game's guess map is the ``click_grid`` dots alone, because with
     the outline layers present Streamlit returned no selection for clicks in Chromium (see docs/app.md)."""
-    import pydeck as pdk
-
     layers = base_layers() if base_map else []
     focus: list[tuple[float, float]] = []
     if click_grid is not None:
@@ -215,10 +225,10 @@ def build_deck(prediction, *, geocells=None, exif: tuple[float, float] | None = 
     # map_style is left at pydeck's default sentinel on purpose: with map_provider=None it serialises as
     # "__MAP_STYLE__", which Streamlit's frontend drops (no base map). map_style=None would make Streamlit
     # fall back to a Carto style fetched from basemaps.cartocdn.com (seen in the browser test).
-    return pdk.Deck(layers=layers, initial_view_state=view, map_provider=None,
+    return CompactDeck(layers=layers, initial_view_state=view, map_provider=None,
                     views=[pdk.View(type="MapView", controller=True, repeat=False)],
                     tooltip={"text": "{label}"}, height=height)
 
 
-__all__ = ["MapPoint", "base_layers", "build_deck", "cell_features", "point_layer", "point_radius_px",
+__all__ = ["CompactDeck", "MapPoint", "base_layers", "build_deck", "cell_features", "point_layer", "point_radius_px",
            "probability_colour", "top_points_data", "uncertainty_radius_km", "view_state_for"]

@@ -13,7 +13,7 @@ import time
 
 import streamlit as st
 
-from app import mapview, modelinfo, results, samples, uploads
+from app import mapview, modelinfo, results, samples, uploads, warmup
 from geoloc.errors import GeolocError
 
 LOG = logging.getLogger("geoloc.app")
@@ -26,12 +26,13 @@ TRUTH_COLOUR = (0, 0, 0, 255)
 # --------------------------------------------------------------------------- cached resources
 
 
-@st.cache_resource(show_spinner="Loading the model (once per server)...")
 def load_geolocator(path: str):
-    """The model, loaded once per server process and shared by every session."""
-    from geoloc.predict import Geolocator
-
-    return Geolocator.from_pretrained(path)
+    """The model, loaded once per server process and shared by every session (:mod:`app.warmup`; the
+    server's warm-up thread has usually loaded it before the first page asks)."""
+    if warmup.is_loaded(path):
+        return warmup.shared_geolocator(path)
+    with st.spinner("Loading the model (once per server)..."):
+        return warmup.shared_geolocator(path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -111,10 +112,22 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
                         f"off · **{pts}** GeoGuessr points")
     st.markdown("**Top-5 guesses**")
     st.dataframe(results.top_k_table(p), hide_index=True, width="stretch")
-    st.markdown("**Most likely countries**")
-    countries = results.country_table(p)
-    if len(countries):
-        st.bar_chart(countries, x="country", y="probability", horizontal=True, sort="-probability", height=260)
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Most likely countries**")
+        show_probabilities(results.country_table(p)[["country", "probability"]])
+    with c2:
+        st.markdown("**Most likely admin-1 regions**")
+        show_probabilities(results.admin1_table(p))
+
+
+def show_probabilities(table) -> None:
+    """A ranked region table with the probability drawn as a bar in its cell (the dataframe grid the page
+    already loads; a Vega chart would load and lay out a charting library on every new page)."""
+    if len(table):
+        st.dataframe(table, hide_index=True, width="stretch", column_config={
+            "probability": st.column_config.ProgressColumn("probability", format="percent", min_value=0.0,
+                                                           max_value=1.0)})
 
 
 def show_downloads(res_list: list[results.Result], key: str) -> None:

@@ -63,11 +63,17 @@ def _place_name(place) -> str:
     return "" if place is None else f"{place.name}, {place.admin1}, {place.cc}"
 
 
+def country_name(prediction, code: str) -> str:
+    """The name of the country with ISO alpha-3 ``code`` among the prediction's ranked countries (a top-k
+    cell's country is ranked at least as high as the cell), else the code itself."""
+    return next((c.name for c in prediction.countries if c.code == code and c.name), code)
+
+
 def top_k_table(prediction) -> pd.DataFrame:
-    """One row per top-k geocell: rank, probability (%), lat, lon (degrees), cell, country,
+    """One row per top-k geocell: rank, probability (%), lat, lon (degrees), cell, country (name),
     admin-1 (name, with its ISO 3166-2 code where there is one), nearest place and its distance (km)."""
     rows = [{"rank": r, "probability %": round(100 * t.probability, 2), "lat": round(t.lat, 4),
-             "lon": round(t.lon, 4), "geocell": t.cell_name, "country": t.country,
+             "lon": round(t.lon, 4), "geocell": t.cell_name, "country": country_name(prediction, t.country),
              "admin-1": f"{t.admin1} ({t.admin1_iso})" if t.admin1_iso else t.admin1, "nearest place": _place_name(t.place),
              "place km": None if t.place is None else round(t.place.distance_km, 1)}
             for r, t in enumerate(prediction.top_k, 1)]
@@ -80,6 +86,14 @@ def country_table(prediction, n: int = 8) -> pd.DataFrame:
     rows = [{"country": c.name or c.code, "code": c.code, "probability": c.probability}
             for c in prediction.countries[:n]]
     return pd.DataFrame(rows, columns=["country", "code", "probability"])
+
+
+def admin1_table(prediction, n: int = 8) -> pd.DataFrame:
+    """The ``n`` most probable admin-1 units: ``admin-1`` (name), ``ISO 3166-2`` ("" where Natural Earth has
+    none), ``probability`` (0..1). Natural Earth's own ids (``code``) stay out of the table."""
+    rows = [{"admin-1": a.name or a.iso or a.code, "ISO 3166-2": a.iso, "probability": a.probability}
+            for a in prediction.admin1[:n]]
+    return pd.DataFrame(rows, columns=["admin-1", "ISO 3166-2", "probability"])
 
 
 BATCH_COLUMNS = ["file", "status", "lat", "lon", "country", "top-1 %", "nearest place", "views",
@@ -136,5 +150,5 @@ def batch_json(results: Sequence[Result]) -> bytes:
     return json.dumps(_clean(doc), indent=2).encode("utf-8")
 
 
-__all__ = ["BATCH_COLUMNS", "Result", "batch_csv", "batch_json", "batch_table", "country_table", "guess_place",
-           "top_k_table"]
+__all__ = ["BATCH_COLUMNS", "Result", "admin1_table", "batch_csv", "batch_json", "batch_table", "country_name",
+           "country_table", "guess_place", "top_k_table"]

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import OPTICS, cluster_optics_xi
 from tqdm.auto import tqdm
 
 from geoloc.geo.distance import pairwise_haversine_km
@@ -183,6 +182,8 @@ def optics_labels(lat: np.ndarray, lon: np.ndarray, *, min_samples: int, xi: flo
     ``sklearn.cluster.cluster_optics_xi`` (identical to ``OPTICS(metric="precomputed")``).
     Larger cells: sklearn ``OPTICS`` with the ball-tree haversine metric (O(n) memory).
     """
+    from sklearn.cluster import OPTICS, cluster_optics_xi  # here: loading a bundle must not import sklearn
+
     n = lat.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # duplicate points -> inf reachability ratios

@@ -14,6 +14,7 @@ from PIL import Image
 
 from app import harness
 from app.mapview import GUESS_COLOUR, OCEAN
+from app.outlines import OUTLINES_URL
 from bot.driver import non_loopback, requests_from_log
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -83,4 +84,5 @@ def test_upload_in_chromium_stays_on_loopback(server, tmp_path):
         driver.quit()
     assert any(u.startswith(server.url) for u in urls)
     assert any("/_stcore/stream" in u for u in urls)  # the WebSocket is in the log too
+    assert f"{server.url}{OUTLINES_URL}" in urls  # the outlines come from the static file, not the map JSON
     assert non_loopback(urls) == []

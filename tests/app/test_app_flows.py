@@ -34,10 +34,14 @@ def test_upload_shows_map_tables_and_exif(at):
     assert not at.exception and not at.error
     text = markdown(at)
     assert "#### paris.jpg" in text and "**Top-5 guesses**" in text and "**Most likely countries**" in text
+    assert "**Most likely admin-1 regions**" in text
     assert "EXIF says **48.85000, 2.35000**" in text
     assert len(at.get("deck_gl_json_chart")) == 1
     top5 = at.dataframe[0].value
     assert top5["rank"].tolist() == [1, 2, 3, 4, 5]
+    countries, admin1 = at.dataframe[1].value, at.dataframe[2].value  # bars drawn in the table cells
+    assert countries.columns.tolist() == ["country", "probability"] and countries["probability"].is_monotonic_decreasing
+    assert admin1.columns.tolist() == ["admin-1", "ISO 3166-2", "probability"]
     guess = at.metric[0].value
     lat, lon = (float(x) for x in guess.split(","))
     km = haversine_km(48.85, 2.35, lat, lon)

@@ -102,7 +102,7 @@ def test_model_path_resolution(tiny_bundle_dir, monkeypatch, tmp_path):
 
 def test_streamlit_command_is_loopback_without_telemetry(tmp_path):
     cmd = cli.streamlit_command(tmp_path, 8765)
-    assert cmd[:4] == [sys.executable, "-m", "streamlit", "run"] and cmd[4] == str(cli.APP_SCRIPT)
+    assert cmd[:4] == [sys.executable, "-m", "app.launch", "run"] and cmd[4] == str(cli.APP_SCRIPT)
     opts = dict(zip(cmd[5:-3:2], cmd[6:-3:2], strict=True))
     assert opts["--server.address"] == "127.0.0.1" and opts["--server.port"] == "8765"
     assert opts["--browser.gatherUsageStats"] == "false" and opts["--client.showErrorDetails"] == "none"

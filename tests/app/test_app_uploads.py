@@ -131,9 +131,15 @@ def test_top_k_and_country_tables(geolocator):
     assert [x.split(" (")[0] for x in t["admin-1"]] == names  # the name, never Natural Earth's internal id
     assert not any(re.fullmatch(r"[A-Z]{3}-\d+", x) for x in t["admin-1"])
     assert all(isinstance(x, str) and x for x in t["nearest place"])
+    assert t["country"].tolist() == [geolocator.country_names[x.country] for x in p.top_k]  # names, not codes
     c = results.country_table(p, n=3)
     assert c["code"].tolist() == [x.code for x in p.countries[:3]]
     assert c["probability"].is_monotonic_decreasing
+    a = results.admin1_table(p, n=4)
+    assert a["admin-1"].tolist() == [geolocator.admin1_names[x.code] or x.iso or x.code for x in p.admin1[:4]]
+    assert a["ISO 3166-2"].tolist() == [x.iso for x in p.admin1[:4]]
+    assert a["probability"].tolist() == [x.probability for x in p.admin1[:4]]
+    assert a["probability"].is_monotonic_decreasing and "code" not in a.columns
 
 
 def test_content_key_changes_with_bytes_and_mode():
