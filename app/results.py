@@ -8,7 +8,6 @@ and the error message for that file.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from geoloc.geo import haversine_km
+from geoloc.jsonsafe import finite
 
 
 @dataclass
@@ -127,16 +127,6 @@ def batch_csv(results: Sequence[Result]) -> bytes:
     return batch_table(results).to_csv(index=False).encode("utf-8")
 
 
-def _clean(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj
-
-
 def batch_json(results: Sequence[Result]) -> bytes:
     """Every location as JSON: ``file, ok, error, views, exif {lat, lon, distance_km} | null,
     prediction`` (``Prediction.to_dict()``; null for unreadable files)."""
@@ -147,7 +137,7 @@ def batch_json(results: Sequence[Result]) -> bytes:
             exif = {"lat": res.exif[0], "lon": res.exif[1], "distance_km": res.exif_km}
         doc.append({"file": res.name, "ok": res.ok, "error": res.message or None, "views": res.views,
                     "exif": exif, "prediction": res.prediction.to_dict() if res.ok else None})
-    return json.dumps(_clean(doc), indent=2).encode("utf-8")
+    return json.dumps(finite(doc), indent=2).encode("utf-8")
 
 
 __all__ = ["BATCH_COLUMNS", "Result", "admin1_table", "batch_csv", "batch_json", "batch_table", "country_name",

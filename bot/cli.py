@@ -131,20 +131,10 @@ def serve_model(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(5000, "--port"),
 ) -> None:
-    """Serve a bundle over HTTP with PIGEON's bot protocol (POST /api/v1/predict)."""
-    import time
+    """``geoloc serve`` on port 5000: PIGEON's bot protocol at POST /api/v1/predict (and every other route)."""
+    from geoloc.serve.server import serve
 
-    from bot.predict_server import serve_predictions
-    from geoloc.default_model import resolve_model_path
-
-    model = str(resolve_model_path(model))
-    srv = serve_predictions(model, host=host, port=port)
-    typer.echo(f"serving {model} at {srv.url} (Ctrl-C to stop)")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        srv.stop()
+    serve(model, host, port)
 
 
 __all__ = ["app", "make_player", "make_predictor", "round_line"]

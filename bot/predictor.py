@@ -3,7 +3,7 @@
 * :class:`GeolocatorPredictor`: an in-process :class:`geoloc.predict.Geolocator` from a bundle.
 * :class:`HttpPredictor`: a prediction server speaking PIGEON's bot protocol
   (``POST {url}`` with ``{image, image_2, image_3, image_4}`` base64 data URIs ->
-  ``{"results": {"lat", "lng"}}``; FRONTENDS.md §1.1). :mod:`bot.predict_server` serves it.
+  ``{"results": {"lat", "lng"}}``; FRONTENDS.md §1.1). ``geoloc serve`` (:mod:`geoloc.serve`) serves it.
 * :class:`RandomPredictor`: uniform on the sphere (the benchmark's baseline player).
 
 Country streaks ask :meth:`predict_country` (views -> the most probable country, a lowercase ISO

@@ -35,6 +35,7 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("bot.arena.cli", "arena", "A local GeoGuessr-shaped game server for the bot (loopback by default)."),
     ("bot.cli", "bot", "A Selenium bot that plays GeoGuessr-style games from pixels alone."),
     ("app.cli", "app", "Start the web app (Streamlit on 127.0.0.1; default model synthworld-tiny)."),
+    ("geoloc.serve.cli", "serve", "HTTP inference server with micro-batching (127.0.0.1; default model)."),
     ("geoloc.zeroshot.cli", "zeroshot", "Zero-shot geolocation with CLIP text prompts (no training)."),
 ]
 

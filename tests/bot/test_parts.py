@@ -13,11 +13,13 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.log import GameRecord, RoundLog, RoundRecord, read_log, summarize, summary_table
-from bot.predict_server import decode_views, serve_predictions
+from bot.predict_server import serve_predictions
 from bot.predictor import HttpPredictor, RandomPredictor, pigeon_payload
 from bot.sites import ARENA, GEOGUESSR, SITES, get_site
 from bot.watcher import parse_clock, parse_distance_km, parse_number, parse_round
 from geoloc.errors import GeolocError
+from geoloc.serve.payloads import RequestError
+from geoloc.serve.payloads import pigeon_views as decode_views
 
 
 @pytest.mark.parametrize(("text", "want"), [("1 / 5", (1, 5)), ("Round 3/5", (3, 5)), ("  10 /  10 ", (10, 10)),
@@ -131,9 +133,9 @@ def test_pigeon_payload_round_trip():
     back = [Image.open(BytesIO(v)) for v in views]
     assert [b.size for b in back] == [(16, 8)] * 4
     assert [b.getpixel((4, 4))[0] for b in back] == pytest.approx([0, 40, 80, 120], abs=6)
-    with pytest.raises(ValueError, match="no 'image'"):
+    with pytest.raises(RequestError, match="no 'image'"):
         decode_views({})
-    with pytest.raises(ValueError, match="not valid base64"):
+    with pytest.raises(RequestError, match="not valid base64"):
         decode_views({"image": "data:image/jpeg;base64,@@@"})
 
 

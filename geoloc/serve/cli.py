@@ -1,0 +1,50 @@
+"""``geoloc serve``: the HTTP inference server (see docs/serve.md). Mounted by :mod:`geoloc.cli`; the bot's
+``geoloc bot serve-model`` runs the same server."""
+
+from __future__ import annotations
+
+import typer
+
+from geoloc.serve.app import ServeSettings
+from geoloc.serve.payloads import Limits
+
+DEFAULT_PORT = 8000
+
+app = typer.Typer(name="serve", help="HTTP inference server: POST /v1/predict, /healthz, /v1/model, /metrics.",
+                  add_completion=False, pretty_exceptions_enable=False)
+
+
+def settings_from_options(max_batch: int, max_wait_ms: float, max_queue: int, max_body_mb: float,
+                          max_pixels: int, max_locations: int) -> ServeSettings:
+    """:class:`ServeSettings` from the command-line options (one-line GeolocError for bad values)."""
+    from geoloc.errors import GeolocError
+
+    if max_batch < 1 or max_queue < 1 or max_wait_ms < 0 or max_body_mb <= 0 or max_pixels < 1 or max_locations < 1:
+        raise GeolocError("--max-batch, --max-queue, --max-locations and --max-pixels must be >= 1, "
+                          "--max-wait-ms >= 0 and --max-body-mb > 0")
+    return ServeSettings(max_batch=max_batch, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                         limits=Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels,
+                                       max_locations=max_locations))
+
+
+@app.callback(invoke_without_command=True)
+def serve_command(
+    model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", "-p", help="TCP port (0: any free port)."),
+    max_batch: int = typer.Option(32, "--max-batch", help="Locations per Geolocator.predict call."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a batch waits for more requests."),
+    max_queue: int = typer.Option(64, "--max-queue", help="Requests waiting before new ones get 503."),
+    max_body_mb: float = typer.Option(32.0, "--max-body-mb", help="Largest request body (MB)."),
+    max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image (width x height)."),
+    max_locations: int = typer.Option(64, "--max-locations", help="Locations in one request."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn's access log)."),
+) -> None:
+    """Serve a model bundle over HTTP on 127.0.0.1:PORT until Ctrl-C / SIGTERM (graceful)."""
+    from geoloc.serve.server import serve
+
+    serve(model, host, port, settings_from_options(max_batch, max_wait_ms, max_queue, max_body_mb, max_pixels,
+                                                   max_locations), access_log=access_log)
+
+
+__all__ = ["DEFAULT_PORT", "app", "settings_from_options"]
