@@ -40,6 +40,10 @@ SERVERS = {
     "arena": (lambda port, bundle: _geoloc("arena", "serve", "--port", str(port), "--locations", "3",
                                            "--size", "64", "--hide-answer"),
               "/api/arena", b"{"),
+    "serve": (lambda port, bundle: _geoloc("serve", "--model", bundle, "--port", str(port)),
+              "/healthz", b'"status":"ok"'),
+    "bot serve-model": (lambda port, bundle: _geoloc("bot", "serve-model", "--model", bundle, "--port", str(port)),
+                        "/healthz", b'"status":"ok"'),
 }
 
 

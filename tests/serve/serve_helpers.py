@@ -45,11 +45,45 @@ class Instrumented:
 
 def concurrently(fns) -> list:
     """Run the zero-argument callables at once (one thread each); their results (or exceptions), in order."""
-    def guard(fn):
+    with ThreadPoolExecutor(len(fns)) as pool:
+        return list(pool.map(lambda fn: _guarded(fn)(), fns))
+
+
+def wait_for(cond, timeout: float = 30.0) -> None:
+    """Poll ``cond()`` every 10 ms until it is true; AssertionError after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
+
+
+def _guarded(fn):
+    def run():
         try:
             return fn()
         except Exception as exc:  # returned, so the test can assert on it
             return exc
+    return run
 
-    with ThreadPoolExecutor(len(fns)) as pool:
-        return list(pool.map(guard, fns))
+
+def held(model: Instrumented, queued, first, rest, expect_queued: int, while_held=None):
+    """Run ``first`` until the model holds it at the gate, then ``rest`` at once; when ``queued()`` shows
+    ``expect_queued`` requests waiting, run ``while_held()`` and open the gate. Returns (first's result,
+    rest's results, while_held's result); requests' exceptions are returned as results."""
+    model.gate.clear()
+    model.entered.clear()
+    extra = None
+    with ThreadPoolExecutor(1 + len(rest)) as pool:
+        f0 = pool.submit(_guarded(first))
+        futures = []
+        try:
+            assert model.entered.wait(30), "the first request never reached the model"
+            futures = [pool.submit(_guarded(fn)) for fn in rest]
+            wait_for(lambda: queued() == expect_queued)
+            if while_held is not None:
+                extra = while_held()
+        finally:
+            model.gate.set()
+        return f0.result(), [f.result() for f in futures], extra
