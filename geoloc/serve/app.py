@@ -128,12 +128,24 @@ class ServerState:
             p.top_k = p.top_k[:k]
         return preds
 
-    async def decode(self, req: PredictRequest) -> list[list]:
-        """Every location of ``req`` decoded to PIL views, in worker threads (RequestError on a bad one)."""
-        limits = self.settings.limits
-        return [await anyio.to_thread.run_sync(decode_location, views, name, limits, req.views,
-                                               limiter=self.decode_limiter)
-                for views, name in zip(req.locations, req.names, strict=True)]
+    def cut_views(self, views: int | None) -> int:
+        """Views a panorama or strip is cut into: ``views``, else the model's own count (4 for a single-view
+        model), as ``Geolocator.predict`` does."""
+        own = int(self.geo.default_views)
+        return int(views) if views else (own if own > 1 else 4)
+
+    async def decode(self, locations: list[list[bytes]], names: list[str], layout: str = "auto",
+                     views: int | None = None, grouped: bool = False) -> list[tuple[list, str]]:
+        """Every location decoded to (PIL views, layout used), in worker threads (RequestError on a bad one).
+        A list of views must have ``views`` images when ``views`` is given."""
+        out = []
+        for data, name in zip(locations, names, strict=True):
+            imgs, used = await anyio.to_thread.run_sync(decode_location, data, name, self.settings.limits, layout,
+                                                        self.cut_views(views), grouped, limiter=self.decode_limiter)
+            if used == "views" and views is not None and len(imgs) != views:
+                raise RequestError(422, f"{name}: expected {views} view(s), got {len(imgs)}")
+            out.append((imgs, used))
+        return out
 
 
 async def _read_json(request: Request) -> Any:
@@ -185,11 +197,11 @@ def create_app(geolocator, settings: ServeSettings | None = None, *, model_path:
         try:
             req = await _parse(request, settings.limits)
             rid = req.id
-            views = await state.decode(req)
+            decoded = await state.decode(req.locations, req.names, req.layout, req.views, req.grouped)
             state.metrics.queue_depth = state.batcher.depth
-            preds, info = await state.batcher.submit([(v, req.top_k) for v in views])
-            for p, name in zip(preds, req.names, strict=True):
-                p.source = name
+            preds, info = await state.batcher.submit([(imgs, req.top_k) for imgs, _ in decoded])
+            for p, name, (_, used) in zip(preds, req.names, decoded, strict=True):
+                p.source, p.layout = name, used
             bad = [p for p in preds if p.error]
             if bad:
                 raise RequestError(422, f"{bad[0].source}: {bad[0].error}")
@@ -212,9 +224,8 @@ def create_app(geolocator, settings: ServeSettings | None = None, *, model_path:
     async def pigeon(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            views = pigeon_views(await _read_json(request))
-            imgs = await anyio.to_thread.run_sync(decode_location, views, "image", settings.limits, 1,
-                                                  limiter=state.decode_limiter)
+            ((imgs, _),) = await state.decode([pigeon_views(await _read_json(request))], ["image"], "views",
+                                              grouped=True)
             (pred,), _ = await state.batcher.submit([(imgs, 1)])
             if pred.error:
                 raise RequestError(422, pred.error)

@@ -121,9 +121,11 @@ class Client:
         return self.request("GET", "/metrics")[2].decode("utf-8")
 
     def predict(self, images: Sequence[bytes] | None = None, *, locations: Sequence[Sequence[bytes]] | None = None,
-                request_id: str | None = None, top_k: int = 5, views: int = 1) -> dict:
-        """``POST /v1/predict`` as JSON: ``images`` (one location each) or ``locations`` (views of each)."""
-        doc: dict[str, Any] = {"top_k": top_k, "views": views}
+                request_id: str | None = None, top_k: int = 5, layout: str = "auto",
+                views: int | None = None) -> dict:
+        """``POST /v1/predict`` as JSON: ``images`` (one location each) or ``locations`` (views of each);
+        ``layout`` / ``views`` as in ``Geolocator.predict``."""
+        doc: dict[str, Any] = {"top_k": top_k, "layout": layout, "views": views}
         if request_id is not None:
             doc["id"] = request_id
         if (images is None) == (locations is None):

@@ -5,14 +5,17 @@ image views, and options):
 
 * JSON (``POST /v1/predict``, ``Content-Type: application/json``)::
 
-      {"id": "req-1", "top_k": 5, "views": 1,
+      {"id": "req-1", "top_k": 5, "layout": "auto", "views": 4,
        "images": ["<base64>", ...]}                  # one location per image
       {"locations": [["<base64>", "<base64>"], ...]} # or several views per location
 
   Exactly one of ``images`` / ``locations``. Base64 may be plain or a ``data:image/...;base64,`` URI.
-  ``views`` > 1 cuts every single image into that many headings (an equirectangular panorama).
+  ``layout`` (``auto`` | ``single`` | ``panorama`` | ``strip`` | ``views``) and ``views`` mean what they
+  mean in ``Geolocator.predict`` (:mod:`geoloc.data.layout`): how each image holds its views and how
+  many views a panorama or strip is cut into (default: the model's own count).
 * multipart/form-data (``POST /v1/predict``): files in fields ``image`` (each file one location) or
-  ``view`` (all files are views of one location); optional form fields ``id``, ``top_k``, ``views``.
+  ``view`` (all files are views of one location); optional form fields ``id``, ``top_k``, ``layout``,
+  ``views``.
 * PIGEON's bot protocol (``POST /api/v1/predict``): ``{"image": b64, "image_2": b64, ...}``, the views
   of one location (:func:`pigeon_views`).
 
@@ -54,13 +57,17 @@ class Limits:
 
 @dataclass
 class PredictRequest:
-    """One prediction request: ``locations[i]`` = encoded views (bytes) of location i, named ``names[i]``."""
+    """One prediction request: ``locations[i]`` = encoded images (bytes) of location i, named ``names[i]``;
+    ``grouped``: each location was given as a list of views (JSON ``locations``, multipart ``view``), not
+    as one image (which ``layout`` may then cut)."""
 
     id: str
     locations: list[list[bytes]]
     names: list[str]
     top_k: int = 5
-    views: int = 1
+    layout: str = "auto"
+    views: int | None = None
+    grouped: bool = False
 
 
 def new_request_id() -> str:
@@ -81,7 +88,17 @@ def b64_image(value: Any, what: str) -> bytes:
     return data
 
 
-def _int_option(value: Any, name: str, lo: int, hi: int, default: int) -> int:
+def _layout_option(value: Any) -> str:
+    from geoloc.data.layout import LAYOUTS
+
+    if value is None or value == "":
+        return "auto"
+    if value not in LAYOUTS:
+        raise RequestError(422, f"layout must be one of {', '.join(LAYOUTS)}, got {value!r}")
+    return str(value)
+
+
+def _int_option(value: Any, name: str, lo: int, hi: int, default: int | None) -> int | None:
     if value is None or value == "":
         return default
     try:
@@ -131,7 +148,8 @@ def from_json(doc: Any, limits: Limits, request_id: str | None = None) -> Predic
     rid = doc.get("id", request_id)
     return PredictRequest(id=str(rid) if rid not in (None, "") else new_request_id(), locations=locations,
                           names=names, top_k=_int_option(doc.get("top_k"), "top_k", 1, limits.max_top_k, 5),
-                          views=_int_option(doc.get("views"), "views", 1, limits.max_views, 1))
+                          layout=_layout_option(doc.get("layout")), grouped="locations" in doc,
+                          views=_int_option(doc.get("views"), "views", 1, limits.max_views, None))
 
 
 async def from_multipart(form, limits: Limits, request_id: str | None = None) -> PredictRequest:
@@ -158,7 +176,8 @@ async def from_multipart(form, limits: Limits, request_id: str | None = None) ->
     rid = form.get("id") or request_id
     return PredictRequest(id=str(rid) if rid else new_request_id(), locations=locations, names=names,
                           top_k=_int_option(form.get("top_k"), "top_k", 1, limits.max_top_k, 5),
-                          views=_int_option(form.get("views"), "views", 1, limits.max_views, 1))
+                          layout="views" if views else _layout_option(form.get("layout")), grouped=bool(views),
+                          views=_int_option(form.get("views"), "views", 1, limits.max_views, None))
 
 
 def pigeon_views(body: Any) -> list[bytes]:
@@ -179,35 +198,35 @@ def pigeon_views(body: Any) -> list[bytes]:
     return views
 
 
-def decode_location(views: list[bytes], name: str, limits: Limits, cut_views: int = 1) -> list:
-    """Encoded views of one location -> RGB PIL images. A single image with ``cut_views`` > 1 is cut into
-    that many headings (equirectangular panorama). RequestError: 413 over ``limits.max_pixels``,
-    400 when a view cannot be decoded."""
-    from geoloc.data.images import load_image, open_image
-    from geoloc.data.panorama import split_panorama
+def decode_location(views: list[bytes], name: str, limits: Limits, layout: str = "auto",
+                    n_views: int = 4, grouped: bool = False) -> tuple[list, str]:
+    """Encoded images of one location -> (RGB PIL views, the layout used), by ``Geolocator.predict``'s own
+    rule (:func:`geoloc.predict.decode_views`): ``grouped`` images are the location's views, a single one
+    is read by ``layout`` (cut into ``n_views`` when it is a panorama or a strip). Each image's size is checked from its header first. RequestError: 413 over
+    ``limits.max_pixels``, 400 when an image cannot be decoded, 422 when the layout does not fit."""
+    from geoloc.data.images import open_image
     from geoloc.errors import ImageDecodeError
+    from geoloc.predict import decode_views
 
-    out = []
+    bufs = []
     for j, data in enumerate(views):
-        label = name if len(views) == 1 else f"{name} view {j}"
         buf = io.BytesIO(data)
-        buf.name = label
+        buf.name = name if len(views) == 1 else f"{name} view {j}"
         try:
             w, h = open_image(buf, max_pixels=None).size
         except ImageDecodeError as exc:
             raise RequestError(400, str(exc)) from None
         if w * h > limits.max_pixels:
-            raise RequestError(413, f"{label}: {w}x{h} = {w * h:,} pixels; the limit is {limits.max_pixels:,}")
+            raise RequestError(413, f"{buf.name}: {w}x{h} = {w * h:,} pixels; the limit is {limits.max_pixels:,}")
         buf.seek(0)
-        try:
-            out.append(load_image(buf, max_pixels=limits.max_pixels))
-        except ImageDecodeError as exc:
-            raise RequestError(400, str(exc)) from None
-    if cut_views > 1:
-        if len(out) != 1:
-            raise RequestError(422, f"{name}: views={cut_views} cuts one panorama; this location has {len(out)} views")
-        out = split_panorama(out[0], cut_views)
-    return out
+        bufs.append(buf)
+    item = bufs if grouped else bufs[0]
+    try:
+        return decode_views(item, layout, n_views)
+    except ImageDecodeError as exc:
+        raise RequestError(400, str(exc)) from None
+    except GeolocError as exc:
+        raise RequestError(422, f"{name}: {exc}") from None
 
 
 __all__ = ["Limits", "PredictRequest", "RequestError", "b64_image", "decode_location", "from_json",

@@ -71,10 +71,16 @@ def test_views_of_one_location_and_panorama_cut(server, geolocator):
     pano = jpeg(30, size=(256, 128))
     with Client(server.url) as c:
         fused = c.predict(locations=[views])["predictions"][0]
-        cut = c.predict([pano], views=4)["predictions"][0]
+        cut = c.predict([pano], layout="panorama", views=4)["predictions"][0]
+        strip = c.predict([jpeg(31, size=(256, 64))])["predictions"][0]  # auto: a 4:1 strip of 4 views
+        with pytest.raises(ServerError) as e:
+            c.predict(locations=[views[:2]], views=4)
     assert_same_prediction(fused, geolocator.predict([views], views=4)[0])
-    assert_same_prediction(cut, geolocator.predict([pano], views=4)[0])
-    assert fused["views"] == 4 and cut["views"] == 4
+    assert_same_prediction(cut, geolocator.predict([pano], layout="panorama", views=4)[0])
+    assert_same_prediction(strip, geolocator.predict([jpeg(31, size=(256, 64))])[0])
+    assert (fused["layout"], cut["layout"], strip["layout"]) == ("views", "panorama", "strip")
+    assert fused["views"] == 4 and cut["views"] == 4 and strip["views"] == 4
+    assert e.value.status == 422 and "expected 4 view(s), got 2" in e.value.message
 
 
 def test_multipart_upload_and_request_id_header(server, geolocator):
@@ -126,6 +132,8 @@ def test_bad_requests_get_one_line_4xx(server):
          "application/json", 400, "images[0]"),
         (json.dumps({"images": [b64] * 5}).encode(), "application/json", 413, "limit is 4"),
         (json.dumps({"images": [b64], "top_k": 0}).encode(), "application/json", 422, "top_k"),
+        (json.dumps({"images": [b64], "layout": "cube"}).encode(), "application/json", 422, "layout"),
+        (json.dumps({"images": [b64], "layout": "views"}).encode(), "application/json", 422, "needs a list"),
         (b"hello", "text/plain", 415, "Content-Type"),
         (multipart_body({"image": [("notes.txt", b"hello")]})[0], None, 400, "notes.txt"),
         (multipart_body({"photo": [("a.jpg", jpeg(1))]})[0], None, 400, "unknown file field"),
