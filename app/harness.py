@@ -27,6 +27,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory (VmRSS) of process ``pid`` in MB, from /proc (Linux); NaN when unknown."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 @dataclass
 class Server:
     """A running ``streamlit run`` process (its own process group) and where it listens."""
@@ -45,10 +53,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (MB, from /proc; Linux)."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-        return float("nan")
+        return rss_mb(self.proc.pid)
 
     def stop(self) -> None:
         """SIGTERM the whole process group, SIGKILL after 10 s."""
@@ -119,4 +124,4 @@ def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 9
     return time.perf_counter() - t0
 
 
-__all__ = ["Server", "free_port", "make_chrome", "start_server", "upload_and_wait", "wait_healthy"]
+__all__ = ["Server", "free_port", "make_chrome", "rss_mb", "start_server", "upload_and_wait", "wait_healthy"]

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from machine import machine_summary
+from machine import machine_summary, print_table
 
 from app import harness
 from app.samples import SAMPLE_PLACES
@@ -162,10 +162,7 @@ def main() -> None:
         v = np.asarray(lat[k])
         rows.append((f"Geolocator per image, {args.size}px JPEG, {k} (median / p90)",
                      f"{np.median(v):.0f} / {np.percentile(v, 90):.0f} ms"))
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  value")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -37,25 +37,11 @@ from pathlib import Path
 
 import numpy as np
 from bench_app import pick_model, street_photo
-from machine import machine_summary
+from machine import machine_summary, print_table
 
+from app.harness import free_port, rss_mb
 from app.samples import SAMPLE_PLACES
 from geoloc.serve.client import Client
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(model: str, args, log: Path) -> tuple[subprocess.Popen, str]:
@@ -243,10 +229,7 @@ def main() -> None:
         ("server RSS: before / first / max / last of the run",
          f"{rss_start:.0f} / {rss[0]:.0f} / {max(rss):.0f} / {rss[-1]:.0f} MB ({len(rss)} samples)"),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure':<{width}}  value")
-    for name, value in rows:
-        print(f"{name:<{width}}  {value}")
+    print_table(rows)
     for err, n in (seq.errors + par.errors).most_common(5):
         print(f"error x{n}: {err}")
 

@@ -27,3 +27,11 @@ def machine_summary() -> str:
         load = "load n/a"
     return (f"{cpu_model()}, {os.cpu_count()} logical cores, {load}, Python {platform.python_version()}, "
             f"{platform.system()} {platform.machine()}")
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    """Print ``(measure, value)`` rows as a two-column table."""
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure':<{width}}  value")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
