@@ -7,7 +7,8 @@
   (decode, EXIF, predict, tables, map JSON), so that everything built lazily on first use (the
   gazetteer's KD-tree, admin-1 names, torch's first-call kernels, the decoders) is ready before the
   first upload. Returns the seconds it took.
-* :func:`start_warm_up` ``(path)``: :func:`warm_up` in a daemon thread; ``python -m app.launch`` starts it
+* :func:`start_warm_up` ``(path, threads)``: in a daemon thread, set torch's threads
+  (:func:`geoloc.threads.inference_threads`), then :func:`warm_up`; ``python -m app.launch`` starts it
   together with the Streamlit server, so the model loads while the server starts and the browser
   connects rather than after the first page asks for it.
 """
@@ -69,8 +70,13 @@ def warm_up(path: str | os.PathLike) -> float:
     return time.perf_counter() - t0
 
 
-def _warm_up_quietly(path: str | os.PathLike) -> None:
+def _warm_up_quietly(path: str | os.PathLike | None, threads: int | None) -> None:
     try:
+        from geoloc.threads import inference_threads
+
+        inference_threads(threads)
+        if path is None:
+            return
         seconds = warm_up(path)
     except Exception as exc:  # the page reports a broken bundle itself, as one line
         print(f"geoloc app: model warm-up failed ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
@@ -78,9 +84,10 @@ def _warm_up_quietly(path: str | os.PathLike) -> None:
     print(f"geoloc app: model ready ({seconds:.1f} s)", file=sys.stderr, flush=True)
 
 
-def start_warm_up(path: str | os.PathLike) -> threading.Thread:
-    """:func:`warm_up` in a daemon thread (errors are printed as one line, never raised)."""
-    thread = threading.Thread(target=_warm_up_quietly, args=(path,), name="geoloc-warm-up", daemon=True)
+def start_warm_up(path: str | os.PathLike | None, threads: int | None = None) -> threading.Thread:
+    """In a daemon thread: torch's CPU threads (``threads``, default half the cores), then :func:`warm_up`
+    when ``path`` is given. Errors are printed as one line, never raised."""
+    thread = threading.Thread(target=_warm_up_quietly, args=(path, threads), name="geoloc-warm-up", daemon=True)
     thread.start()
     return thread
 

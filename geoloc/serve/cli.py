@@ -38,13 +38,16 @@ def serve_command(
     max_body_mb: float = typer.Option(32.0, "--max-body-mb", help="Largest request body (MB)."),
     max_pixels: int = typer.Option(40_000_000, "--max-pixels", help="Largest image (width x height)."),
     max_locations: int = typer.Option(64, "--max-locations", help="Locations in one request."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: half the cores)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn's access log)."),
 ) -> None:
     """Serve a model bundle over HTTP on 127.0.0.1:PORT until Ctrl-C / SIGTERM (graceful)."""
     from geoloc.serve.server import serve
+    from geoloc.threads import inference_threads
 
-    serve(model, host, port, settings_from_options(max_batch, max_wait_ms, max_queue, max_body_mb, max_pixels,
-                                                   max_locations), access_log=access_log)
+    settings = settings_from_options(max_batch, max_wait_ms, max_queue, max_body_mb, max_pixels, max_locations)
+    inference_threads(threads)
+    serve(model, host, port, settings, access_log=access_log)
 
 
 __all__ = ["DEFAULT_PORT", "app", "settings_from_options"]

@@ -90,7 +90,12 @@ def test_warm_up_runs_the_page_pipeline_once(tiny_bundle_dir, monkeypatch, capsy
     seconds = warmup.warm_up(tiny_bundle_dir)
     assert seconds > 0 and warmup.is_loaded(tiny_bundle_dir)
     monkeypatch.setattr(warmup, "_MODELS", {})
-    warmup.start_warm_up(tiny_bundle_dir).join(timeout=120)
+    import torch
+
+    threads = torch.get_num_threads()
+    warmup.start_warm_up(tiny_bundle_dir, threads=1).join(timeout=120)
+    assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
     assert warmup.is_loaded(tiny_bundle_dir) and "geoloc app: model ready" in capsys.readouterr().err
     warmup.start_warm_up(tiny_bundle_dir / "missing").join(timeout=30)  # one line, never an exception
     assert "model warm-up failed" in capsys.readouterr().err
@@ -100,7 +105,7 @@ def test_launcher_warms_the_named_model_then_runs_streamlits_command_line(tiny_b
     import streamlit.web.cli
 
     seen = {}
-    monkeypatch.setattr(warmup, "start_warm_up", lambda path: seen.setdefault("warm", path))
+    monkeypatch.setattr(warmup, "start_warm_up", lambda path, threads=None: seen.setdefault("warm", path))
     monkeypatch.setattr(streamlit.web.cli, "main", lambda prog_name: seen.setdefault("argv", list(sys.argv)))
     monkeypatch.setattr(sys, "argv", ["x"])
     cmd = cli.streamlit_command(tiny_bundle_dir, 8123)
@@ -110,4 +115,4 @@ def test_launcher_warms_the_named_model_then_runs_streamlits_command_line(tiny_b
     assert seen["argv"] == ["streamlit", *cmd[3:]]  # exactly `streamlit run app/streamlit_app.py ...`
     seen.clear()
     launch.main(["run", str(cli.APP_SCRIPT), "--", "--model", str(tiny_bundle_dir / "missing")])
-    assert "warm" not in seen and seen["argv"][:2] == ["streamlit", "run"]  # the page reports the bad bundle
+    assert seen["warm"] is None and seen["argv"][:2] == ["streamlit", "run"]  # the page reports the bad bundle

@@ -176,3 +176,22 @@ def test_cli_user_errors_are_one_line(tmp_path, tiny_bundle_dir):
     assert isinstance(r.exception, GeolocError) and f"cannot listen on 127.0.0.1:{port}" in str(r.exception)
     r = CliRunner().invoke(app, ["serve", "--help"])
     assert r.exit_code == 0 and "--max-wait-ms" in r.output and "--max-batch" in r.output
+
+
+def test_inference_threads(monkeypatch):
+    import torch
+
+    from geoloc.errors import GeolocError
+    from geoloc.threads import default_inference_threads, inference_threads
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr("os.cpu_count", lambda: 2)
+        assert default_inference_threads() == 1
+        monkeypatch.setattr("os.cpu_count", lambda: 16)
+        assert default_inference_threads() == 8
+        assert inference_threads(3) == 3 and torch.get_num_threads() == 3
+        with pytest.raises(GeolocError, match="--threads"):
+            inference_threads(0)
+    finally:
+        torch.set_num_threads(before)
