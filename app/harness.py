@@ -107,7 +107,8 @@ def make_chrome(width: int = 1400, height: int = 1100):
 def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 90.0,
                     texts: tuple[str, ...] = ()) -> float:
     """Send files to the uploader, wait until the map, the top-5 table and every one of ``texts`` are
-    shown on the page; returns seconds."""
+    shown on the page and the browser has drawn two more frames (deck.gl redraws the map on the next
+    animation frame after its layers change); returns seconds."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -121,7 +122,27 @@ def upload_and_wait(driver, files: list[str | os.PathLike], timeout_s: float = 9
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, TABLE_SELECTOR)))
     for text in texts:
         wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "[data-testid=stMain]"), text))
+    driver.execute_async_script("const done = arguments[arguments.length - 1];"
+                                "requestAnimationFrame(() => requestAnimationFrame(done));")
     return time.perf_counter() - t0
 
 
-__all__ = ["Server", "free_port", "make_chrome", "rss_mb", "start_server", "upload_and_wait", "wait_healthy"]
+def colour_share(png: bytes, rgb, tol: int = 6) -> float:
+    """Fraction of a PNG's pixels within ``tol`` (per channel) of the colour ``rgb``."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    arr = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return float(np.mean(np.all(np.abs(arr - np.asarray(rgb[:3])) <= tol, axis=-1)))
+
+
+def map_shows(driver, rgb, tol: int = 20) -> bool:
+    """True when the page's map canvas has pixels of the colour ``rgb`` (e.g. the red guess marker)."""
+    from selenium.webdriver.common.by import By
+
+    return colour_share(driver.find_element(By.CSS_SELECTOR, MAP_SELECTOR).screenshot_as_png, rgb, tol) > 0
+
+
+__all__ = ["Server", "colour_share", "free_port", "make_chrome", "map_shows", "rss_mb", "start_server", "upload_and_wait", "wait_healthy"]

@@ -84,16 +84,14 @@ def show_exif(res: results.Result) -> None:
 def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(), key: str = "") -> None:
     """Map, top-5 table, country bars, EXIF panel and timings of one located photo."""
     p = res.prediction
-    st.markdown(f"#### {res.name}")
+    head = st.container()
+    head.markdown(f"#### {res.name}")
     if res.note:
-        st.caption(res.note)
-    left, right = st.columns([3, 2])
-    with left:
-        deck = mapview.build_deck(p, geocells=geo.bundle.geocells, exif=res.exif, extra_points=extra_points,
-                                  show_radius=show_radius)
-        st.pydeck_chart(deck, key=f"map-{key}")
-        st.caption("Blue: top-5 geocell centroids (size ~ probability) · red: the model's guess and its "
-                   "uncertainty radius · shaded: top geocells · green: camera GPS (EXIF)")
+        head.caption(res.note)
+    left, right = map_columns(mapview.build_deck(p, geocells=geo.bundle.geocells, exif=res.exif,
+                                                 extra_points=extra_points, show_radius=show_radius), key)
+    left.caption("Blue: top-5 geocell centroids (size ~ probability) · red: the model's guess and its "
+                 "uncertainty radius · shaded: top geocells · green: camera GPS (EXIF)")
     with right:
         if res.thumbnails:
             st.image(res.thumbnails, width=110 if len(res.thumbnails) > 1 else 260)
@@ -121,6 +119,15 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
         show_probabilities(results.admin1_table(p))
 
 
+def map_columns(deck, key: str):
+    """A heading container's sibling: two columns, the map first in the left one; returns (left, right).
+    The map always sits at the same place in the page's element tree (the world map shown before any
+    upload included), so a new result updates the browser's existing map instead of building a new one."""
+    left, right = st.columns([3, 2])
+    left.pydeck_chart(deck, key=f"map-{key}")
+    return left, right
+
+
 def show_probabilities(table) -> None:
     """A ranked region table with the probability drawn as a bar in its cell (the dataframe grid the page
     already loads; a Vega chart would load and lay out a charting library on every new page)."""
@@ -146,8 +153,13 @@ def locate_mode(geo, show_radius: bool) -> None:
                 "Each photo is located from its pixels alone.")
     mode = st.selectbox("How to read the files", list(uploads.MODES), format_func=uploads.MODES.get, key="input_mode")
     files = st.file_uploader("Photos", accept_multiple_files=True, key="uploads")
+    summary, detail = st.container(), st.container()  # batch results, then the chosen location (a map)
     if not files:
-        st.info("Drop photos above, or try the SynthWorld samples (sidebar).")
+        summary.info("Drop photos above, or try the SynthWorld samples (sidebar).")
+        with detail:
+            st.container()  # where a result's heading goes
+            map_columns(mapview.build_deck(None), "locate")[1].caption(
+                "Your photos' locations will be drawn here, from their pixels alone.")
         return
     ups = [uploads.Upload(f.name, f.getvalue()) for f in files]
     key = uploads.content_key(ups, mode)
@@ -159,22 +171,24 @@ def locate_mode(geo, show_radius: bool) -> None:
     res_list: list[results.Result] = cache[key]
     good = [r for r in res_list if r.ok]
     bad = [r for r in res_list if not r.ok]
-    for r in bad:
-        st.error(r.message)
-    if bad:
-        st.caption(f"{len(good)} of {len(res_list)} location(s) located; {len(bad)} could not be read.")
-    if len(res_list) > 1:
-        st.markdown("**All results**")
-        st.dataframe(results.batch_table(res_list), hide_index=True, width="stretch")
-    if res_list:
-        show_downloads(res_list, key[:12])
-    if not good:
-        return
-    chosen = good[0]
-    if len(good) > 1:
-        names = [r.name for r in good]
-        chosen = good[names.index(st.selectbox("Details for", names, key="detail"))]
-    show_result(chosen, geo, show_radius=show_radius, key="locate")
+    with summary:
+        for r in bad:
+            st.error(r.message)
+        if bad:
+            st.caption(f"{len(good)} of {len(res_list)} location(s) located; {len(bad)} could not be read.")
+        if len(res_list) > 1:
+            st.markdown("**All results**")
+            st.dataframe(results.batch_table(res_list), hide_index=True, width="stretch")
+        if res_list:
+            show_downloads(res_list, key[:12])
+        if not good:
+            return
+        chosen = good[0]
+        if len(good) > 1:
+            names = [r.name for r in good]
+            chosen = good[names.index(st.selectbox("Details for", names, key="detail"))]
+    with detail:
+        show_result(chosen, geo, show_radius=show_radius, key="locate")
 
 
 def samples_mode(geo, show_radius: bool) -> None:

@@ -4,7 +4,10 @@ Measures, with the real server (``streamlit run``, headless, loopback) driven by
 
 1. time to first prediction after start: from launching the server to the first upload's map and
    top-5 table on the page (health, page load, model load, upload, prediction, rendering);
-2. warm upload-to-result latency in the browser (a fresh page each time, the model already loaded);
+2. warm upload-to-result latency in the browser (a fresh page each time, the model already loaded;
+   the clock starts when the files are sent and stops when the results are on the page and two more
+   frames are drawn; afterwards the map is checked for the red guess marker). The fresh page's own
+   load (to the upload box) is reported on its own line;
 3. a batch of ``--batch`` photos (default 50) through the upload box, on a fresh page: from sending the
    files to the batch results table and the first photo's details on the page;
 4. server memory (RSS of the streamlit process) with the model loaded, after the predictions;
@@ -32,8 +35,12 @@ from pathlib import Path
 
 import numpy as np
 from machine import machine_summary, print_table
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from app import harness
+from app.mapview import GUESS_COLOUR
 from app.samples import SAMPLE_PLACES
 from bot.driver import non_loopback, requests_from_log
 
@@ -128,10 +135,15 @@ def main() -> None:
             harness.upload_and_wait(driver, [photos[0]], timeout_s=300)
             first_s = time.perf_counter() - server.started
             rss_first = server.rss_mb()
-            warm = []
+            warm, page_s, drawn = [], [], 0
             for p in photos[1:]:
+                t = time.perf_counter()
                 driver.get(server.url)
+                WebDriverWait(driver, 300).until(ec.presence_of_element_located((By.CSS_SELECTOR,
+                                                                                 harness.UPLOAD_INPUT)))
+                page_s.append(time.perf_counter() - t)
                 warm.append(harness.upload_and_wait(driver, [p], timeout_s=300))
+                drawn += harness.map_shows(driver, GUESS_COLOUR)  # checked after the clock stopped
             batch_s = None
             if batch:
                 driver.get(server.url)
@@ -150,8 +162,10 @@ def main() -> None:
     rows.append(("server healthy after start", f"{health_s:.1f} s"))
     rows.append(("first prediction on the page after start", f"{first_s:.1f} s"))
     if warm:
+        rows.append((f"fresh page -> upload box ready (median of {len(page_s)})", f"{statistics.median(page_s):.2f} s"))
         rows.append((f"warm upload -> results in the browser (median of {len(warm)}; min / max)",
                      f"{statistics.median(warm):.2f} s ({min(warm):.2f} / {max(warm):.2f})"))
+        rows.append(("... maps showing the red guess afterwards", f"{drawn} of {len(warm)}"))
     if batch_s is not None:
         rows.append((f"batch of {len(batch)} photos -> results table", f"{batch_s:.1f} s"))
     rows.append(("server RSS after the first prediction", f"{rss_first:.0f} MB"))

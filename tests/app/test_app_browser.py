@@ -4,15 +4,13 @@ check that no request left 127.0.0.1."""
 
 from __future__ import annotations
 
-import io
 import time
 
-import numpy as np
 import pytest
 from app_helpers import image_bytes
-from PIL import Image
 
 from app import harness
+from app.harness import colour_share
 from app.mapview import GUESS_COLOUR, OCEAN
 from app.outlines import OUTLINES_URL
 from bot.driver import non_loopback, requests_from_log
@@ -28,11 +26,6 @@ def server(tiny_bundle_dir, tmp_path):
         yield srv
     finally:
         srv.stop()
-
-
-def colour_share(png: bytes, rgb, tol: int = 6) -> float:
-    arr = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
-    return float(np.mean(np.all(np.abs(arr - np.asarray(rgb[:3])) <= tol, axis=-1)))
 
 
 def play_by_clicking(driver) -> None:
