@@ -195,3 +195,34 @@ def test_inference_threads(monkeypatch):
             inference_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+def test_accepted_connections_have_nagle_off():
+    """asyncio turns Nagle off only for sockets made with IPPROTO_TCP; with it on, each answer after the
+    first on a kept-alive connection waited ~40 ms for the client's delayed ACK."""
+    import socket
+
+    from geoloc.serve.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP and sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    seen = []
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        connected = loop.create_future()
+
+        class Proto(asyncio.Protocol):
+            def connection_made(self, transport):
+                s = transport.get_extra_info("socket")
+                seen.append(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                connected.set_result(None)
+
+        server = await loop.create_server(Proto, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        await asyncio.wait_for(connected, 10)
+        writer.close()
+        server.close()
+
+    run(main())
+    assert seen and seen[0] != 0
