@@ -144,15 +144,15 @@ def main() -> None:
                 page_s.append(time.perf_counter() - t)
                 warm.append(harness.upload_and_wait(driver, [p], timeout_s=300))
                 drawn += harness.map_shows(driver, GUESS_COLOUR)  # checked after the clock stopped
+            if args.screenshot:  # the last single-photo result
+                time.sleep(3)  # let deck.gl finish drawing
+                Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
+                driver.save_screenshot(args.screenshot)
+                print(f"screenshot: {args.screenshot}")
             batch_s = None
             if batch:
                 driver.get(server.url)
                 batch_s = harness.upload_and_wait(driver, batch, timeout_s=600, texts=("All results",))
-            time.sleep(3)  # let deck.gl finish drawing before the screenshot
-            if args.screenshot:
-                Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
-                driver.save_screenshot(args.screenshot)
-                print(f"screenshot: {args.screenshot}")
             bad = non_loopback(requests_from_log(driver))
         finally:
             driver.quit()
