@@ -97,9 +97,9 @@ def uncertainty_radius_km(prediction) -> float:
 
 
 def _place_text(place) -> str:
-    if place is None:
-        return ""
-    return f"{place.name}, {place.admin1} ({place.cc}), {place.distance_km:.0f} km"
+    from app.results import place_name
+
+    return "" if place is None else f"{place_name(place)}, {place.distance_km:.0f} km"
 
 
 def top_points_data(prediction) -> list[dict[str, Any]]:

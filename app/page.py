@@ -99,7 +99,7 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
         st.metric("Model's guess", f"{p.lat:.4f}, {p.lon:.4f}",
                   help="Refined point when the bundle has prototypes, else the top-1 geocell centroid.")
         if place is not None:
-            st.markdown(f"Nearest place: **{place.name}**, {place.admin1} ({place.cc}), {place.distance_km:.0f} km")
+            st.markdown(f"Nearest place: **{results.place_name(place)}**, {place.distance_km:.0f} km")
         st.markdown(f"Uncertainty radius: **{mapview.uncertainty_radius_km(p):,.0f} km** · "
                     f"inference **{p.timings_ms.get('total', 0.0):.0f} ms** ({res.views} view(s))")
         if res.truth is None:

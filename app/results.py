@@ -59,8 +59,13 @@ def guess_place(prediction):
     return prediction.top_k[0].place if prediction.top_k else None
 
 
-def _place_name(place) -> str:
-    return "" if place is None else f"{place.name}, {place.admin1}, {place.cc}"
+def place_name(place) -> str:
+    """``"Name, Admin-1 (CC)"`` of a gazetteer place (parts the gazetteer leaves empty are left out);
+    "" for None."""
+    if place is None:
+        return ""
+    text = ", ".join(x for x in (place.name, place.admin1) if x)
+    return f"{text} ({place.cc})" if place.cc else text
 
 
 def country_name(prediction, code: str) -> str:
@@ -74,7 +79,7 @@ def top_k_table(prediction) -> pd.DataFrame:
     admin-1 (name, with its ISO 3166-2 code where there is one), nearest place and its distance (km)."""
     rows = [{"rank": r, "probability %": round(100 * t.probability, 2), "lat": round(t.lat, 4),
              "lon": round(t.lon, 4), "geocell": t.cell_name, "country": country_name(prediction, t.country),
-             "admin-1": f"{t.admin1} ({t.admin1_iso})" if t.admin1_iso else t.admin1, "nearest place": _place_name(t.place),
+             "admin-1": f"{t.admin1} ({t.admin1_iso})" if t.admin1_iso else t.admin1, "nearest place": place_name(t.place),
              "place km": None if t.place is None else round(t.place.distance_km, 1)}
             for r, t in enumerate(prediction.top_k, 1)]
     return pd.DataFrame(rows, columns=["rank", "probability %", "lat", "lon", "geocell", "country", "admin-1",
@@ -112,7 +117,7 @@ def batch_table(results: Sequence[Result]) -> pd.DataFrame:
             "lat": round(p.lat, 5) if ok else None, "lon": round(p.lon, 5) if ok else None,
             "country": (p.countries[0].name or p.countries[0].code) if ok and p.countries else "",
             "top-1 %": round(100 * p.top_k[0].probability, 2) if ok else None,
-            "nearest place": _place_name(place), "views": res.views if ok else None,
+            "nearest place": place_name(place), "views": res.views if ok else None,
             "exif lat": None if res.exif is None else round(res.exif[0], 5),
             "exif lon": None if res.exif is None else round(res.exif[1], 5),
             "exif km": None if res.exif_km is None else round(res.exif_km, 1),
@@ -140,5 +145,16 @@ def batch_json(results: Sequence[Result]) -> bytes:
     return json.dumps(finite(doc), indent=2).encode("utf-8")
 
 
-__all__ = ["BATCH_COLUMNS", "Result", "admin1_table", "batch_csv", "batch_json", "batch_table", "country_name",
-           "country_table", "guess_place", "top_k_table"]
+__all__ = [
+    "BATCH_COLUMNS",
+    "Result",
+    "admin1_table",
+    "batch_csv",
+    "batch_json",
+    "batch_table",
+    "country_name",
+    "country_table",
+    "guess_place",
+    "place_name",
+    "top_k_table",
+]

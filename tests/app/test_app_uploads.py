@@ -156,3 +156,11 @@ def test_every_data_layer_format_is_accepted(fmt):
     register_heif()
     p = prepare_upload(Upload(f"photo.{fmt.lower()}", image_bytes(40, 30, fmt)))
     assert p.error is None and p.views[0].size == (40, 30) and p.views[0].mode == "RGB"
+
+
+def test_place_names_leave_out_empty_parts():
+    from geoloc.predict import Place
+
+    assert results.place_name(Place("Vatican City", "", "VA", 1.0)) == "Vatican City (VA)"
+    assert results.place_name(Place("Rome", "Latium", "IT", 2.0)) == "Rome, Latium (IT)"
+    assert results.place_name(None) == ""
