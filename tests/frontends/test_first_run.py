@@ -42,8 +42,6 @@ SERVERS = {
               "/api/arena", b"{"),
     "serve": (lambda port, bundle: _geoloc("serve", "--model", bundle, "--port", str(port)),
               "/healthz", b'"status":"ok"'),
-    "bot serve-model": (lambda port, bundle: _geoloc("bot", "serve-model", "--model", bundle, "--port", str(port)),
-                        "/healthz", b'"status":"ok"'),
 }
 
 

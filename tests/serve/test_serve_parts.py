@@ -226,3 +226,16 @@ def test_accepted_connections_have_nagle_off():
 
     run(main())
     assert seen and seen[0] != 0
+
+
+def test_bot_serve_model_is_geoloc_serve_on_port_5000(monkeypatch, tiny_bundle_dir):
+    from typer.testing import CliRunner
+
+    import geoloc.serve.server as server
+    from bot.cli import app
+
+    seen = []
+    monkeypatch.setattr(server, "serve", lambda *args, **kwargs: seen.append((args, kwargs)))
+    r = CliRunner().invoke(app, ["serve-model", "--model", str(tiny_bundle_dir)])
+    assert r.exit_code == 0, r.output
+    assert seen == [((str(tiny_bundle_dir), "127.0.0.1", 5000), {})]
