@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ from geoloc.serve.payloads import (
     pigeon_views,
 )
 
+LOG = logging.getLogger("geoloc.serve")
 PIGEON_PATH = "/api/v1/predict"
 TOP_REGIONS = 10
 
@@ -217,6 +219,9 @@ def create_app(geolocator, settings: ServeSettings | None = None, *, model_path:
             response = error_response(503, str(exc), rid, {"Retry-After": str(exc.retry_after_s)})
         except BatchItemError as exc:
             response = error_response(500, str(exc), rid)
+        except Exception as exc:  # one line to the client; the traceback goes to the server's log
+            LOG.exception("request %s failed", rid)
+            response = error_response(500, f"internal error ({type(exc).__name__}); the server log has details", rid)
         finally:
             state.metrics.in_flight -= 1
         return finish("/v1/predict", started, response)
@@ -238,6 +243,9 @@ def create_app(geolocator, settings: ServeSettings | None = None, *, model_path:
                                     headers={"Retry-After": str(exc.retry_after_s)})
         except BatchItemError as exc:
             response = JSONResponse({"message": str(exc)}, status_code=500)
+        except Exception as exc:
+            LOG.exception("PIGEON request failed")
+            response = JSONResponse({"message": f"internal error ({type(exc).__name__})"}, status_code=500)
         return finish(PIGEON_PATH, started, response)
 
     async def healthz(request: Request) -> Response:

@@ -209,3 +209,21 @@ def test_unknown_route_and_method(server):
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=10)
         assert e.value.code == status
+
+
+def test_an_unexpected_error_is_one_line_500(geolocator, monkeypatch):
+    import geoloc.serve.app as serve_app
+
+    def broken(*args, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(serve_app, "from_json", broken)
+    srv = start_background(geolocator)
+    try:
+        with Client(srv.url) as c:
+            with pytest.raises(ServerError) as e:
+                c.predict([jpeg(1)])
+            assert c.health()["status"] == "ok"  # the server is still serving
+    finally:
+        srv.stop()
+    assert e.value.status == 500 and e.value.message.startswith("internal error (KeyError)")
