@@ -124,8 +124,11 @@ def tower(kind: str, args, preset, d: dict[str, Any]) -> Path:
     attrs = d["pool"]["attrs"]
     images = _subset_images(d["pool"]["images"], d["train_rows"])
     if kind == "generic":
+        ids = images.locations.frame["id"].tolist()
+        caption_of = {i: content_caption(attrs.loc[i].to_dict()) for i in ids}  # one per location, all views
+
         def fn(meta: dict, k: int, seed: int, index: int, heading: Any) -> list[str]:
-            return [content_caption(attrs.loc[meta["id"]].to_dict())] * k
+            return [caption_of[meta["id"]]] * k
 
         p = preset.replace(pretrain_steps=args.generic_steps, checkpoint=None, pretrained=None)
         t = time.perf_counter()
