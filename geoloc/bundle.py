@@ -221,6 +221,10 @@ def render_card(card: dict[str, Any], config: dict[str, Any]) -> str:
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in metrics.items()]
         lines += ["", "Produced by:", "", "```", str(card["metrics_command"]), "```", ""]
+    for name, ev in (card.get("evaluations") or {}).items():
+        lines += [f"## Evaluation: {name}", "", str(ev["data"]), "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in ev["metrics"].items()]
+        lines += ["", "Produced by:", "", "```", str(ev["command"]), "```", ""]
     lines += ["## Versions", "", *[f"- {k}: {v}" for k, v in config["versions"].items()], ""]
     return "\n".join(lines)
 
@@ -296,6 +300,40 @@ def save_bundle(path, *, model, config=None, geocells, prototypes=None, card: di
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return sha256_file(path / MANIFEST)
+
+
+def record_evaluation(path, name: str, *, metrics: dict[str, Any], command: str, data: str) -> str:
+    """Add (or replace) the evaluation ``name`` in the model card of the bundle at ``path``.
+
+    The card (``config.json`` field ``card.evaluations``, rendered into README.md) keeps every
+    recorded evaluation with the data it ran on and the command that produced it; the weights are
+    untouched. The bundle is verified first, the three changed files are replaced one by one with
+    ``manifest.json`` last, so a reader never sees a manifest that disagrees with the files it
+    lists. Returns the new content hash.
+    """
+    path = Path(path)
+    verify_bundle(path)
+    if not name.strip() or not command.strip() or not data.strip():
+        raise GeolocError("an evaluation needs a name, the data it ran on and the command that produced it")
+    cfg = read_json(path / CONFIG)
+    card = dict(cfg["card"])
+    values = {k: (round(float(v), 4) if isinstance(v, float) else v) for k, v in metrics.items()}
+    card["evaluations"] = {**(card.get("evaluations") or {}),
+                           name: {"data": data, "metrics": values, "command": command}}
+    cfg["card"] = _check_card(card)
+    cfg = validate_config(cfg)
+    texts = {CONFIG: json.dumps(cfg, indent=2) + "\n", CARD: render_card(cfg["card"], cfg)}
+    for fname, text in texts.items():
+        tmp = path / f".{fname}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, path / fname)
+    manifest = read_json(path / MANIFEST)
+    for fname in texts:
+        manifest["files"][fname] = {"sha256": sha256_file(path / fname), "bytes": (path / fname).stat().st_size}
+    tmp = path / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path / MANIFEST)
     return sha256_file(path / MANIFEST)
 
 

@@ -8,7 +8,9 @@ stderr, never a traceback: raise :class:`geoloc.errors.GeolocError` subclasses.
 from __future__ import annotations
 
 import importlib
+import shlex
 import sys
+from pathlib import Path
 
 import typer
 
@@ -134,6 +136,10 @@ def evaluate(
     layout: str = typer.Option("auto", "--layout", help="How a single-image location holds its views: auto | "
                                                         "single | panorama | strip."),
     views: int | None = typer.Option(None, help="Views a panorama or strip is cut into (default: the model's)."),
+    record: str | None = typer.Option(None, "--record", help="Also record the metrics in the model card under "
+                                                             "this name (with the data and this command)."),
+    data: str | None = typer.Option(None, "--data", help="With --record: what the manifest holds (default: its "
+                                                         "path and location count)."),
 ) -> None:
     """acc@1/25/200/750/2500 km, median/mean km, GeoScore, country and admin-1 accuracy on a manifest."""
     from geoloc.eval.run import evaluate_manifest
@@ -143,10 +149,21 @@ def evaluate(
     result = evaluate_manifest(Geolocator.from_pretrained(model), manifest, root=root, views=views,
                                out_dir=out, name=model, layout=layout)
     typer.echo(result.report.markdown)
-    typer.echo(f"{result.n_locations - len(result.failed)} of {result.n_locations} locations evaluated; "
+    n_ok = result.n_locations - len(result.failed)
+    typer.echo(f"{n_ok} of {result.n_locations} locations evaluated; "
                f"{result.invalid_rows} invalid manifest row(s) and {len(result.failed)} unreadable location(s) skipped")
     for source, reason in result.failed[:20]:
         typer.echo(f"  skipped {source}: {reason}")
+    if record:
+        from geoloc.bundle import record_evaluation
+
+        args = ["geoloc", "eval", manifest, "--model", model, *(["--root", root] if root else []),
+                *(["--out", out] if out else []), "--layout", layout, *(["--views", str(views)] if views else []),
+                "--record", record, *(["--data", data] if data else [])]
+        command = " ".join(shlex.quote(str(a)) for a in args)
+        record_evaluation(model, record, metrics={"locations": n_ok, **result.report.metrics}, command=command,
+                          data=data or f"{manifest}: {n_ok} location(s)")
+        typer.echo(f"recorded as evaluation {record!r} in {Path(model) / 'README.md'}")
 
 
 def _register() -> None:

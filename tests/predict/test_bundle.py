@@ -158,3 +158,31 @@ def test_weights_that_do_not_fit_the_config(copy):
     _rewrite_config(copy, edit)
     with pytest.raises(BundleError, match=r"model\.safetensors could not be loaded"):
         load_bundle(copy)
+
+
+def test_record_evaluation_keeps_the_bundle_verifiable(copy):
+    from geoloc.bundle import record_evaluation, verify_bundle
+
+    weights = sha256_file(copy / "model.safetensors")
+    before = load_bundle(copy)
+    h1 = record_evaluation(copy, "fresh seed", metrics={"locations": 10, "median_km": 123.45678},
+                           command="geoloc eval m.csv --record 'fresh seed'", data="10 new locations")
+    assert verify_bundle(copy)[1] == h1
+    b = load_bundle(copy)
+    ev = b.config["card"]["evaluations"]["fresh seed"]
+    assert ev == {"data": "10 new locations", "metrics": {"locations": 10, "median_km": 123.4568},
+                  "command": "geoloc eval m.csv --record 'fresh seed'"}
+    assert "## Evaluation: fresh seed" in b.card and "| median_km | 123.4568 |" in b.card
+    # weights, cells and the rest of the card are untouched; a second record is added, a rerun replaces
+    assert sha256_file(copy / "model.safetensors") == weights
+    assert b.config["card"]["training_command"] == before.config["card"]["training_command"]
+    record_evaluation(copy, "other", metrics={"median_km": 1.0}, command="c", data="d")
+    record_evaluation(copy, "fresh seed", metrics={"median_km": 2.0}, command="c2", data="d2")
+    evs = load_bundle(copy).config["card"]["evaluations"]
+    assert list(evs) == ["fresh seed", "other"] and evs["fresh seed"]["metrics"] == {"median_km": 2.0}
+    # a damaged bundle is refused before anything is written; empty fields are refused
+    with pytest.raises(GeolocError, match="command"):
+        record_evaluation(copy, "x", metrics={}, command=" ", data="d")
+    (copy / "prototypes.json").write_text("{}")
+    with pytest.raises(BundleError, match=r"prototypes\.json"):
+        record_evaluation(copy, "x", metrics={}, command="c", data="d")

@@ -52,3 +52,26 @@ def test_eval_nothing_readable_is_one_line_error(bundle_dir, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["eval", str(tmp_path / "m.csv"), "--model", str(bundle_dir)])
     assert exc.value.code == 1
+
+
+def test_eval_record_writes_the_metrics_into_the_model_card(bundle_dir, tmp_path):
+    import shutil
+
+    from geoloc.bundle import load_bundle
+
+    model = tmp_path / "b"
+    shutil.copytree(bundle_dir, model)
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append({"path": f"{i}.png", "lat": float(rng.uniform(-50, 60)), "lon": float(rng.uniform(-170, 170))})
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    res = CliRunner().invoke(app, ["eval", str(tmp_path / "m.csv"), "--model", str(model), "--out",
+                                   str(tmp_path / "out"), "--record", "held out", "--data", "three noise images"])
+    assert res.exit_code == 0, res.output
+    ev = load_bundle(model).config["card"]["evaluations"]["held out"]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert ev["data"] == "three noise images" and ev["metrics"]["locations"] == 3
+    assert ev["metrics"]["median_km"] == round(metrics["median_km"], 4)
+    assert "--record" in ev["command"] and "eval" in ev["command"]
