@@ -15,6 +15,7 @@ from representation.losses.dreamlip import DreamLIPLoss
 from representation.losses.engine import contrastive_loss
 from representation.losses.hydra import HydraLoss
 from representation.losses.infonce import InfoNCELoss
+from representation.losses.lm import TargetOnlyLMLoss
 from representation.losses.metric import CircleLoss, MultiSimilarityLoss, TripletMarginLoss
 from representation.losses.multi_positive import MultiPositiveLoss
 from representation.losses.multitask import MultiTaskLoss
@@ -49,6 +50,7 @@ __all__ = [
     "Space2Loss",
     "SupConLoss",
     "SupReMixLoss",
+    "TargetOnlyLMLoss",
     "TripletMarginLoss",
     "ViewProjectors",
     "contrastive_loss",
