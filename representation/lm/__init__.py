@@ -13,7 +13,16 @@ from representation.lm.models import (
     positions_from_segments,
     select_cache,
 )
-from representation.lm.packing import IGNORE, Example, PackedBatch, causal_labels, pack, pad, prompt_target, seq2seq_batch
+from representation.lm.packing import (
+    IGNORE,
+    Example,
+    PackedBatch,
+    causal_labels,
+    pack,
+    pad,
+    prompt_target,
+    seq2seq_batch,
+)
 from representation.lm.tokenizer import ByteTokenizer
 
 __all__ = ["IGNORE", "ByteTokenizer", "Example", "LMOutput", "PackedBatch", "TinyDecoderLM", "TinyEncoderDecoder",

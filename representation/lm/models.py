@@ -314,6 +314,16 @@ class TinyEncoderDecoder(_ConfigMixin, nn.Module):
         h, _ = self.encoder(input_ids, mask, pos)
         return h
 
+    def mlm_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Masked-LM scores [B, S, V] of the encoder (tied embeddings): PCP / prompt-based tuning."""
+        return self.encode(input_ids, attention_mask) @ self.encoder.embed.weight.T
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean-pooled encoder states [B, D] over real tokens (a dense retrieval embedding)."""
+        h = self.encode(input_ids, attention_mask)
+        m = torch.ones(h.shape[:2], device=h.device) if attention_mask is None else attention_mask.to(h.dtype)
+        return (h * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp_min(1.0)
+
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 decoder_input_ids: torch.Tensor | None = None, *, decoder_attention_mask: torch.Tensor | None = None,
                 encoder_hidden: torch.Tensor | None = None, past_key_values: Any = None,
