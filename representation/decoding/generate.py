@@ -83,13 +83,14 @@ def beam_search(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch
     nb = num_beams
     dev = state.logits.device
     state = select(state, torch.arange(b, device=dev).repeat_interleave(nb))
-    scores = torch.full((b, nb), float("-inf"), device=dev)
+    ftype = torch.float64 if state.logits.dtype == torch.float64 else torch.float32
+    scores = torch.full((b, nb), float("-inf"), device=dev, dtype=ftype)
     scores[:, 0] = 0.0
     seqs = torch.full((b * nb, 0), pad_id, dtype=torch.long, device=dev)
     done = torch.zeros(b * nb, dtype=torch.bool, device=dev)
     rows = [r for r in range(b) for _ in range(nb)]
     for step in range(max_new_tokens):
-        logp = torch.log_softmax(state.logits.float(), dim=-1)
+        logp = torch.log_softmax(state.logits.to(ftype), dim=-1)
         logp = constrain(logp, [s.tolist() for s in seqs], allowed_tokens_fn, rows)
         # a finished beam continues with pad at no cost
         fin = torch.full_like(logp, float("-inf"))

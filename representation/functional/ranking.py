@@ -23,13 +23,14 @@ def lambda_mrr_pairs(scores: torch.Tensor, relevance: torch.Tensor, pad_value: f
     if scores.shape != relevance.shape or scores.dim() != 2:
         raise ValueError(f"scores and relevance must both be [B, K], got {tuple(scores.shape)}, {tuple(relevance.shape)}")
     pad = relevance == pad_value
-    s = scores.float().masked_fill(pad, float("-inf"))
+    dtype = torch.promote_types(scores.dtype, torch.float32)
+    s = scores.to(dtype).masked_fill(pad, float("-inf"))
     order = s.argsort(dim=1, descending=True, stable=True)
-    s_sorted = scores.float().gather(1, order)
-    y_sorted = relevance.float().gather(1, order)
+    s_sorted = scores.to(dtype).gather(1, order)
+    y_sorted = relevance.to(dtype).gather(1, order)
     p_sorted = pad.gather(1, order)
     valid = (y_sorted[:, :, None] > y_sorted[:, None, :]) & ~p_sorted[:, :, None] & ~p_sorted[:, None, :]
-    inv = 1.0 / torch.arange(1, scores.shape[1] + 1, device=scores.device, dtype=torch.float32)
+    inv = 1.0 / torch.arange(1, scores.shape[1] + 1, device=scores.device, dtype=dtype)
     weight = (inv[:, None] - inv[None, :]).abs()
     diff = (s_sorted[:, :, None] - s_sorted[:, None, :]).masked_fill(~valid, 0.0)
     pair = torch.nn.functional.softplus(-diff) * weight  # log(1 + exp(-diff)), stable

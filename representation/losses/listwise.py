@@ -63,7 +63,7 @@ class ListwiseRankLoss(nn.Module):
             relevance = relevance.masked_fill(idx >= lengths.to(q.device).unsqueeze(1), self.pad_value)
         scores = torch.einsum("bd,bkd->bk", q, candidates)
         total, pairs = lambda_mrr_pairs(scores, relevance, self.pad_value)
-        rank_loss = rank_mean(total, pairs, self.gather)
+        rank_loss = rank_mean(total, pairs, GatherSpec())  # local terms: always all-reduced
         out = {f"{self.name}_loss": self.rank_weight * rank_loss}
         logs: dict[str, Any] = {"lambda_mrr": rank_loss.detach()}
         if self.in_batch:

@@ -23,31 +23,28 @@ class TargetOnlyLMLoss(nn.Module):
     target tokens weighs 1; equal to per-sample normalisation when each sample has one target
     run, as in xP3's prompt -> answer samples), or the mean NLL over all target tokens with
     ``normalize="token"``. Input tokens (label -100) get zero loss and zero gradient. Under DDP
-    the mean runs over the samples of all ranks (``distributed.rank_mean``): pass
-    ``gather={"local_loss": True}`` (default) when each rank holds its own rows.
+    (each rank holding its own rows) the mean runs over the samples of all ranks
+    (``distributed.rank_mean``): the value is the full-batch loss on every rank.
     """
 
     name = "lm"
     citation = ("Muennighoff et al., Crosslingual Generalization through Multitask Finetuning, ACL 2023 "
                 "(BLOOMZ / xP3)")
-    config_keys = ("normalize", "gather")
+    config_keys = ("normalize",)
 
-    def __init__(self, normalize: str = "sample", gather: GatherSpec | dict | None = None) -> None:
+    def __init__(self, normalize: str = "sample") -> None:
         super().__init__()
         if normalize not in ("sample", "token"):
             raise ValueError(f"normalize must be 'sample' or 'token', got {normalize!r}")
         self.normalize = normalize
-        self.gather = GatherSpec.coerce(gather)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, segment_ids: torch.Tensor | None = None, *,
                 return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
         total, count = target_only_lm_loss(logits, labels, segment_ids, normalize=self.normalize)
-        loss = rank_mean(total, count, self.gather)
+        loss = rank_mean(total, count, GatherSpec())
         if not return_dict:
             return loss
         return {f"{self.name}_loss": loss, "logs": {"terms": count.detach()}}
 
     def get_config_dict(self) -> dict[str, Any]:
-        from representation.registry import config_value
-
-        return {"normalize": self.normalize, "gather": config_value(self.gather)}
+        return {"normalize": self.normalize}
