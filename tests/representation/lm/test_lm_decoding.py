@@ -88,7 +88,7 @@ class LoopLM(nn.Module):
 
 def _rep2(seq: list[int]) -> float:
     """Fraction of repeated bigrams (rep-2 of Su et al.)."""
-    grams = list(zip(seq, seq[1:]))
+    grams = list(itertools.pairwise(seq))
     return 1.0 - len(set(grams)) / len(grams)
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from representation import registry
-from representation.lm import ByteTokenizer, TinyDecoderLM
+from representation.lm import ByteTokenizer
 from representation.miners import LMFeedbackMiner
 from representation.retrieval import (
     DenseRetriever,
@@ -32,7 +32,7 @@ def test_retrieval_never_returns_the_query(n: int, k: int, seed: int, duplicates
     texts = [f"t{i % 3 if duplicates else i}" for i in range(n)]
     r = DenseRetriever().index(bank, ids=list(range(n)), keys=texts)
     q = list(range(0, n, 2))
-    scores, idx = r.search(bank[q], k, query_ids=q, query_keys=[texts[i] for i in q])
+    _scores, idx = r.search(bank[q], k, query_ids=q, query_keys=[texts[i] for i in q])
     for row, qi in enumerate(q):
         got = [int(j) for j in idx[row] if j >= 0]
         assert qi not in got

@@ -19,7 +19,6 @@ from representation.text import (
     InstructionFormatter,
     MixtureOfDenoisers,
     MLMMasking,
-    PromptTemplate,
     QAmdenBuilder,
     TableSpanCorruption,
     TaskInstruction,
@@ -216,7 +215,7 @@ def test_prompt_template_and_verbalizer() -> None:
     m = TinyEncoderDecoder(TOK.vocab_size, dim=16, layers=1, heads=2).double()
     from representation.lm import pad
 
-    ids, _ = pad([TOK.encode(tpl.wrap("ok")), TOK.encode("meh") + [TOK.mask_id] + TOK.encode("!")], TOK.pad_id)
+    ids, _ = pad([TOK.encode(tpl.wrap("ok")), [*TOK.encode("meh"), TOK.mask_id, *TOK.encode("!")]], TOK.pad_id)
     logits = m.mlm_logits(ids)
     words = [ord("g"), ord("b")]
     got = verbalizer_logits(logits, ids, TOK.mask_id, words)
