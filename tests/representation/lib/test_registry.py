@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from representation import registry
-from representation.errors import ConfigError
 from representation.decoding import Trie
+from representation.errors import ConfigError
 from representation.lm import ByteTokenizer
 from representation.merging import TaskVector
 

@@ -38,7 +38,7 @@ SENT = [TOK.sentinel_id(i) for i in range(100)]
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.integers(2, 300), st.floats(0.05, 0.9), st.floats(1.0, 40.0), st.integers(0, 10_000))
+@given(st.integers(2, 199), st.floats(0.05, 0.9), st.floats(1.0, 40.0), st.integers(0, 10_000))
 def test_span_mask_counts_match_config_and_rebuild(length: int, rate: float, mean_span: float, seed: int) -> None:
     rng = random.Random(seed)
     mask = random_span_mask(length, rate, mean_span, rng)
