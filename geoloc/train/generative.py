@@ -99,7 +99,7 @@ class GenerativeGeolocator:
             seed: int = 0) -> GenerativeGeolocator:
         self.ids = HierarchicalIds(codes, self.sizes, base=3, eos_id=EOS)
         torch.manual_seed(seed)
-        self.model = PrefixLM(emb.shape[-1], self.ids.vocab_end, dim=self.dim, layers=self.layers, max_len=8)
+        self.model = PrefixLM(emb.shape[-1], self.ids.vocab_end, dim=self.dim, layers=self.layers, max_len=16)
         data = _sequences(emb, [self.ids.encode(c) for c in codes.tolist()])
         _train(self.model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed)
         return self
