@@ -50,9 +50,9 @@ def _dec(dim: int = 64, layers: int = 2, seed: int = 0, positions: str = "learne
 # ------------------------------------------------------------------ In-BoXBART: instructions
 TASKS = {
     "reverse": ("Write the word backwards.", lambda w: w[::-1]),
-    "sort": ("Sort the letters of the word alphabetically.", lambda w: "".join(sorted(w))),
+    "upper": ("Write the word in capitals.", lambda w: w.upper()),
     "first": ("Repeat the first letter three times.", lambda w: w[0] * 3),
-    "drop": ("Remove every letter a from the word.", lambda w: w.replace("a", "") or "-"),
+    "last": ("Repeat the last letter three times.", lambda w: w[-1] * 3),
 }
 
 
@@ -60,19 +60,19 @@ def test_toy_inbox_instructions_beat_plain_multitask() -> None:
     from representation.text import InstructionFormatter, TaskInstruction
 
     rng = random.Random(0)
-    fmt = InstructionFormatter(num_positive=1, num_negative=0)
+    fmt = InstructionFormatter(num_positive=0, num_negative=0)
     inst = {k: TaskInstruction(k, d, positive=[("cabd", f("cabd"))]) for k, (d, f) in TASKS.items()}
-    train_rows = [(k, random_word(rng)) for _ in range(300) for k in TASKS]
+    train_rows = [(k, random_word(rng)) for _ in range(500) for k in TASKS]
     test_rows = [(k, random_word(rng)) for _ in range(40) for k in TASKS]
     res = {}
     for name, make in (("plain", lambda k, w: w), ("instructions", lambda k, w: fmt(inst[k], w))):
         data = seq2seq_data([(make(k, w), TASKS[k][1](w)) for k, w in train_rows], TOK)
-        model = train(Seq2Seq(_ed(48)), data, steps=300, batch_size=32, lr=3e-3).model
+        model = train(Seq2Seq(_ed(64)), data, steps=700, batch_size=32, lr=3e-3).model
         pred = seq2seq_predict(model, [make(k, w) for k, w in test_rows], TOK, 10)
         res[name] = exact_match(pred, [TASKS[k][1](w) for k, w in test_rows])
     print(f"\nIn-BoXBART toy (4 tasks sharing one input format): exact match plain {res['plain']:.3f}, "
           f"with instructions {res['instructions']:.3f}")
-    assert res["instructions"] > res["plain"]
+    assert res["instructions"] > res["plain"] + 0.2
 
 
 # ------------------------------------------------------------------ BLOOMZ / xP3: target-only, per-sample loss
@@ -131,7 +131,7 @@ def test_toy_ul2_mixture_beats_span_corruption_only_on_prefix_lm() -> None:
         rng = random.Random(0)
         exs = [mod(s, rng) for s in corpus for _ in range(2)]
         data = rows(seq2seq_batch([(e["inputs"], [*e["targets"], TOK.eos_id]) for e in exs], TOK.pad_id, TOK.bos_id))
-        model = train(Seq2Seq(_ed(48)), data, steps=300, batch_size=32, lr=3e-3).model
+        model = train(Seq2Seq(_ed(48)), data, steps=600, batch_size=32, lr=3e-3).model
         s_mode = TOK.token_id("[S]")
         r_mode = TOK.token_id("[R]")
         rng = random.Random(1)
@@ -171,7 +171,7 @@ def test_toy_table_cell_corruption_beats_token_spans_on_cell_filling() -> None:
     rng = random.Random(4)
 
     def table():
-        rs = rng.sample(COUNTRIES, 3)
+        rs = rng.sample(COUNTRIES, 2)
         return linearize_table(["country", "capital", "continent"], [list(r) for r in rs], TOK.encode)
 
     train_tables = [table() for _ in range(500)]
@@ -192,7 +192,7 @@ def test_toy_table_cell_corruption_beats_token_spans_on_cell_filling() -> None:
                     i, o = corrupt(t.tokens, m, sents)
                     pairs.append((i, [*o, TOK.eos_id]))
         data = rows(seq2seq_batch(pairs, TOK.pad_id, TOK.bos_id))
-        model = train(Seq2Seq(_ed(48)), data, steps=300, batch_size=32, lr=3e-3).model
+        model = train(Seq2Seq(_ed(64)), data, steps=700, batch_size=32, lr=3e-3).model
         # evaluation: one whole body cell hidden, predict it exactly
         inputs, gold = [], []
         r3 = random.Random(5)
@@ -221,7 +221,7 @@ def _grammar_corpus(n: int, seed: int) -> list[str]:
 def test_toy_contrastive_search_repeats_less_than_greedy() -> None:
     corpus = _grammar_corpus(400, 6)
     data = causal_data([("", t) for t in corpus], TOK, 256)
-    model = train(Causal(_dec(48)), data, steps=250, batch_size=8, lr=3e-3).model
+    model = train(Causal(_dec(64)), data, steps=600, batch_size=8, lr=3e-3).model
     seen = {b for t in corpus for b in zip(t.split(), t.split()[1:])}
     prompts = ["the cat", "a dog sees", "my friend", "our king likes the", "a child"]
     res = {}
@@ -287,7 +287,7 @@ def test_toy_pcp_prompt_continued_pretraining() -> None:
             return {"ce_loss": torch.nn.functional.cross_entropy(scores, 1 - batch["y"])}
 
         data = [{"input_ids": ids[i], "attention_mask": mask[i], "y": y[i]} for i in range(len(y))]
-        train(MLM(model), data, steps=60, batch_size=8, lr=1e-3, loss_fn=loss_fn)
+        train(MLM(model), data, steps=150, batch_size=8, lr=1e-3, loss_fn=loss_fn)
         tids, tmask = pad([TOK.encode(tpl.wrap(t)) for t, _ in test], TOK.pad_id)
         with torch.no_grad():
             s = verbalizer_logits(model.mlm_logits(tids, tmask), tids, TOK.mask_id, words)
@@ -301,7 +301,7 @@ def test_toy_pcp_prompt_continued_pretraining() -> None:
             from representation.losses import TargetOnlyLMLoss
 
             lm = TargetOnlyLMLoss("token")
-            train(MLM(model), mlm_data(texts), steps=250, batch_size=32, lr=3e-3,
+            train(MLM(model), mlm_data(texts), steps=600, batch_size=32, lr=3e-3,
                   loss_fn=lambda lo, b, lm=lm: lm(lo, b["labels"], return_dict=True))
         res[name] = prompt_ft(model)
     print("\nPCP toy (24 labelled reviews, 1500 unlabelled), prompt-based fine-tuning accuracy: "
@@ -318,7 +318,7 @@ def test_toy_task_hinting_sorting_length_generalisation() -> None:
     SEP, HINT = TOK.sep_id, TOK.token_id("[X]")
 
     def seqs(n, lo, hi):
-        return [[g.randrange(33, 97) for _ in range(g.randint(lo, hi))] for _ in range(n)]
+        return [[g.randrange(97, 113) for _ in range(g.randint(lo, hi))] for _ in range(n)]
 
     def sort_pair(xs):
         return [*xs, SEP], [*sorted(xs), TOK.eos_id]
@@ -336,7 +336,7 @@ def test_toy_task_hinting_sorting_length_generalisation() -> None:
                   packed=False)
         return {"input_ids": pb.input_ids, "labels": pb.labels, "segment_ids": pb.segment_ids}
 
-    train_x = seqs(2000, 2, 10)
+    train_x = seqs(3000, 2, 8)
     res = {}
     for name, w in (("sorting only", 0.0), ("sorting + successor hint (lambda 1)", 1.0)):
         main, hint = packed([sort_pair(x) for x in train_x]), packed([hint_pair(x) for x in train_x])
@@ -355,19 +355,20 @@ def test_toy_task_hinting_sorting_length_generalisation() -> None:
                 h = self.lm(b["h_input_ids"], (b["h_segment_ids"] > 0).long()).logits if w > 0 else m
                 return m, h
 
-        train(Both(), data, steps=400, batch_size=16, lr=2e-3,
+        train(Both(), data, steps=1200, batch_size=16, lr=2e-3,
               loss_fn=lambda f, b: loss({"main": (f[0], b["m_labels"]), "hint": (f[1], b["h_labels"])},
                                         return_dict=True))
         out = {}
-        for length in (10, 15, 20):
-            xs = [[g.randrange(33, 97) for _ in range(length)] for _ in range(100)]
+        for length in (8, 12, 16):
+            xs = [[g.randrange(97, 113) for _ in range(length)] for _ in range(100)]
             ids = torch.tensor([[*x, SEP] for x in xs])
             pred = generate(net, ids, max_new_tokens=length, eos_id=TOK.eos_id, pad_id=TOK.pad_id)
             out[length] = sum(p == sorted(x) for p, x in zip(pred.tolist(), xs)) / len(xs)
         res[name] = out
-    print("\nTask hinting toy (train lengths 2-10, exact sorted output): "
+    print("\nTask hinting toy (train lengths 2-8, 16 symbols, exact sorted output): "
           + "; ".join(f"{k}: " + ", ".join(f"len {n} {v:.2f}" for n, v in o.items()) for k, o in res.items()))
-    assert res["sorting + successor hint (lambda 1)"][15] >= res["sorting only"][15]
+    assert res["sorting only"][8] > 0.3  # the main task is learned in distribution
+    assert res["sorting + successor hint (lambda 1)"][12] > res["sorting only"][12]
 
 
 # ------------------------------------------------------------------ Meta-training with demonstration retrieval
@@ -378,7 +379,7 @@ def test_toy_demonstration_retrieval_beats_random_demonstrations() -> None:
     from representation.retrieval import DenseRetriever, with_demonstrations
 
     g = random.Random(9)
-    letters = "abcdefgh"
+    letters = "abcdef"
 
     def task():
         perm = list(letters)
@@ -391,7 +392,7 @@ def test_toy_demonstration_retrieval_beats_random_demonstrations() -> None:
     def build(tasks, n_per_task, retrieved):
         pairs = []
         for t in tasks:
-            bank = [random_word(g, letters, 3, 5) for _ in range(n_per_task)]
+            bank = [random_word(g, letters, 2, 4) for _ in range(n_per_task)]
             out = ["".join(t[c] for c in w) for w in bank]
             r = DenseRetriever().index(hist(bank), ids=list(range(len(bank))), keys=bank)
             _, idx = r.search(hist(bank), 2, query_ids=list(range(len(bank))), query_keys=bank)
@@ -403,7 +404,7 @@ def test_toy_demonstration_retrieval_beats_random_demonstrations() -> None:
     train_tasks, test_tasks = [task() for _ in range(30)], [task() for _ in range(6)]
     res = {}
     for name, retrieved in (("random demonstrations", False), ("retrieved demonstrations", True)):
-        model = train(Seq2Seq(_ed(48)), seq2seq_data(build(train_tasks, 60, retrieved), TOK), steps=300,
+        model = train(Seq2Seq(_ed(64)), seq2seq_data(build(train_tasks, 60, retrieved), TOK), steps=700,
                       batch_size=32, lr=3e-3).model
         test = build(test_tasks, 40, retrieved)
         res[name] = exact_match(seq2seq_predict(model, [x for x, _ in test], TOK, 8), [y for _, y in test])
@@ -495,7 +496,7 @@ def test_toy_ugr_constrained_decoding_and_prompts() -> None:
         return out
 
     train_ex, test_ex = examples(1500), examples(100)
-    model = train(Seq2Seq(_ed(48)), seq2seq_data([(x, y) for x, y, _ in train_ex], TOK), steps=350, batch_size=32,
+    model = train(Seq2Seq(_ed(64)), seq2seq_data([(x, y) for x, y, _ in train_ex], TOK), steps=700, batch_size=32,
                   lr=3e-3).model
     tries = {"doc": Trie([TOK.encode(d[0]) for d in docs], TOK.eos_id),
              "sent": Trie([TOK.encode(s) for d in docs for s in d], TOK.eos_id)}
