@@ -29,14 +29,6 @@ pytestmark = pytest.mark.slow
 TOK = ByteTokenizer(num_sentinels=40, extra_tokens=["[R]", "[S]", "[X]"])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _ed(dim: int = 64, layers: int = 2, seed: int = 0) -> TinyEncoderDecoder:
     torch.manual_seed(seed)
     return TinyEncoderDecoder(TOK.vocab_size, dim=dim, layers=layers, heads=4, max_len=384)
