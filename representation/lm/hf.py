@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from representation.errors import MissingModelError
 from representation.lm.models import LMOutput
-from representation.retrieval.encoders import MissingModelError
 
 
 def _transformers() -> Any:

@@ -17,11 +17,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from representation.errors import RepresentationError
-
-
-class MissingModelError(RepresentationError):
-    """A pretrained model is not installed locally (the message says what to fetch)."""
+from representation.errors import MissingModelError
 
 
 def load_minilm(device: str = "cpu") -> Any:
