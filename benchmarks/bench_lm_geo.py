@@ -43,11 +43,15 @@ def embeddings(args) -> dict[str, Any]:
     bundle = load_bundle(args.bundle)
     locs = load_locations(args.synth / "manifest.parquet", root=args.synth, views=4)
     f = args.work / "emb.npz"
-    if not f.is_file():
+    # the cache is valid for one bundle's files only (a retrained default model has another tower)
+    key = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(args.bundle.iterdir())
+                   if p.is_file())
+    if not f.is_file() or str(np.load(f).get("bundle_key", "")) != key:
         t = time.perf_counter()
         images = LocationImages(locs, model_transform(bundle.model), progress=False)
         emb, _ = embed_dataset(bundle.model, images, batch_size=128, device="cpu", progress=False, per_view=True)
-        np.savez(f, emb=emb)
+        np.savez(f, emb=emb, bundle_key=np.array(key))
+        (args.work / "protos.npz").unlink(missing_ok=True)
         print(f"[embed] {emb.shape} in {time.perf_counter() - t:.0f} s", flush=True)
     emb = np.load(f)["emb"]
     frame = locs.frame.reset_index(drop=True)
