@@ -19,3 +19,7 @@ class ResumeError(RepresentationError):
 
 class DataError(RepresentationError, ValueError):
     """A dataset or batch that cannot feed the requested training (e.g. smaller than one batch)."""
+
+
+class MissingModelError(RepresentationError):
+    """A pretrained model is not installed locally (the message says what to fetch and where)."""

@@ -31,12 +31,13 @@ from typing import Any, TypeVar
 from representation.errors import ConfigError
 
 KINDS = ("loss", "miner", "sampler", "head", "block", "adapter", "augment", "target", "memory", "evaluator",
-         "merge", "wrapper", "similarity")
+         "merge", "wrapper", "similarity", "model", "tokenizer", "transform", "decoder", "retriever")
 """Component kinds (for listing and documentation; names are unique across kinds)."""
 
 _MODULES = ("representation.losses", "representation.miners", "representation.samplers", "representation.heads",
             "representation.blocks", "representation.adapters", "representation.augment", "representation.targets",
-            "representation.memory", "representation.eval", "representation.merging", "representation.similarity")
+            "representation.memory", "representation.eval", "representation.merging", "representation.similarity",
+            "representation.lm", "representation.decoding", "representation.text", "representation.retrieval")
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,11 @@ from representation.losses.dreamlip import DreamLIPLoss
 from representation.losses.engine import contrastive_loss
 from representation.losses.hydra import HydraLoss
 from representation.losses.infonce import InfoNCELoss
+from representation.losses.listwise import ListwiseRankLoss
+from representation.losses.lm import TargetOnlyLMLoss
 from representation.losses.metric import CircleLoss, MultiSimilarityLoss, TripletMarginLoss
 from representation.losses.multi_positive import MultiPositiveLoss
-from representation.losses.multitask import MultiTaskLoss
+from representation.losses.multitask import MultiTaskLoss, TaskHintingLoss
 from representation.losses.negclip import NegCLIPLoss
 from representation.losses.pixpro import PixelPropagationLoss
 from representation.losses.siglip import SigLIPLoss
@@ -36,6 +38,7 @@ __all__ = [
     "DreamLIPLoss",
     "HydraLoss",
     "InfoNCELoss",
+    "ListwiseRankLoss",
     "LogitScale",
     "LossBase",
     "MatryoshkaLoss",
@@ -49,6 +52,8 @@ __all__ = [
     "Space2Loss",
     "SupConLoss",
     "SupReMixLoss",
+    "TargetOnlyLMLoss",
+    "TaskHintingLoss",
     "TripletMarginLoss",
     "ViewProjectors",
     "contrastive_loss",

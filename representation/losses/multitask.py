@@ -92,3 +92,26 @@ class MultiTaskLoss(nn.Module):
                 raise ConfigError(f"term {k!r} ({type(v).__name__}) is not a registered component, so it has no "
                                   "config; use e.g. representation.losses.CrossEntropyLoss") from exc
         return {"losses": losses, "weights": dict(self.weights)}
+
+
+@register("task_hinting", kind="loss")
+class TaskHintingLoss(MultiTaskLoss):
+    """Task hinting (Awasthi and Gupta, "Improving Length-Generalization in Transformers via Task
+    Hinting", 2023): ``L = L_main + hint_weight * L_hint``, the main task and a simpler auxiliary
+    "hint" task trained jointly on shared weights (e.g. sorting + "successor of each element";
+    geocell classification + the country as hint). ``forward({"main": ..., "hint": ...})`` as
+    :class:`MultiTaskLoss`; ``hint_weight=0`` is the main task alone (the baseline)."""
+
+    citation = ("Awasthi and Gupta, Improving Length-Generalization in Transformers via Task Hinting, "
+                "arXiv 2310.00726, 2023")
+
+    def __init__(self, main: nn.Module | Callable[..., Any] | Mapping[str, Any],
+                 hint: nn.Module | Callable[..., Any] | Mapping[str, Any], hint_weight: float = 1.0) -> None:
+        if hint_weight < 0:
+            raise ValueError(f"hint_weight must be >= 0, got {hint_weight}")
+        super().__init__({"main": main, "hint": hint}, weights={"main": 1.0, "hint": hint_weight})
+        self.hint_weight = float(hint_weight)
+
+    def get_config_dict(self) -> dict[str, Any]:
+        losses = super().get_config_dict()["losses"]
+        return {"main": losses["main"], "hint": losses["hint"], "hint_weight": self.hint_weight}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from representation.augment.negatives import CompositionalTextNegatives
 from representation.miners.false_negative import FalseNegativeMasker, false_negative_mask
+from representation.miners.lm_feedback import LMFeedbackMiner
 from representation.miners.metric import BatchHardMiner, MultiSimilarityMiner, PairMasks, TripletMarginMiner
 from representation.miners.mixup import MixupPairGenerator, MixupPairs
 from representation.miners.teacher import TeacherHardNegativeMiner, top_k_negative_mask
 
-__all__ = ["BatchHardMiner", "CompositionalTextNegatives", "FalseNegativeMasker", "MixupPairGenerator", "MixupPairs",
+__all__ = ["BatchHardMiner", "CompositionalTextNegatives", "FalseNegativeMasker", "LMFeedbackMiner", "MixupPairGenerator", "MixupPairs",
            "MultiSimilarityMiner", "PairMasks", "TeacherHardNegativeMiner", "TripletMarginMiner", "false_negative_mask",
            "top_k_negative_mask"]

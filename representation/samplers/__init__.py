@@ -5,6 +5,8 @@ from __future__ import annotations
 from representation.samplers.base import GlobalBatchSampler, rank_part, split_sizes
 from representation.samplers.class_balanced import MPerClassSampler, NoDuplicatesBatchSampler
 from representation.samplers.cluster import ClusterBatchSampler, MultistageEncoder, concat_stage_features
+from representation.samplers.task_mixture import TaskMixtureSampler, mixing_rates
 
 __all__ = ["ClusterBatchSampler", "GlobalBatchSampler", "MPerClassSampler", "MultistageEncoder",
-           "NoDuplicatesBatchSampler", "concat_stage_features", "rank_part", "split_sizes"]
+           "NoDuplicatesBatchSampler", "TaskMixtureSampler", "concat_stage_features", "mixing_rates", "rank_part",
+           "split_sizes"]

@@ -60,6 +60,12 @@ def build_cases() -> list[DDPCase]:
     from representation.targets.label_kernel import LabelEmbeddingKernel
 
     kernel = LabelEmbeddingKernel(torch.randn(7, 5, generator=g), temperature=0.3)
+    cands = torch.randn(N, 4, D, generator=g, dtype=torch.float64)  # UDR: 4 ranked candidates per query
+    cand_len = torch.tensor([4, 2, 4, 3, 4, 4, 1, 4, 2, 4, 4, 3])
+    lm_logits = torch.randn(N, 6, 11, generator=g, dtype=torch.float64)  # packed rows of 6 tokens, V = 11
+    lm_labels = torch.randint(0, 11, (N, 6), generator=g)
+    lm_labels[torch.rand(N, 6, generator=g) < 0.4] = -100
+    lm_segments = torch.tensor([1, 1, 1, 2, 2, 0]).repeat(N, 1)
     cases: list[DDPCase] = []
     for spec_name, spec in SPECS.items():
         def add(name: str, loss: dict, **kw) -> None:
@@ -115,7 +121,11 @@ def build_cases() -> list[DDPCase]:
         add("multi_similarity_mined", {"type": "multi_similarity", "miner": {"type": "multi_similarity_miner"}},
             inputs={"z": q, "y": y3}, sharded=("z", "y"), args=("z", "y"))
         add("circle", {"type": "circle", "gamma": 16.0}, inputs={"z": q, "y": y3}, sharded=("z", "y"), args=("z", "y"))
+        add("listwise_rank_udr", {"type": "listwise_rank", "rank_weight": 0.7},
+            inputs={"q": q, "c": cands, "n": cand_len}, sharded=("q", "c", "n"), args=("q", "c"), kwargs={"lengths": "n"})
     cases += [
+        DDPCase("target_only_lm_packed", {"type": "target_only_lm"},
+                inputs={"l": lm_logits, "y": lm_labels, "s": lm_segments}, sharded=("l", "y", "s"), args=("l", "y", "s")),
         DDPCase("siglip_ring", {"type": "siglip", "chunk_size": 5, "dist_impl": "ring"},
                 inputs={"q": q, "k": k}, sharded=("q", "k"), args=("q", "k"), even=True),
         DDPCase("large_vocab_sampled", {"type": "large_vocab_classifier", "num_classes": 40, "dim": D,

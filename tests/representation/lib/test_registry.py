@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from representation import registry
+from representation.decoding import Trie
 from representation.errors import ConfigError
+from representation.lm import ByteTokenizer
 from representation.merging import TaskVector
 
 # constructor arguments for components that need some (everything else builds with defaults)
@@ -48,6 +50,19 @@ EXAMPLES = {
     "supremix": {"num_negatives": 1, "lam_range": [0.6, 0.8]},
     "cl2l": {"learn_scale": True, "view_pairs": "matched"},
     "dreamlip": {"temperature": 0.1, "multipos": "softce"},
+    # language-model methods (issue 16)
+    "tiny_decoder_lm": {"vocab_size": 300, "dim": 16, "heads": 2, "positions": "rotary"},
+    "tiny_encoder_decoder": {"vocab_size": 300, "dim": 16, "heads": 2, "decoder_layers": 1},
+    "byte_tokenizer": {"num_sentinels": 3, "extra_tokens": ["[R]"]},
+    "ul2_denoiser": {"tokenizer": ByteTokenizer(extra_tokens=["[R]", "[S]", "[X]"]), "mode_tokens": False},
+    "table_denoiser": {"tokenizer": ByteTokenizer(), "rate": 0.3},
+    "mlm_masking": {"mask_id": 259, "rate": 0.2},
+    "prompt_template": {"template": "{text} It was {mask}.", "target": "{label}"},
+    "trie_constrained": {"trie": Trie([[1, 2]], eos_id=0), "num_beams": 2},
+    "task_prompts": {"num_tasks": 2, "dim": 4, "discrete_tokens": [[1], [2]]},
+    "task_mixture_sampler": {"sizes": [5, 3], "batch_size": 2, "mode": "temperature", "temperature": 2.0},
+    "task_hinting": {"main": {"type": "cross_entropy"}, "hint": {"type": "cross_entropy"}, "hint_weight": 0.5},
+    "listwise_rank": {"rank_weight": 0.5, "gather": {"local_loss": False, "with_grad": True}},
 }
 SKIP = {"prompted_clip"}  # needs a real open_clip model (round trip tested in test_mb_mvlpt)
 
@@ -107,7 +122,9 @@ def test_build_by_name_and_errors() -> None:
 
 @pytest.mark.parametrize("package", ["representation.losses", "representation.miners", "representation.samplers",
                                      "representation.heads", "representation.blocks", "representation.adapters",
-                                     "representation.augment", "representation.memory", "representation.merging"])
+                                     "representation.augment", "representation.memory", "representation.merging",
+                                     "representation.lm", "representation.decoding", "representation.text",
+                                     "representation.retrieval"])
 def test_every_public_component_is_registered(package: str) -> None:
     mod = importlib.import_module(package)
     registered = {e.cls for e in registry.entries()}
