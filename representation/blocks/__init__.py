@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from representation.blocks.attention_pool import AttentionPooledSimilarity, attention_pooled_similarity
 from representation.blocks.cross_frame import (
            CrossFrameAttention,
            MultiFrameIntegration,
@@ -10,6 +11,20 @@ from representation.blocks.cross_frame import (
 )
 from representation.blocks.pixel_propagation import PixelPropagationModule, propagation_weights
 from representation.blocks.task_moe import TaskRoutedMoE, TaskRoutedResidualMLP
+from representation.blocks.whitening import AsymmetricBatchNorm, EmbeddingWhitening, ShuffledGroupWhitening
 
-__all__ = ["CrossFrameAttention", "MultiFrameIntegration", "PixelPropagationModule", "TaskRoutedMoE",
-           "TaskRoutedResidualMLP", "ViewFusion", "mean_fuse", "propagation_weights"]
+__all__ = [
+           "AsymmetricBatchNorm",
+           "AttentionPooledSimilarity",
+           "CrossFrameAttention",
+           "EmbeddingWhitening",
+           "MultiFrameIntegration",
+           "PixelPropagationModule",
+           "ShuffledGroupWhitening",
+           "TaskRoutedMoE",
+           "TaskRoutedResidualMLP",
+           "ViewFusion",
+           "attention_pooled_similarity",
+           "mean_fuse",
+           "propagation_weights",
+]

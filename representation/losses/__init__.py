@@ -7,8 +7,11 @@ dict; :func:`sum_losses` sums the ``*_loss`` keys (MOFI-style combiners do the s
 from __future__ import annotations
 
 from representation.losses.base import LogitScale, LossBase, sum_losses
+from representation.losses.ccp import CCPLoss
 from representation.losses.cl2l import CL2LLoss, ViewProjectors
 from representation.losses.classification import CrossEntropyLoss
+from representation.losses.coconut import NSPTLoss
+from representation.losses.collap import CoLLAPLoss
 from representation.losses.dcd import DCDLoss
 from representation.losses.distill import DistillLoss
 from representation.losses.dreamlip import DreamLIPLoss
@@ -22,16 +25,21 @@ from representation.losses.multi_positive import MultiPositiveLoss
 from representation.losses.multitask import MultiTaskLoss, TaskHintingLoss
 from representation.losses.negclip import NegCLIPLoss
 from representation.losses.pixpro import PixelPropagationLoss
+from representation.losses.sepclr import SepCLRLoss
 from representation.losses.siglip import SigLIPLoss
 from representation.losses.soft_contrastive import SoftContrastiveLoss
 from representation.losses.space2 import Space2Loss
 from representation.losses.supcon import SupConLoss
 from representation.losses.supremix import SupReMixLoss
+from representation.losses.uniter import UNITERLoss
+from representation.losses.whitenedcse import WhitenedCSELoss
 from representation.losses.wrappers import MatryoshkaLoss
 
 __all__ = [
+    "CCPLoss",
     "CL2LLoss",
     "CircleLoss",
+    "CoLLAPLoss",
     "CrossEntropyLoss",
     "DCDLoss",
     "DistillLoss",
@@ -45,8 +53,10 @@ __all__ = [
     "MultiPositiveLoss",
     "MultiSimilarityLoss",
     "MultiTaskLoss",
+    "NSPTLoss",
     "NegCLIPLoss",
     "PixelPropagationLoss",
+    "SepCLRLoss",
     "SigLIPLoss",
     "SoftContrastiveLoss",
     "Space2Loss",
@@ -55,7 +65,9 @@ __all__ = [
     "TargetOnlyLMLoss",
     "TaskHintingLoss",
     "TripletMarginLoss",
+    "UNITERLoss",
     "ViewProjectors",
+    "WhitenedCSELoss",
     "contrastive_loss",
     "sum_losses",
 ]
