@@ -24,6 +24,7 @@ from representation.registry import register
 
 WHITENEDCSE_CITATION = ("Zhuo et al., WhitenedCSE: Whitening-based Contrastive Learning of Sentence "
                         "Embeddings, ACL 2023")
+_STATS = GatherSpec(local_loss=False, with_grad=True)
 CCP_CITATION = ("Wu et al., Unsupervised Context Aware Sentence Representation Pretraining for "
                 "Multi-lingual Dense Retrieval, IJCAI 2022")
 
@@ -37,28 +38,28 @@ class ShuffledGroupWhitening(nn.Module):
         shuffle: draw a random channel permutation per call (``perm`` overrides; pass the same
             ``perm`` on every rank, or seed every rank alike).
         eps: added to the eigenvalues.
-        gather: statistics over the gathered batch (``GatherSpec``); in one process the batch.
+
+    The mean and covariance are those of the batch gathered from every rank with a differentiable
+    gather, so the result (each rank's own rows) and, after DDP's average, the gradient equal
+    the full batch's for any loss on top whose own gather is exact.
     """
 
     citation = WHITENEDCSE_CITATION
 
-    def __init__(self, num_groups: int = 1, shuffle: bool = True, eps: float = 1e-5,
-                 gather: GatherSpec | dict[str, bool] | None = None) -> None:
+    def __init__(self, num_groups: int = 1, shuffle: bool = True, eps: float = 1e-5) -> None:
         super().__init__()
         if num_groups < 1:
             raise ValueError(f"num_groups must be >= 1, got {num_groups}")
         self.num_groups, self.shuffle, self.eps = int(num_groups), bool(shuffle), float(eps)
-        self.gather = GatherSpec.coerce(gather)
 
     def forward(self, x: torch.Tensor, perm: torch.Tensor | None = None) -> torch.Tensor:
         if perm is None and self.shuffle and self.num_groups > 1:
             perm = torch.randperm(x.shape[1], device=x.device)
-        stats = gather(x, self.gather).tensor
+        stats = gather(x, _STATS).tensor
         return group_whiten(x, self.num_groups, perm, eps=self.eps, stats=stats)
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {"num_groups": self.num_groups, "shuffle": self.shuffle, "eps": self.eps,
-                "gather": self.gather.get_config_dict()}
+        return {"num_groups": self.num_groups, "shuffle": self.shuffle, "eps": self.eps}
 
 
 @register("embedding_whitening", kind="block")

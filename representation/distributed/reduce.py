@@ -58,3 +58,18 @@ def masked_mean(values: torch.Tensor, counted: torch.Tensor | None = None,
     counted = counted.to(torch.bool)
     total = torch.where(counted, values, torch.zeros_like(values)).sum()
     return rank_mean(total, counted.sum(), spec)
+
+
+def sample_mean(values: torch.Tensor, counted: torch.Tensor | None = None,
+                spec: GatherSpec = GatherSpec()) -> torch.Tensor:
+    """:func:`masked_mean` of per-sample terms [n] computed from THIS rank's samples only (an
+    alignment per pair, a per-pair distance), under any spec: with ``local_loss=False`` every rank
+    must hold every term, so the terms (and ``counted``) are gathered first (with ``spec``'s
+    gradient semantics)."""
+    from representation.distributed.gather import gather
+
+    if not spec.local_loss and world()[1] > 1:
+        values = gather(values, spec).tensor
+        if counted is not None:
+            counted = gather(counted.to(torch.bool), GatherSpec(local_loss=False, with_grad=False)).tensor
+    return masked_mean(values, counted, spec)

@@ -4,7 +4,7 @@ Representation Learning", ICLR 2024).
 A background data set holds only the common factors; a target data set holds the common ones plus
 salient factors of interest. An encoder gives two views' common embeddings c (L2-normalised) and
 salient embeddings s. With s' = s on target samples and s' = 0 on background samples, and the
-terms of :mod:`representation.functional.align_uniform` (the reference code's τ = 0.5 kernels):
+terms of :mod:`representation.losses.align_uniform` (the reference code's τ = 0.5 kernels):
 
     L = [A(c¹, c²) + w_u (U(c¹) + U(c²))/2]                       common space, every sample
       + β_s [A(s¹_T, s²_T) + w_u (U(s'¹) + U(s'²))/2]              salient space: aligned on target,
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from representation.distributed.gather import GatherSpec
-from representation.functional.align_uniform import alignment_loss, joint_entropy_loss, uniformity_loss
+from representation.losses.align_uniform import alignment_loss, joint_entropy_loss, uniformity_loss
 from representation.losses.base import LossBase
 from representation.registry import register
 

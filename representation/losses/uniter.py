@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from representation.distributed.gather import GatherSpec
-from representation.distributed.reduce import masked_mean
+from representation.distributed.reduce import sample_mean
 from representation.functional.ot import ot_distance
 from representation.losses.base import LossBase
 from representation.registry import register
@@ -38,7 +38,8 @@ class UNITERLoss(LossBase):
     Args:
         ot_weight: λ (UNITER's ``itm_ot_lambda``, 0.1).
         beta, iterations, k: IPOT's settings (0.5, 50, 1).
-        gather: only ``local_loss`` matters (False: every rank holds every pair).
+        gather: only ``local_loss`` matters (False: the per-pair terms are gathered, every rank
+            evaluates the full-batch loss).
     """
 
     name = "uniter"
@@ -56,10 +57,10 @@ class UNITERLoss(LossBase):
                 region_mask: torch.Tensor | None = None, return_dict: bool = False) -> torch.Tensor | dict[str, Any]:
         dist = ot_distance(words, regions, word_mask, region_mask, beta=self.beta, iterations=self.iterations, k=self.k)
         sign = torch.where(itm_labels.reshape(-1) > 0, 1.0, -1.0).to(dist.dtype)
-        out = {"ot_loss": self.ot_weight * masked_mean(sign * dist, None, self.gather)}
+        out = {"ot_loss": self.ot_weight * sample_mean(sign * dist, None, self.gather)}
         if itm_logits is not None:
             ce = F.cross_entropy(itm_logits, itm_labels.reshape(-1).long(), reduction="none")
-            out["itm_loss"] = masked_mean(ce, None, self.gather)
+            out["itm_loss"] = sample_mean(ce, None, self.gather)
         total = torch.stack(list(out.values())).sum()
         if not return_dict:
             return total

@@ -50,7 +50,7 @@ class WhitenedCSELoss(LossBase):
         super().__init__(temperature=None if learn_scale else temperature, learn_scale=learn_scale,
                          max_scale=max_scale, init_temperature=init_temperature)
         self.gather = GatherSpec.coerce(gather)
-        self.whiten = ShuffledGroupWhitening(num_groups, shuffle=shuffle, eps=eps, gather=self.gather)
+        self.whiten = ShuffledGroupWhitening(num_groups, shuffle=shuffle, eps=eps)
         self.num_groups, self.shuffle, self.eps = self.whiten.num_groups, self.whiten.shuffle, self.whiten.eps
 
     def forward(self, views: torch.Tensor, *, perms: torch.Tensor | None = None,

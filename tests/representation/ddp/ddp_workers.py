@@ -66,6 +66,11 @@ def build_cases() -> list[DDPCase]:
     lm_labels = torch.randint(0, 11, (N, 6), generator=g)
     lm_labels[torch.rand(N, 6, generator=g) < 0.4] = -100
     lm_segments = torch.tensor([1, 1, 1, 2, 2, 0]).repeat(N, 1)
+    views3 = torch.randn(N, 3, 4, generator=g, dtype=torch.float64)
+    perms3 = torch.stack([torch.randperm(4, generator=g) for _ in range(3)])
+    seg_mask = torch.rand(N, 5, generator=g) > 0.3
+    seg_mask[:, 0] = True
+    words, regions = torch.randn(N, 4, D, generator=g, dtype=torch.float64), torch.randn(N, 3, D, generator=g, dtype=torch.float64)
     cases: list[DDPCase] = []
     for spec_name, spec in SPECS.items():
         def add(name: str, loss: dict, **kw) -> None:
@@ -123,6 +128,19 @@ def build_cases() -> list[DDPCase]:
         add("circle", {"type": "circle", "gamma": 16.0}, inputs={"z": q, "y": y3}, sharded=("z", "y"), args=("z", "y"))
         add("listwise_rank_udr", {"type": "listwise_rank", "rank_weight": 0.7},
             inputs={"q": q, "c": cands, "n": cand_len}, sharded=("q", "c", "n"), args=("q", "c"), kwargs={"lengths": "n"})
+        # issue 15 (methods C)
+        add("whitenedcse", {"type": "whitenedcse", "num_groups": 2},
+            inputs={"v": views3, "p": perms3}, sharded=("v",), args=("v",), kwargs={"perms": "p"})
+        add("ccp_groups", {"type": "ccp", "num_groups": 3, "dim": D, "queue_size": 4, "temperature": 0.2},
+            inputs={"q": q, "k": k, "g": labels % 3}, sharded=("q", "k", "g"), args=("q", "k", "g"))
+        add("nspt", {"type": "nspt", "temperature": 0.2},
+            inputs={"s": q, "t": k, "y": labels}, sharded=("s", "t", "y"), args=("s", "t", "y"))
+        add("collap", {"type": "collap", "dim": D, "attn_dim": 4, "learn_scale": True},
+            inputs={"a": patches, "t": k, "m": seg_mask}, sharded=("a", "t", "m"), args=("a", "t"),
+            kwargs={"segment_mask": "m"})
+        add("sepclr", {"type": "sepclr", "salient_weight": 2.0, "reg_weight": 3.0, "mi_weight": 0.5},
+            inputs={"c": views, "s": views[..., :4], "tg": labels % 2 == 0}, sharded=("c", "s", "tg"),
+            args=("c", "s", "tg"))
     cases += [
         DDPCase("target_only_lm_packed", {"type": "target_only_lm"},
                 inputs={"l": lm_logits, "y": lm_labels, "s": lm_segments}, sharded=("l", "y", "s"), args=("l", "y", "s")),
@@ -136,6 +154,9 @@ def build_cases() -> list[DDPCase]:
         DDPCase("distill", {"type": "distill", "alpha": 0.3},
                 inputs={"s": logits, "t": teacher_logits, "y": cls_labels % 7}, sharded=("s", "t", "y"),
                 args=("s", "t", "y")),
+        DDPCase("uniter_wra", {"type": "uniter_wra", "iterations": 20},
+                inputs={"w": words, "r": regions, "y": labels % 2, "l": logits[:, :2]}, sharded=("w", "r", "y", "l"),
+                args=("w", "r", "y"), kwargs={"itm_logits": "l"}),
         DDPCase("pixpro", {"type": "pixpro"}, inputs={"q": fmap_q, "k": fmap_k, "bq": boxes_q, "bk": boxes_k},
                 sharded=("q", "k", "bq", "bk"), args=("q", "k", "bq", "bk")),
         DDPCase("matryoshka_infonce", {"type": "matryoshka", "loss": {"type": "infonce", "learn_scale": True},

@@ -22,7 +22,7 @@ import torch
 
 from representation.distributed.blocks import global_rows
 from representation.distributed.gather import GatherSpec
-from representation.distributed.reduce import masked_mean, rank_mean
+from representation.distributed.reduce import masked_mean, rank_mean, sample_mean
 from representation.losses.engine import gather_rows_and_keys
 
 
@@ -35,7 +35,7 @@ def alignment_loss(x: torch.Tensor, y: torch.Tensor, tau: float = 0.5, counted: 
     """``mean_i ||x_i - y_i||² / (2τ)`` over the ``counted`` rows [n] of all ranks."""
     if x.shape != y.shape:
         raise ValueError(f"x {tuple(x.shape)} and y {tuple(y.shape)} differ")
-    return masked_mean((x - y).pow(2).sum(dim=-1) / (2 * tau), counted, spec)
+    return sample_mean((x - y).pow(2).sum(dim=-1) / (2 * tau), counted, spec)
 
 
 def uniformity_loss(x: torch.Tensor, tau: float = 0.5, spec: GatherSpec = GatherSpec()) -> torch.Tensor:
