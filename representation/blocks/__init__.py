@@ -9,7 +9,9 @@ from representation.blocks.cross_frame import (
            ViewFusion,
            mean_fuse,
 )
+from representation.blocks.partitioned_lm import PartitionedLM
 from representation.blocks.pixel_propagation import PixelPropagationModule, propagation_weights
+from representation.blocks.task_expert import TaskExpertBlock
 from representation.blocks.task_moe import TaskRoutedMoE, TaskRoutedResidualMLP
 from representation.blocks.whitening import AsymmetricBatchNorm, EmbeddingWhitening, ShuffledGroupWhitening
 
@@ -19,8 +21,10 @@ __all__ = [
            "CrossFrameAttention",
            "EmbeddingWhitening",
            "MultiFrameIntegration",
+           "PartitionedLM",
            "PixelPropagationModule",
            "ShuffledGroupWhitening",
+           "TaskExpertBlock",
            "TaskRoutedMoE",
            "TaskRoutedResidualMLP",
            "ViewFusion",

@@ -12,10 +12,17 @@ from representation.losses.cl2l import CL2LLoss, ViewProjectors
 from representation.losses.classification import CrossEntropyLoss
 from representation.losses.coconut import NSPTLoss
 from representation.losses.collap import CoLLAPLoss
+from representation.losses.cosmo import CosmoLoss, next_token_loss
 from representation.losses.dcd import DCDLoss
 from representation.losses.distill import DistillLoss
 from representation.losses.dreamlip import DreamLIPLoss
 from representation.losses.engine import contrastive_loss
+from representation.losses.heuristic import (
+    MaskedReconstructionLoss,
+    MultiLabelBCELoss,
+    heuristic_pretraining_loss,
+    random_patch_mask,
+)
 from representation.losses.hydra import HydraLoss
 from representation.losses.infonce import InfoNCELoss
 from representation.losses.listwise import ListwiseRankLoss
@@ -40,6 +47,7 @@ __all__ = [
     "CL2LLoss",
     "CircleLoss",
     "CoLLAPLoss",
+    "CosmoLoss",
     "CrossEntropyLoss",
     "DCDLoss",
     "DistillLoss",
@@ -49,7 +57,9 @@ __all__ = [
     "ListwiseRankLoss",
     "LogitScale",
     "LossBase",
+    "MaskedReconstructionLoss",
     "MatryoshkaLoss",
+    "MultiLabelBCELoss",
     "MultiPositiveLoss",
     "MultiSimilarityLoss",
     "MultiTaskLoss",
@@ -69,5 +79,8 @@ __all__ = [
     "ViewProjectors",
     "WhitenedCSELoss",
     "contrastive_loss",
+    "heuristic_pretraining_loss",
+    "next_token_loss",
+    "random_patch_mask",
     "sum_losses",
 ]

@@ -63,6 +63,25 @@ EXAMPLES = {
     "task_mixture_sampler": {"sizes": [5, 3], "batch_size": 2, "mode": "temperature", "temperature": 2.0},
     "task_hinting": {"main": {"type": "cross_entropy"}, "hint": {"type": "cross_entropy"}, "hint_weight": 0.5},
     "listwise_rank": {"rank_weight": 0.5, "gather": {"local_loss": False, "with_grad": True}},
+    # issue 15 (methods C)
+    "ccp": {"num_groups": 3, "dim": 4, "queue_size": 5, "temperature": 0.2, "same_group_negatives": False},
+    "grouped_memory_bank": {"num_groups": 2, "size": 3, "dim": 4},
+    "rehearsal_buffer": {"capacity": 7, "seed": 2},
+    "collap": {"dim": 4, "attn_dim": 3, "learn_scale": True},
+    "attention_pooled_similarity": {"dim": 4, "attn_dim": 2, "attention": "uniform"},
+    "asymmetric_batch_norm": {"dim": 4, "affine": False},
+    "embedding_whitening": {"dim": 2},
+    "whitenedcse": {"num_groups": 2, "temperature": 0.1},
+    "sepclr": {"tau": 0.3, "mi_weight": 2.0},
+    "uniter_wra": {"ot_weight": 0.5, "iterations": 10},
+    "task_expert": {"dim": 4, "num_experts": 2, "num_tasks": 3},
+    "multi_lane": {"dim": 8, "depth": 1, "heads": 2, "num_tasks": 2},
+    "task_identifier": {"num_tasks": 2, "dim": 4},
+    "ref_token_router": {"dim": 4, "adapter_dim": 3, "decoders": {"box": nn.Linear(3, 4)}},
+    "partitioned_lm": {"vocab_size": 11, "dim": 8, "heads": 2, "text_layers": 1, "cross_layers": 1, "max_len": 6},
+    "cosmo": {"contrastive": {"type": "infonce", "temperature": 0.1}, "lm_weight": 0.5},
+    "propensity_weighter": {"num_negatives": 3, "bins": 4, "ipw": False},
+    "pixel_perturbation": {"p_typo": 1.0, "n_swaps": 2},
 }
 SKIP = {"prompted_clip"}  # needs a real open_clip model (round trip tested in test_mb_mvlpt)
 
