@@ -55,7 +55,7 @@ def parse_triplets(answer: str) -> list[Triplet | Text]:
     for m in _TRIPLET.finditer(answer):
         if m.start() > pos:
             items.append(Text(answer[pos:m.start()]))
-        refs = tuple(int(i) if i is not None else k for k, i in enumerate(_REF.findall(m.group("refs"))))
+        refs = tuple(int(i) if i else k for k, i in enumerate(_REF.findall(m.group("refs"))))
         items.append(Triplet(m.group("phrase"), m.group("unit"), tuple(int(r) for r in refs)))
         pos = m.end()
     if pos < len(answer):

@@ -49,8 +49,8 @@ def render_text(text: str, height: int = 16, width: int = 256, *, font_size: int
 
 
 def typo(text: str, rng: random.Random) -> str:
-    """One character edit inside a random word of >= 2 letters: swap two neighbours, drop one, or
-    repeat one. Unchanged if no such word exists."""
+    """One character edit inside a random word of >= 2 letters: swap two different neighbours, drop
+    one, or repeat one (the word always changes). Unchanged if no such word exists."""
     words = tokens(text)
     cands = [i for i, w in enumerate(words) if len(w) >= 2]
     if not cands:
@@ -59,9 +59,9 @@ def typo(text: str, rng: random.Random) -> str:
     w = words[i]
     j = rng.randrange(len(w) - 1)
     op = rng.choice(("swap", "drop", "repeat"))
-    if op == "swap":
+    if op == "swap" and w[j] != w[j + 1]:
         w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
-    elif op == "drop":
+    elif op in ("swap", "drop"):  # a swap of equal letters would change nothing: drop instead
         w = w[:j] + w[j + 1:]
     else:
         w = w[:j + 1] + w[j] + w[j + 1:]
