@@ -14,7 +14,7 @@ training stage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,9 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
               labels: Mapping[str, np.ndarray], cell_centroids: np.ndarray, *, epochs: int = 20,
               batch_size: int = 256, lr: float = 3e-3, weight_decay: float = 0.01, tau_km: float = 75.0,
               smooth: bool = True, target_form: str = "softmax", weights: Mapping[str, float] | None = None,
-              view_dropout: float = 0.0, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+              view_dropout: float = 0.0, seed: int = 0, progress: bool = False, per_view: bool = False,
+              extra_loss: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None,
+              rows: np.ndarray | None = None) -> dict[str, Any]:
     """Train ``heads`` (``{task: logits}`` from [B, D]) in place on cached view embeddings.
 
     Args:
@@ -50,6 +52,12 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
         tau_km, smooth, target_form, weights: the geocell loss (:func:`geoloc.model.multitask_loss`).
         view_dropout: per-view probability of leaving a view out of the mean in a step.
         seed: the data order and the view dropout.
+        per_view: ``heads`` fuse the views themselves: they are called as ``heads(views [B, V, D],
+            keep [B, V] bool or None)`` instead of on the mean (view-attention heads,
+            :mod:`geoloc.train.head_options`).
+        extra_loss: ``(outputs, batch row indices [B]) -> scalar`` added to the loss (a method's own
+            term, e.g. a regulariser on features the heads return under keys that are not tasks).
+        rows: train only on these row indices of ``emb`` (default: every finite row).
 
     Returns:
         ``{"steps", "final_loss", "rows"}``.
@@ -58,6 +66,10 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
     if x.dim() != 3:
         raise ValueError(f"emb must be [N, V, D], got {tuple(x.shape)}")
     good = torch.isfinite(x).all(dim=2).all(dim=1)
+    if rows is not None:
+        keep_rows = torch.zeros_like(good)
+        keep_rows[torch.as_tensor(np.asarray(rows), dtype=torch.long)] = True
+        good = good & keep_rows
     rows = torch.nonzero(good).flatten()
     if rows.numel() == 0:
         raise ValueError("fit_heads: no finite embedding")
@@ -80,9 +92,11 @@ def fit_heads(heads: torch.nn.Module, emb: np.ndarray | torch.Tensor, lat: np.nd
         if view_dropout > 0:
             keep = torch.rand(j.numel(), x.shape[1], generator=g) >= view_dropout
             keep[:, 0] |= ~keep.any(dim=1)
-        out = heads(fuse_views(x[j], keep))
+        out = heads(x[j], keep) if per_view else heads(fuse_views(x[j], keep))
         loss, _ = multitask_loss(out, lat_t[j], lon_t[j], {k: v[j] for k, v in lab.items()}, cent, tau_km=tau_km,
                                  smooth=smooth, weights=dict(weights or {}), target_form=target_form)
+        if extra_loss is not None:
+            loss = loss + extra_loss(out, j)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
