@@ -4,8 +4,6 @@ Each toy is seeded, small (seconds to a minute on 2 cores) and prints its figure
 
 from __future__ import annotations
 
-import random
-
 import pytest
 import torch
 import torch.nn.functional as F
