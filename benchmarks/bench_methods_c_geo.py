@@ -140,16 +140,24 @@ def cell_probs(heads, emb: np.ndarray, per_view: bool) -> np.ndarray:
     return torch.softmax(out[GEOCELL].double(), 1).numpy()
 
 
-def refined(d, s, emb, p_val, p_test, fused_train, fused_val, fused_test) -> np.ndarray:
+_REFINERS: dict[str, Any] = {}
+
+
+def refined(d, s, key: str, p_val, p_test, fused_train, fused_val, fused_test) -> np.ndarray:
+    """Refinement tuned on val, applied to test; the prototypes (which depend on the embeddings,
+    not on the heads) are built once per embedding ``key``."""
     from geoloc.model import GEOCELL
     from geoloc.refine import Refiner, build_prototypes
     from geoloc.refine.tune import tune_refinement
 
     pr = s["preset"]
     lat, lon, tr, va = d["locs"].lat, d["locs"].lon, d["tr"], d["va"]
-    protos = build_prototypes(s["labels"][GEOCELL][tr], lat[tr], lon[tr], fused_train, len(s["cells"]),
-                              min_samples=pr.refine_min_samples, xi=pr.refine_xi, progress=False)
-    refiner = Refiner(protos, cell_centroids=s["cells"].centroids, within=pr.refine_within, max_km=pr.refine_max_km)
+    if key not in _REFINERS:
+        protos = build_prototypes(s["labels"][GEOCELL][tr], lat[tr], lon[tr], fused_train, len(s["cells"]),
+                                  min_samples=pr.refine_min_samples, xi=pr.refine_xi, progress=False)
+        _REFINERS[key] = Refiner(protos, cell_centroids=s["cells"].centroids, within=pr.refine_within,
+                                 max_km=pr.refine_max_km)
+    refiner = _REFINERS[key]
     tune_refinement(refiner, fused_val, p_val, lat[va], lon[va])
     res = refiner.refine(fused_test, p_test)
     return np.c_[res.lat, res.lon]
@@ -182,8 +190,8 @@ def head_run(variant: str, seed: int, args, d, s, emb) -> np.ndarray:
     f_tr, f_va, f_te = fused[tr], fused[d["va"]], fused[d["te"]]
     if variant == "whiten":
         f_tr, f_va, f_te = whitened_embeddings(f_tr, f_va, f_te)
-    pred = refined(d, s, emb, cell_probs(heads, emb[d["va"]], per_view), cell_probs(heads, emb[d["te"]], per_view),
-                   f_tr, f_va, f_te)
+    pred = refined(d, s, "whiten" if variant == "whiten" else "plain", cell_probs(heads, emb[d["va"]], per_view),
+                   cell_probs(heads, emb[d["te"]], per_view), f_tr, f_va, f_te)
     f.parent.mkdir(parents=True, exist_ok=True)
     np.save(f, pred)
     return pred

@@ -23,9 +23,9 @@ from representation.distributed.launch import (
     broadcast_parameters,
     init_from_env,
 )
-from representation.distributed.reduce import all_reduce_sum, masked_mean, rank_mean, sample_mean
+from representation.distributed.reduce import all_reduce_sum, masked_mean, rank_mean, ratio_mean, sample_mean
 
 __all__ = ["DistEnv", "GatherSpec", "Gathered", "Layout", "all_reduce_sum", "average_gradients", "barrier",
            "broadcast_object", "broadcast_parameters", "gather", "gather_features", "gather_sizes",
            "global_rows", "init_from_env", "masked_mean", "neighbour_exchange", "rank_mean",
-           "rank_offset_labels", "ring_pass", "row_block", "sample_mean", "world"]
+           "rank_offset_labels", "ratio_mean", "ring_pass", "row_block", "sample_mean", "world"]

@@ -60,16 +60,24 @@ def masked_mean(values: torch.Tensor, counted: torch.Tensor | None = None,
     return rank_mean(total, counted.sum(), spec)
 
 
-def sample_mean(values: torch.Tensor, counted: torch.Tensor | None = None,
-                spec: GatherSpec = GatherSpec()) -> torch.Tensor:
-    """:func:`masked_mean` of per-sample terms [n] computed from THIS rank's samples only (an
-    alignment per pair, a per-pair distance), under any spec: with ``local_loss=False`` every rank
-    must hold every term, so the terms (and ``counted``) are gathered first (with ``spec``'s
-    gradient semantics)."""
+
+def ratio_mean(totals: torch.Tensor, counts: torch.Tensor, spec: GatherSpec = GatherSpec()) -> torch.Tensor:
+    """``Σ totals / Σ counts`` over the samples of ALL ranks, from this rank's per-sample sums
+    ``totals`` [n] (with gradient) and term counts ``counts`` [n] (e.g. masked patches or target
+    tokens per sample), under any spec: with ``local_loss=False`` every rank must hold every
+    sample's terms, so they are gathered first (with ``spec``'s gradient semantics); then
+    :func:`rank_mean`."""
     from representation.distributed.gather import gather
 
     if not spec.local_loss and world()[1] > 1:
-        values = gather(values, spec).tensor
-        if counted is not None:
-            counted = gather(counted.to(torch.bool), GatherSpec(local_loss=False, with_grad=False)).tensor
-    return masked_mean(values, counted, spec)
+        totals = gather(totals, spec).tensor
+        counts = gather(counts.detach(), GatherSpec(local_loss=False, with_grad=False)).tensor
+    return rank_mean(totals.sum(), counts.sum(), spec)
+
+
+def sample_mean(values: torch.Tensor, counted: torch.Tensor | None = None,
+                spec: GatherSpec = GatherSpec()) -> torch.Tensor:
+    """:func:`masked_mean` of per-sample terms [n] computed from THIS rank's samples only (an
+    alignment per pair, a per-pair distance), under any spec (:func:`ratio_mean` with counts 0 / 1)."""
+    ok = torch.ones_like(values, dtype=torch.bool) if counted is None else counted.to(torch.bool)
+    return ratio_mean(torch.where(ok, values, torch.zeros_like(values)), ok.to(values.dtype), spec)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from representation.blocks.partitioned_lm import COSMO_CITATION
 from representation.distributed.gather import GatherSpec
-from representation.distributed.reduce import rank_mean
+from representation.distributed.reduce import ratio_mean
 from representation.losses.base import LossBase
 from representation.losses.infonce import InfoNCELoss
 from representation.registry import register, resolve, to_config
@@ -28,7 +28,7 @@ def next_token_loss(logits: torch.Tensor, tokens: torch.Tensor, pad_mask: torch.
     pred, target = logits[:, :-1], tokens[:, 1:]
     ce = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none").reshape(target.shape)
     keep = torch.ones_like(target, dtype=torch.bool) if pad_mask is None else ~pad_mask[:, 1:].to(torch.bool)
-    return rank_mean(torch.where(keep, ce, torch.zeros_like(ce)).sum(), keep.sum(), spec)
+    return ratio_mean(torch.where(keep, ce, torch.zeros_like(ce)).sum(dim=1), keep.sum(dim=1), spec)
 
 
 @register("cosmo", kind="loss")

@@ -11,8 +11,8 @@ of a multi-label classification head, a masked-image-modelling head and a contra
   :class:`representation.losses.MultiTaskLoss` ``{"attributes", "mim", "contrastive"}``: a term
   with weight 0 is not evaluated, so its head gets no gradient.
 
-Both means run over the terms of all ranks (:func:`representation.distributed.sample_mean`-style
-``rank_mean``), so DDP equals full-batch training whatever the number of masked patches per rank.
+Both means run over the terms of all ranks (:func:`representation.distributed.ratio_mean`), so DDP
+equals full-batch training whatever the number of masked patches per rank and whatever the spec.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from representation.distributed.gather import GatherSpec
-from representation.distributed.reduce import rank_mean
+from representation.distributed.reduce import ratio_mean
 from representation.losses.base import LossBase
 from representation.losses.multitask import MultiTaskLoss
 from representation.registry import register
@@ -61,8 +61,8 @@ class MultiLabelBCELoss(LossBase):
             raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} differ")
         known = labels >= 0
         bce = F.binary_cross_entropy_with_logits(logits, labels.clamp_min(0).to(logits.dtype), reduction="none")
-        total = torch.where(known, bce, torch.zeros_like(bce)).sum()
-        return self.output(rank_mean(total, known.sum(), self.gather), return_dict)
+        totals = torch.where(known, bce, torch.zeros_like(bce)).sum(dim=1)
+        return self.output(ratio_mean(totals, known.sum(dim=1), self.gather), return_dict)
 
 
 @register("masked_reconstruction", kind="loss")
@@ -89,8 +89,8 @@ class MaskedReconstructionLoss(LossBase):
             target = (target - mean) / (var + 1e-6).sqrt()
         per_patch = (pred - target).pow(2).mean(dim=-1)
         m = mask.to(torch.bool)
-        total = torch.where(m, per_patch, torch.zeros_like(per_patch)).sum()
-        return self.output(rank_mean(total, m.sum(), self.gather), return_dict)
+        totals = torch.where(m, per_patch, torch.zeros_like(per_patch)).sum(dim=1)
+        return self.output(ratio_mean(totals, m.sum(dim=1), self.gather), return_dict)
 
 
 def heuristic_pretraining_loss(weights: dict[str, float] | None = None, *, temperature: float = 0.1,

@@ -138,6 +138,11 @@ def build_cases() -> list[DDPCase]:
         add("collap", {"type": "collap", "dim": D, "attn_dim": 4, "learn_scale": True},
             inputs={"a": patches, "t": k, "m": seg_mask}, sharded=("a", "t", "m"), args=("a", "t"),
             kwargs={"segment_mask": "m"})
+        add("masked_reconstruction", {"type": "masked_reconstruction", "norm_target": True},
+            inputs={"p": patches, "t": patches.flip(0), "m": seg_mask}, sharded=("p", "t", "m"), args=("p", "t", "m"))
+        add("multilabel_bce", {"type": "multilabel_bce"},
+            inputs={"l": logits, "y": (teacher_logits > 0).long() - (teacher_logits < -1).long() * 2},
+            sharded=("l", "y"), args=("l", "y"))
         add("sepclr", {"type": "sepclr", "salient_weight": 2.0, "reg_weight": 3.0, "mi_weight": 0.5},
             inputs={"c": views, "s": views[..., :4], "tg": labels % 2 == 0}, sharded=("c", "s", "tg"),
             args=("c", "s", "tg"))
@@ -157,11 +162,6 @@ def build_cases() -> list[DDPCase]:
         DDPCase("uniter_wra", {"type": "uniter_wra", "iterations": 20},
                 inputs={"w": words, "r": regions, "y": labels % 2, "l": logits[:, :2]}, sharded=("w", "r", "y", "l"),
                 args=("w", "r", "y"), kwargs={"itm_logits": "l"}),
-        DDPCase("masked_reconstruction", {"type": "masked_reconstruction", "norm_target": True},
-                inputs={"p": patches, "t": patches.flip(0), "m": seg_mask}, sharded=("p", "t", "m"), args=("p", "t", "m")),
-        DDPCase("multilabel_bce", {"type": "multilabel_bce"},
-                inputs={"l": logits, "y": (teacher_logits > 0).long() - (teacher_logits < -1).long() * 2},
-                sharded=("l", "y"), args=("l", "y")),
         DDPCase("pixpro", {"type": "pixpro"}, inputs={"q": fmap_q, "k": fmap_k, "bq": boxes_q, "bk": boxes_k},
                 sharded=("q", "k", "bq", "bk"), args=("q", "k", "bq", "bk")),
         DDPCase("matryoshka_infonce", {"type": "matryoshka", "loss": {"type": "infonce", "learn_scale": True},
