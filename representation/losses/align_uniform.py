@@ -3,7 +3,8 @@
 With Gaussian kernels ``K_τ(x, y) = exp(-||x - y||² / (2τ))`` (SepCLR's reference code):
 
 * alignment ``A(x, y) = mean_i ||x_i - y_i||² / (2τ)`` (Wang and Isola with α = 2);
-* uniformity ``U(x) = log mean_{i ≠ j} K_τ(x_i, x_j)`` (Wang and Isola, t = 1/(2τ));
+* uniformity ``U(x) = log mean_{i ≠ j} K_τ(x_i, x_j)`` (Wang and Isola, t = 1/(2τ)), in log space
+  (shifted by the largest off-diagonal log-kernel, so far-apart features do not underflow);
 * joint entropy ``J(c, s) = mean_i log mean_j K_τ(c_i, c_j) K_τ(s_i, s_j)`` (j over all samples,
   self included): SepCLR's estimate of -H(c, s); it is lower when c and s are independent than
   when they share information.
@@ -42,11 +43,24 @@ def uniformity_loss(x: torch.Tensor, tau: float = 0.5, spec: GatherSpec = Gather
     """``log mean_{i ≠ j} exp(-||x_i - x_j||² / (2τ))`` over all pairs of the gathered batch."""
     rows, keys, layout, _ = gather_rows_and_keys(x, None, spec)
     idx = global_rows(layout, spec, device=x.device)
-    k = torch.exp(-_sq_dist(rows, keys) / (2 * tau))
-    off = torch.ones_like(k, dtype=torch.bool)
+    logits = -_sq_dist(rows, keys) / (2 * tau)
+    off = torch.ones_like(logits, dtype=torch.bool)
     off[torch.arange(rows.shape[0], device=x.device), idx] = False
-    total = torch.where(off, k, torch.zeros_like(k)).sum()
-    return torch.log(rank_mean(total, off.sum(), spec))
+    shift = _pair_max(logits, off, keys, tau)
+    total = torch.exp((logits - shift).masked_fill(~off, -torch.inf)).sum()  # self pairs would overflow
+    return shift + torch.log(rank_mean(total, off.sum(), spec))
+
+
+@torch.no_grad()
+def _pair_max(logits: torch.Tensor, off: torch.Tensor, keys: torch.Tensor, tau: float) -> torch.Tensor:
+    """Largest off-diagonal ``-||k_i - k_j||² / (2τ)`` over the gathered batch: the same constant on
+    every rank (keys are identical everywhere), so ``log mean exp`` runs in log space and stays
+    DDP-exact. From ``logits`` when its rows are the whole batch, else from the keys."""
+    if logits.shape[0] != keys.shape[0]:
+        logits = -_sq_dist(keys, keys) / (2 * tau)
+        off = ~torch.eye(keys.shape[0], dtype=torch.bool, device=keys.device)
+    m = torch.where(off, logits, torch.full_like(logits, -torch.inf)).max()
+    return torch.where(torch.isfinite(m), m, torch.zeros_like(m))
 
 
 def joint_entropy_loss(c: torch.Tensor, s: torch.Tensor, tau: float = 0.5,

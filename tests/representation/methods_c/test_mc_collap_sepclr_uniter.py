@@ -59,7 +59,7 @@ def test_collap_loss_matches_symmetric_ce_on_the_fusion_scores_and_trains_the_at
     a2t = sum(-s[i, i] + torch.logsumexp(s[i], 0) for i in range(6)) / 6
     t2a = sum(-s[i, i] + torch.logsumexp(s[:, i], 0) for i in range(6)) / 6
     value = loss(seg, txt)
-    assert abs(float(value) - 0.5 * float(a2t + t2a)) < 1e-10
+    assert abs(float(value.detach()) - 0.5 * float(a2t + t2a)) < 1e-10
     value.backward()
     assert loss.pool.w_q.weight.grad.abs().sum() > 0
 
@@ -93,6 +93,27 @@ def test_sepclr_terms_match_the_reference_formulation():
     assert float(alignment_loss(x, x)) == 0.0
     assert abs(float(uniformity_loss(x)) - ref_uniform(x)) < 1e-12
     assert abs(float(joint_entropy_loss(x, y)) - ref_jem(x, y)) < 1e-12
+
+
+def ref_uniform_logspace(x, tau=0.5):
+    """``log mean_{i<j} exp(e_ij)`` with the max shifted out (float64 loop; no underflow)."""
+    e = [-float(((x[i] - x[j]) ** 2).sum()) / (2 * tau) for i in range(x.shape[0]) for j in range(i + 1, x.shape[0])]
+    m = max(e)
+    return m + math.log(sum(math.exp(v - m) for v in e) / len(e))
+
+
+def test_uniformity_runs_in_log_space_for_far_apart_features_in_float32_and_bf16():
+    # pairwise ||x_i - x_j||² / (2τ) is in the hundreds: exp underflows to 0 in any dtype
+    x = torch.randn(9, 3, generator=torch.Generator().manual_seed(6), dtype=torch.float64) * 12
+    ref = ref_uniform_logspace(x)
+    assert ref < -30
+    assert abs(float(uniformity_loss(x)) - ref) < 1e-9
+    for dtype, tol in ((torch.float32, 1e-4), (torch.bfloat16, 2e-2)):
+        xd = x.to(dtype).requires_grad_(True)
+        value = uniformity_loss(xd)
+        value.backward()
+        assert abs(float(value) - ref) < tol * abs(ref)
+        assert torch.isfinite(xd.grad.float()).all() and xd.grad.abs().sum() > 0
 
 
 def test_mi_term_is_lower_for_independent_spaces():
