@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from representation.augment.text import random_swap, tokens
+from representation.errors import ConfigError
 from representation.registry import register
 
 PIXEL_LINGUIST_CITATION = ("Xiao, Huang, Chen, Ye, Wu and Lou, Pixel Sentence Representation Learning, "
@@ -33,7 +34,11 @@ def _font(size: int, font_path: str | None) -> Any:
     from PIL import ImageFont
 
     if font_path is not None:
-        return ImageFont.truetype(font_path, size)
+        try:
+            return ImageFont.truetype(font_path, size)
+        except OSError as e:
+            raise ConfigError(f"render_text: cannot load font {font_path!r} ({e}); install a TrueType font "
+                              "(e.g. Debian's fonts-noto-core or fonts-dejavu-core) and pass its path") from None
     return ImageFont.load_default(size=size)
 
 

@@ -27,6 +27,20 @@ def test_rendering_is_deterministic_and_text_dependent():
     assert float((render_text("Rue de Rivoli 13") - a).abs().sum()) > 1.0
 
 
+DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+@pytest.mark.skipif(not __import__("os").path.isfile(DEJAVU), reason="fonts-dejavu-core not installed")
+def test_non_latin_text_renders_with_a_system_font_and_a_missing_font_is_one_error():
+    from representation.errors import ConfigError
+
+    greek, cyrillic = render_text("Οδός Ερμού 5", font_path=DEJAVU), render_text("Улица Арбат 5", font_path=DEJAVU)
+    assert float(greek.sum()) > 20 and float(cyrillic.sum()) > 20
+    assert float((greek - cyrillic).abs().sum()) > 1.0  # different glyphs, not the same fallback boxes
+    with pytest.raises(ConfigError, match="cannot load font"):
+        render_text("x", font_path="/nonexistent/font.ttf")
+
+
 def test_perturbations_typo_and_shuffle():
     rng = random.Random(0)
     for _ in range(50):
