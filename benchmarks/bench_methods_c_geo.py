@@ -295,6 +295,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--table-only", action="store_true", help="no training: the table of the variants whose "
+                    "predictions for every seed are already in --work (an interrupted run)")
     args = ap.parse_args()
 
     import torch
@@ -304,8 +306,16 @@ def main() -> None:
     t0 = time.time()
     print(f"[machine] {machine_summary()}", flush=True)
     d = load(args)
-    emb = tower_embeddings(args, d)
-    s = setup(args, d, emb)
+    if args.table_only:
+        args.variants = [v for v in args.variants
+                         if all((args.work / "pred" / f"{v}-s{seed}.npy").is_file() for seed in args.seeds)]
+        args.no_coconut = args.no_coconut or not all((args.work / "pred" / f"coconut-s{seed}.npz").is_file()
+                                                     for seed in args.seeds)
+        emb = np.load(args.work / "emb.npy")
+        s = None if args.no_coconut else setup(args, d, emb)  # COCONUT's table needs the cells
+    else:
+        emb = tower_embeddings(args, d)
+        s = setup(args, d, emb)
     ba.ROWS.clear()
     ba.ROWS.update(LABELS)
     runs: dict[str, list] = {}
@@ -317,7 +327,7 @@ def main() -> None:
     text = [f"Setup: {len(d['tr'])} train / {len(d['va'])} val / {len(d['te'])} test SynthWorld locations "
             f"({args.synth}), 4 views at 64 px; frozen tower: "
             + (f"{args.tower_bundle}" if args.tower_bundle else f"geoloc-tiny-rn trained {args.tower_steps} steps end to "
-               "end (preset synthworld-tiny)") + f"; {len(s['cells'])} semantic cells; heads {args.epochs} epochs x "
+               "end (preset synthworld-tiny)") + (f"; {len(s['cells'])} semantic cells" if s else "") + f"; heads {args.epochs} epochs x "
             f"seeds {args.seeds}; {args.boot} bootstrap resamples.", "", ba.markdown(ba.bootstrap(runs, args.boot)),
             "", ba.paired_table(ba.bootstrap(runs, args.boot))]
     if not args.no_coconut:
