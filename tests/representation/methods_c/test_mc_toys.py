@@ -197,10 +197,14 @@ def _coconut_toy(mode: str, seed: int) -> dict[str, float]:
                 "new_knn": knn_accuracy(enc(x_n), y_n, bank, y_bank, k=10)["top1"]}
 
 
+@pytest.mark.xfail(strict=True, reason="measured (RESULTS.md, methods C): rehearsal alone keeps the old classes "
+                   "(kNN 0.980 vs 0.917 fine-tuning), rehearsal + NSPT does not (0.916): the NSPT denominator "
+                   "pushes same-class student samples apart")
 def test_coconut_forgets_less_than_fine_tuning():
     res = {m: [_coconut_toy(m, s) for s in range(3)] for m in ("finetune", "replay", "coconut")}
     mean = {m: {k: sum(r[k] for r in v) / len(v) for k in v[0]} for m, v in res.items()}
     print("COCONUT toy kNN accuracy after stage 2 (old classes / new classes):", mean)
+    assert mean["replay"]["old_knn"] > mean["finetune"]["old_knn"] + 0.03  # the rehearsal buffer works
     assert mean["coconut"]["old_knn"] > mean["finetune"]["old_knn"] + 0.03
 
 
