@@ -198,7 +198,7 @@ def _coconut_toy(mode: str, seed: int) -> dict[str, float]:
 
 
 @pytest.mark.xfail(strict=True, reason="measured (RESULTS.md, methods C): rehearsal alone keeps the old classes "
-                   "(kNN 0.980 vs 0.917 fine-tuning), rehearsal + NSPT does not (0.916): the NSPT denominator "
+                   "(kNN 0.980 vs 0.917 fine-tuning), rehearsal + NSPT does not (0.916); a likely, unverified cause: the NSPT denominator "
                    "pushes same-class student samples apart")
 def test_coconut_forgets_less_than_fine_tuning():
     res = {m: [_coconut_toy(m, s) for s in range(3)] for m in ("finetune", "replay", "coconut")}
