@@ -396,6 +396,8 @@ def _whitened_toy(kind: str, seed: int = 0, steps: int = 300) -> dict[str, float
     return {"r1": _r1(a, b), "uniformity": uniformity(a)}
 
 
+@pytest.mark.xfail(strict=True, reason="measured (RESULTS.md, methods C): WhitenedCSE is less uniform than SimCSE "
+                   "on this toy (-2.73 vs -3.49) at equal R@1 (0.949 vs 0.956)")
 def test_whitenedcse_against_simcse():
     res = {k: [_whitened_toy(k, s) for s in range(2)] for k in ("simcse", "whitenedcse")}
     mean = {k: {m: sum(r[m] for r in v) / len(v) for m in v[0]} for k, v in res.items()}
