@@ -1,8 +1,9 @@
 """``geoloc app``: start the Streamlit web app on loopback, telemetry off.
 
-``run_app(model, port, host="127.0.0.1", open_browser=False)`` resolves the model bundle first
-(``--model``, ``$GEOLOC_MODEL``, or the embedded default, built on first use) so a bad path fails with one
-line before any server starts, then runs ``streamlit run app/streamlit_app.py -- --model PATH`` through
+``run_app(model, port, host="127.0.0.1", open_browser=False)`` resolves the model first (any source of
+:mod:`geoloc.sources`: ``--model`` folder or ``hf-hub:`` bundle, ``--zero-shot`` CLIP, ``$GEOLOC_MODEL``, or
+the embedded default, built on first use) so a bad path or missing weights fail with one line before any
+server starts, then runs ``streamlit run app/streamlit_app.py -- --model PATH_OR_SPEC`` through
 :mod:`app.launch`, which starts loading the model (:func:`app.warmup.start_warm_up`) beside the server.
 
 The server always runs headless: Streamlit's first-run "Welcome ... Email:" prompt (shown when it is not
@@ -23,6 +24,16 @@ import urllib.request
 from pathlib import Path
 
 import typer
+
+from geoloc.frontend import (
+    CALIBRATION_OPT,
+    CELLS_OPT,
+    CLIP_CHECKPOINT_OPT,
+    MODEL_OPT,
+    PRETRAINED_OPT,
+    ZERO_SHOT_OPT,
+    source_from_options,
+)
 
 APP_SCRIPT = Path(__file__).resolve().parent / "streamlit_app.py"
 DEFAULT_PORT = 8501
@@ -91,19 +102,21 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> boo
     return False
 
 
-def run_app(model: str | None, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+def run_app(model=None, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
             open_browser: bool = False) -> int:
-    """Start the app and block until it stops; returns streamlit's exit code. Raises
-    :class:`geoloc.errors.BundleError` when the model folder is missing or broken. With ``open_browser``
-    a browser tab opens once the page answers (never when there is no display)."""
-    from app.modelinfo import resolve_model_path
-    from geoloc.bundle import verify_bundle
+    """Start the app and block until it stops; returns streamlit's exit code. ``model``: a
+    :class:`geoloc.sources.ModelSource`, a spec string or None (``$GEOLOC_MODEL`` / the default). Raises
+    :class:`geoloc.errors.BundleError` when the model folder is missing or broken and
+    :class:`geoloc.hub.OfflineError` (one line, within seconds) for weights neither on disk nor reachable.
+    With ``open_browser`` a browser tab opens once the page answers (never when there is no display)."""
+    from app.modelinfo import prepare_source
     from geoloc.errors import GeolocError
+    from geoloc.sources import ModelSource
 
     if not 1 <= int(port) <= 65535:
         raise GeolocError(f"--port must be in 1..65535, got {port}")
-    path = resolve_model_path(model).resolve()
-    verify_bundle(path)
+    spec = model.spec if isinstance(model, ModelSource) else model
+    path = prepare_source(spec or None)
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"warning: serving on {host}: other machines can reach the app", err=True)
     url = f"http://{'[::1]' if host == '::1' else host}:{port}"
@@ -127,15 +140,21 @@ def run_app(model: str | None, port: int = DEFAULT_PORT, host: str = "127.0.0.1"
 
 @app.callback(invoke_without_command=True)
 def run_command(
-    model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
+    model: str | None = MODEL_OPT,
     port: int = typer.Option(DEFAULT_PORT, "--port", "-p", help="TCP port on loopback."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     open_browser: bool = typer.Option(False, "--open", help="Open a browser tab once the page answers."),
     headless: bool = typer.Option(True, "--headless/--no-headless", hidden=True,
                                   help="Kept for old scripts: the server is always headless."),
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
 ) -> None:
     """Start the web app (Streamlit) on http://127.0.0.1:PORT (mounted as ``geoloc app``)."""
-    raise typer.Exit(run_app(model, port, host, open_browser=open_browser))
+    source = source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration)
+    raise typer.Exit(run_app(source, port, host, open_browser=open_browser))
 
 
 __all__ = ["APP_SCRIPT", "DEFAULT_PORT", "STREAMLIT_PRODUCT_OPTIONS", "app", "app_environment", "run_app",

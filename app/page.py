@@ -1,8 +1,11 @@
 """The Streamlit page: thin rendering over the pure modules of :mod:`app`.
 
 Modes (sidebar): locate uploaded photos, SynthWorld samples, play against the model, model card.
-Heavy state lives in ``st.session_state`` (results keyed by the SHA-256 of the uploads, the
-current game round) so reruns caused by widgets do not predict again.
+The sidebar also switches the model source (the default model, zero-shot CLIP, a bundle folder or an
+``hf-hub:`` name; :func:`source_picker`); a source that cannot be loaded leaves the current model in
+place and says why in one line. Heavy state lives in ``st.session_state`` (results keyed by the SHA-256 of
+the uploads, the current game round, the chosen model spec) so reruns caused by widgets do not predict
+again.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ TRUTH_COLOUR = (0, 0, 0, 255)
 # --------------------------------------------------------------------------- cached resources
 
 
-def load_geolocator(path: str):
-    """The model, loaded once per server process and shared by every session (:mod:`app.warmup`; the
-    server's warm-up thread has usually loaded it before the first page asks)."""
-    if warmup.is_loaded(path):
-        return warmup.shared_geolocator(path)
-    with st.spinner("Loading the model (once per server)..."):
-        return warmup.shared_geolocator(path)
+def load_geolocator(spec: str):
+    """The model of a source spec (a bundle folder, ``hf-hub:`` or ``zero-shot:``), loaded once per server
+    process and shared by every session (:mod:`app.warmup`; the server's warm-up thread has usually loaded
+    the initial one before the first page asks)."""
+    if warmup.is_loaded(spec):
+        return warmup.shared_geolocator(spec)
+    with st.spinner("Loading the model (once per server; a zero-shot CLIP also encodes its prompts, cached "
+                    "on disk afterwards)..."):
+        return warmup.shared_geolocator(spec)
 
 
 @st.cache_resource(show_spinner=False)
@@ -46,8 +51,51 @@ def cached_sample(label: str, size: int):
 
 
 def model_path() -> str:
-    """``--model`` after ``--`` on the streamlit command line, ``$GEOLOC_MODEL``, or the default bundle."""
-    return str(modelinfo.resolve_model_path(modelinfo.model_arg(sys.argv[1:])))
+    """The server's model: ``--model`` after ``--`` on the streamlit command line, ``$GEOLOC_MODEL``, or the
+    default bundle (a folder, or an ``hf-hub:`` / ``zero-shot:`` spec)."""
+    return modelinfo.server_spec(modelinfo.model_arg(sys.argv[1:]))
+
+
+def current_spec() -> str:
+    """The model this session uses: the one picked in the sidebar, else the server's."""
+    return st.session_state.get("model_spec") or model_path()
+
+
+def source_picker() -> str | None:
+    """Sidebar fields to switch the model source; returns the new spec when "Load model" is pressed."""
+    with st.expander("Model source"):
+        choice = st.radio("Source", modelinfo.SOURCE_CHOICES, key="source_choice")
+        fields: dict[str, str] = {}
+        if choice == modelinfo.SOURCE_CHOICES[1]:
+            fields["arch"] = st.text_input("CLIP architecture (open_clip name or hf-hub:ORG/REPO)", "ViT-B-32",
+                                           key="zs_arch")
+            fields["weights"] = st.text_input("Pretrained tag or checkpoint file", "openai", key="zs_weights")
+            fields["cells"] = st.text_input("Geocells: file or bundle (empty: the default model's)", "",
+                                            key="zs_cells")
+            fields["calibration"] = st.text_input("Calibration file (optional)", "", key="zs_calibration")
+        elif choice == modelinfo.SOURCE_CHOICES[2]:
+            fields["bundle"] = st.text_input("Bundle folder or hf-hub:ORG/NAME[@REVISION]", "", key="bundle_spec")
+        if st.button("Load model", key="load_model"):
+            return modelinfo.spec_from_sidebar(choice, **fields)
+    return None
+
+
+def switch_model() -> None:
+    """Apply the sidebar's source choice: load it (errors: one line in the sidebar, the current model stays)."""
+    try:
+        new = source_picker()
+        if new is None:
+            return
+        new = modelinfo.prepare_source(new)
+        if new == current_spec():
+            return
+        load_geolocator(new)
+    except GeolocError as exc:
+        st.error(f"Model not changed: {exc}")
+        return
+    st.session_state["model_spec"] = new
+    for k in ("results", "sample_results", "round_result"):
+        st.session_state.pop(k, None)
 
 
 # --------------------------------------------------------------------------- rendering pieces
@@ -58,10 +106,13 @@ def show_model_card(card: modelinfo.ModelCard, *, full: bool) -> None:
         st.warning(card.note)
     if not full:
         st.caption(f"Model: **{card.title}** · {card.num_cells} geocells · {card.tower}")
+        st.caption(f"Trained on: {card.data or 'not stated'}")
         return
     st.subheader(card.title)
     st.markdown(f"**Trained on:** {card.data or 'not stated'}")
     st.markdown(f"**Training command:** `{card.training_command or 'not stated'}`")
+    if card.kind == "zero-shot":
+        st.markdown(f"**Zero-shot fusion:** {card.fusion}")
     st.markdown(f"**Backbone:** `{card.tower}` · input {card.image_size} px · {card.views} view(s) per place · "
                 f"{card.num_cells} geocells · retrieval refinement: {'yes' if card.refinement else 'no'}")
     if card.metrics:
@@ -88,7 +139,7 @@ def show_result(res: results.Result, geo, *, show_radius: bool, extra_points=(),
     head.markdown(f"#### {res.name}")
     if res.note:
         head.caption(res.note)
-    left, right = map_columns(mapview.build_deck(p, geocells=geo.bundle.geocells, exif=res.exif,
+    left, right = map_columns(mapview.build_deck(p, geocells=geo.geocells, exif=res.exif,
                                                  extra_points=extra_points, show_radius=show_radius), key)
     left.caption("Blue: top-5 geocell centroids (size ~ probability) · red: the model's guess and its "
                  "uncertainty radius · shaded: top geocells · green: camera GPS (EXIF)")
@@ -273,12 +324,14 @@ def play_mode(geo, show_radius: bool) -> None:
 def main() -> None:
     st.set_page_config(page_title="geoloc: where was this photo taken?", page_icon="🌍", layout="wide")
     st.title("geoloc: where was this photo taken?")
-    path = model_path()
-    geo = load_geolocator(path)
-    card = modelinfo.model_card(geo, path)
     with st.sidebar:
         mode = st.radio("Mode", MODES, key="mode")
         show_radius = st.checkbox("Show uncertainty radius", value=True, key="show_radius")
+        switch_model()
+    path = current_spec()
+    geo = load_geolocator(path)
+    card = modelinfo.model_card(geo, path)
+    with st.sidebar:
         show_model_card(card, full=False)
         st.caption("Maps are drawn offline from Natural Earth outlines; nothing leaves this machine.")
     if mode == "Locate photos":
@@ -306,4 +359,5 @@ def run_page() -> None:
         st.error(f"Something went wrong: {type(exc).__name__}: {exc}. The server log has the details.")
 
 
-__all__ = ["MODES", "load_geolocator", "main", "model_path", "run_page"]
+__all__ = ["MODES", "current_spec", "load_geolocator", "main", "model_path", "run_page", "source_picker",
+           "switch_model"]

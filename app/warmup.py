@@ -1,8 +1,9 @@
 """The model, loaded once per server process, and the warm-up started with the server.
 
-* :func:`shared_geolocator` ``(path)``: the :class:`geoloc.predict.Geolocator` of a bundle folder, loaded
-  at most once per process and shared by every browser session (thread-safe: a second caller waits
-  for the first load instead of loading again).
+* :func:`shared_geolocator` ``(source)``: the predictor of a model source (a bundle folder, or any spec of
+  :mod:`geoloc.sources`: ``hf-hub:`` bundle, ``zero-shot:`` CLIP), loaded at most once per process and
+  shared by every browser session (thread-safe: a second caller waits for the first load instead of
+  loading again).
 * :func:`warm_up` ``(path)``: load it and send one small in-memory JPEG through the page's own pipeline
   (decode, EXIF, predict, tables, map JSON), so that everything built lazily on first use (the
   gazetteer's KD-tree, admin-1 names, torch's first-call kernels, the decoders) is ready before the
@@ -29,25 +30,30 @@ _LOCK = threading.Lock()
 _MODELS: dict[str, Any] = {}
 
 
-def _key(path: str | os.PathLike) -> str:
-    return str(Path(path).resolve())
+def _key(source: str | os.PathLike) -> str:
+    """One key per model: a bundle folder's resolved path, else the source's spec."""
+    from geoloc.sources import ModelSource
+
+    src = ModelSource.parse(str(source))
+    return str(Path(src.name).resolve()) if src.kind == "bundle" else src.spec
 
 
-def is_loaded(path: str | os.PathLike) -> bool:
-    """True when :func:`shared_geolocator` has the bundle at ``path`` loaded in this process."""
-    return _key(path) in _MODELS
+def is_loaded(source: str | os.PathLike) -> bool:
+    """True when :func:`shared_geolocator` has the model of ``source`` loaded in this process."""
+    return _key(source) in _MODELS
 
 
-def shared_geolocator(path: str | os.PathLike):
-    """The Geolocator of the bundle folder ``path``, loaded once per process (see the module docstring).
-    Raises :class:`geoloc.errors.BundleError` for a broken bundle (nothing is cached then)."""
-    key = _key(path)
+def shared_geolocator(source: str | os.PathLike):
+    """The predictor of ``source`` (a bundle folder or a spec), loaded once per process (see the module
+    docstring). Raises :class:`geoloc.errors.GeolocError` for a broken bundle or unavailable weights
+    (nothing is cached then)."""
+    key = _key(source)
     with _LOCK:
         geo = _MODELS.get(key)
         if geo is None:
-            from geoloc.predict import Geolocator
+            from geoloc.sources import load_predictor
 
-            geo = _MODELS[key] = Geolocator.from_pretrained(key)
+            geo = _MODELS[key] = load_predictor(key, progress=False)
     return geo
 
 
@@ -63,7 +69,7 @@ def warm_up(path: str | os.PathLike) -> float:
     Image.new("RGB", (64, 48), (120, 140, 160)).save(buf, format="JPEG")
     res = uploads.locate_uploads(geo, [uploads.Upload("warm-up.jpg", buf.getvalue())])
     if res and res[0].ok:
-        mapview.build_deck(res[0].prediction, geocells=geo.bundle.geocells).to_json()
+        mapview.build_deck(res[0].prediction, geocells=geo.geocells).to_json()
         results.top_k_table(res[0].prediction)
         results.country_table(res[0].prediction)
         results.batch_table(res)

@@ -7,22 +7,31 @@ from pathlib import Path
 import typer
 
 from geoloc.errors import GeolocError
+from geoloc.frontend import (
+    CALIBRATION_OPT,
+    CELLS_OPT,
+    CLIP_CHECKPOINT_OPT,
+    MODEL_OPT,
+    PRETRAINED_OPT,
+    ZERO_SHOT_OPT,
+    source_from_options,
+)
 
 app = typer.Typer(help="A Selenium bot that plays the local arena or GeoGuessr from pixels alone.",
                   no_args_is_help=True)
 
 
-def make_predictor(model: str | None, predict_url: str | None, random_seed: int | None):
-    """Random player, HTTP prediction server, or an in-process Geolocator (default model)."""
+def make_predictor(model, predict_url: str | None, random_seed: int | None):
+    """Random player, HTTP prediction server, or an in-process model: ``model`` is a
+    :class:`geoloc.sources.ModelSource`, a spec string (bundle folder, ``hf-hub:``, ``zero-shot:``) or None
+    (``$GEOLOC_MODEL`` / the default model)."""
     from bot.predictor import GeolocatorPredictor, HttpPredictor, RandomPredictor
 
     if random_seed is not None:
         return RandomPredictor(random_seed)
     if predict_url:
         return HttpPredictor(predict_url)
-    from geoloc.default_model import resolve_model_path
-
-    return GeolocatorPredictor(str(resolve_model_path(model)))
+    return GeolocatorPredictor(model)
 
 
 def make_player(driver, site, url: str, predictor, settings, log, timeout: float = 20.0, on_round=None):
@@ -62,7 +71,12 @@ def play(
     rounds: int = typer.Option(5, "--rounds", min=1, help="Rounds per game (arena lobby)."),
     time_limit: int = typer.Option(0, "--time-limit", min=0, help="Seconds per round, 0 = none (arena)."),
     headless: bool = typer.Option(False, "--headless", help="Run Chromium without a window."),
-    model: str | None = typer.Option(None, "--model", help="Bundle folder (default: synthworld-tiny)."),
+    model: str | None = MODEL_OPT,
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
     predict_url: str | None = typer.Option(None, "--predict-url",
                                            help="Prediction server (PIGEON protocol) instead of --model."),
     random_guess: int | None = typer.Option(None, "--random", help="Guess uniformly at random (seed)."),
@@ -102,7 +116,8 @@ def play(
         w, h = (int(v) for v in window.lower().split("x"))
     except ValueError:
         raise GeolocError(f"--window {window!r}: expected WIDTHxHEIGHT, e.g. 921x1000") from None
-    predictor = make_predictor(model, predict_url, random_guess)
+    source = source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration)
+    predictor = make_predictor(source, predict_url, random_guess)
     console = Console()
     driver = make_driver(DriverOptions(headless=headless, window_size=(w, h), user_data_dir=user_data_dir,
                                        loopback_only=loopback_only, performance_log=False))
@@ -127,14 +142,19 @@ def play(
 
 @app.command("serve-model")
 def serve_model(
-    model: str | None = typer.Option(None, "--model", help="Bundle folder (default: synthworld-tiny)."),
+    model: str | None = MODEL_OPT,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(5000, "--port"),
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
 ) -> None:
     """``geoloc serve`` on port 5000: PIGEON's bot protocol at POST /api/v1/predict (and every other route)."""
     from geoloc.serve.server import serve
 
-    serve(model, host, port)
+    serve(source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration), host, port)
 
 
 __all__ = ["app", "make_player", "make_predictor", "round_line"]

@@ -68,13 +68,18 @@ def _country_of_point(guess: Guess) -> CountryGuess:
 
 
 class GeolocatorPredictor:
-    """Fuses all captured views of a location (1 in NMPZ, 4 otherwise) in one prediction."""
+    """Fuses all captured views of a location (1 in NMPZ, 4 otherwise) in one prediction. ``source``: any
+    model source of :mod:`geoloc.sources` (a bundle folder, ``hf-hub:`` bundle, ``zero-shot:`` spec, a
+    :class:`~geoloc.sources.ModelSource`, or None for ``$GEOLOC_MODEL`` / the default model)."""
 
-    def __init__(self, bundle: str | Path, device=None):
-        from geoloc.predict import Geolocator
+    def __init__(self, source=None, device=None):
+        from geoloc.sources import ModelSource, load_predictor
 
-        self.geo = Geolocator.from_pretrained(bundle, device=device)
-        self.name = f"geolocator:{Path(bundle).name}"
+        src = source if isinstance(source, ModelSource) else ModelSource.parse(str(source)) if source else None
+        self.geo = load_predictor(src, device=device)
+        bundle = getattr(self.geo, "bundle", None)
+        label = Path(bundle.path).name if bundle is not None and bundle.path else (src.describe() if src else "default")
+        self.name = f"geolocator:{label}"
 
     def predict(self, views: list[Image.Image]) -> Guess:
         if not views:

@@ -16,6 +16,16 @@ import typer
 
 from geoloc import __version__
 from geoloc.errors import GeolocError
+from geoloc.frontend import (
+    CALIBRATION_OPT,
+    CELLS_OPT,
+    CLIP_CHECKPOINT_OPT,
+    MODEL_OPT,
+    PRETRAINED_OPT,
+    ZERO_SHOT_OPT,
+    format_prediction,
+    source_from_options,
+)
 from representation.errors import RepresentationError
 
 app = typer.Typer(
@@ -40,13 +50,6 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("geoloc.serve.cli", "serve", "HTTP inference server with micro-batching (127.0.0.1; default model)."),
     ("geoloc.zeroshot.cli", "zeroshot", "Zero-shot geolocation with CLIP text prompts (no training)."),
 ]
-
-
-def _model_path(model: str | None) -> str:
-    """``--model`` or, when omitted, the embedded default bundle (built on first use)."""
-    from geoloc.default_model import resolve_model_path
-
-    return str(resolve_model_path(model))
 
 
 def _version_callback(value: bool) -> None:
@@ -76,53 +79,37 @@ def demo() -> None:
 def predict(
     paths: list[str] = typer.Argument(..., help="Image files (JPEG, PNG, WebP, TIFF, HEIC, ...) or folders of them "
                                                 "(recursive, sorted)."),
-    model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Model bundle folder (see docs/bundle.md); default: synthworld-tiny."),
+    model: str | None = MODEL_OPT,
     top_k: int = typer.Option(5, "--top-k", "-k", min=1, help="How many geocells to list per image."),
     layout: str = typer.Option("auto", "--layout", help="How each image holds its views: auto | single | panorama "
                                                         "| strip (auto: 2:1 panoramas and N:1 strips are cut)."),
     views: int | None = typer.Option(None, help="Views a panorama or strip is cut into (default: the model's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
     no_refine: bool = typer.Option(False, "--no-refine", help="Skip retrieval refinement."),
-    zero_shot: str | None = typer.Option(None, "--zero-shot", metavar="CLIP_NAME",
-                                         help="No trained model: CLIP text prompts per geocell (open_clip name)."),
-    pretrained: str | None = typer.Option(None, help="--zero-shot: open_clip pretrained tag (needs the weights)."),
-    clip_checkpoint: str | None = typer.Option(None, help="--zero-shot: local CLIP checkpoint file."),
-    cells: str | None = typer.Option(None, help="--zero-shot: geocell file or bundle (default: the default model's)."),
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
 ) -> None:
     """Say where each image was taken. Bad files are reported per file; exit 1 if any failed."""
     import json
 
     from geoloc.data.images import expand_image_paths
+    from geoloc.sources import load_predictor
 
     paths, notes = expand_image_paths(paths)
     for note in notes:
         typer.echo(note, err=True)
-
-    if zero_shot:
-        from geoloc.zeroshot.cli import zero_shot_predict
-
-        preds = zero_shot_predict(paths, zero_shot, pretrained=pretrained, clip_checkpoint=clip_checkpoint,
-                                  cells=cells or model, top_k=top_k, views=views, layout=layout)
-    else:
-        from geoloc.predict import Geolocator
-
-        geolocator = Geolocator.from_pretrained(_model_path(model))
-        preds = geolocator.predict(paths, layout=layout, views=views, top_k=top_k, refine=not no_refine,
-                                   progress=len(paths) > 1)
+    source = source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration)
+    predictor = load_predictor(source, progress=len(paths) > 1)
+    preds = predictor.predict(paths, layout=layout, views=views, top_k=top_k, refine=not no_refine,
+                              progress=len(paths) > 1)
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in preds], indent=2))
     else:
         for p in preds:
-            if not p.ok:
-                typer.echo(f"{p.source}: error: {p.error}")
-                continue
-            country = p.countries[0].name if p.countries else "?"
-            place = p.top_k[0].place.name if p.top_k and p.top_k[0].place else ""
-            typer.echo(f"{p.source}: {p.lat:.4f}, {p.lon:.4f}  {country}  {place}  "
-                       f"({p.timings_ms.get('total', 0.0):.0f} ms)")
-            for rank, t in enumerate(p.top_k, 1):
-                typer.echo(f"  {rank}. cell {t.cell} {t.cell_name}  {t.lat:.3f}, {t.lon:.3f}  p={t.probability:.3f}")
+            typer.echo("\n".join(format_prediction(p)))
     if any(not p.ok for p in preds):
         raise typer.Exit(1)
 
@@ -130,7 +117,7 @@ def predict(
 @app.command("eval")
 def evaluate(
     manifest: str = typer.Argument(..., help="Manifest (CSV/Parquet: path, lat, lon[, id, view])."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
+    model: str | None = MODEL_OPT,
     root: str | None = typer.Option(None, help="Folder that relative image paths start from."),
     out: str | None = typer.Option(None, help="Write metrics.json, metrics.md and PNG plots here."),
     layout: str = typer.Option("auto", "--layout", help="How a single-image location holds its views: auto | "
@@ -140,23 +127,32 @@ def evaluate(
                                                              "this name (with the data and this command)."),
     data: str | None = typer.Option(None, "--data", help="With --record: what the manifest holds (default: its "
                                                          "path and location count)."),
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
 ) -> None:
     """acc@1/25/200/750/2500 km, median/mean km, GeoScore, country and admin-1 accuracy on a manifest."""
     from geoloc.eval.run import evaluate_manifest
-    from geoloc.predict import Geolocator
+    from geoloc.sources import load_predictor
 
-    model = _model_path(model)
-    result = evaluate_manifest(Geolocator.from_pretrained(model), manifest, root=root, views=views,
-                               out_dir=out, name=model, layout=layout)
+    source = source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration)
+    predictor = load_predictor(source)
+    name = source.describe() if source.kind in ("zero-shot", "hub") else str(predictor.bundle.path)
+    result = evaluate_manifest(predictor, manifest, root=root, views=views, out_dir=out, name=name, layout=layout)
     typer.echo(result.report.markdown)
     n_ok = result.n_locations - len(result.failed)
     typer.echo(f"{n_ok} of {result.n_locations} locations evaluated; "
                f"{result.invalid_rows} invalid manifest row(s) and {len(result.failed)} unreadable location(s) skipped")
-    for source, reason in result.failed[:20]:
-        typer.echo(f"  skipped {source}: {reason}")
+    for source_name, reason in result.failed[:20]:
+        typer.echo(f"  skipped {source_name}: {reason}")
     if record:
         from geoloc.bundle import record_evaluation
 
+        if source.kind not in ("bundle", "default"):
+            raise GeolocError("--record writes into a bundle folder's model card: give --model FOLDER")
+        model = str(predictor.bundle.path)
         args = ["geoloc", "eval", manifest, "--model", model, *(["--root", root] if root else []),
                 *(["--out", out] if out else []), "--layout", layout, *(["--views", str(views)] if views else []),
                 "--record", record, *(["--data", data] if data else [])]

@@ -1,8 +1,11 @@
 """Where the embedded default model (``synthworld-tiny``) lives, and building it on first use.
 
+Every front end goes through :mod:`geoloc.sources` (``ModelSource``, ``load_predictor``), which also
+handles zero-shot CLIP; this module only knows bundles.
+
 Resolution order of :func:`default_model_path`:
 
-1. ``$GEOLOC_MODEL`` (a bundle folder), when set;
+1. ``$GEOLOC_MODEL`` (a bundle folder or a published ``hf-hub:ORG/NAME`` bundle), when set;
 2. the bundle shipped in the repository, ``geoloc/models/synthworld-tiny/``;
 3. the user cache, ``cache_dir()/models/synthworld-tiny``;
 4. otherwise it is trained into the cache with the ``synthworld-tiny`` preset (progress bars),
@@ -33,10 +36,17 @@ def _is_bundle(path: Path) -> bool:
     return (path / "manifest.json").is_file()
 
 
-def default_model_path(*, build: bool = True, progress: bool = True) -> Path:
-    """The folder of the default bundle (see the module docstring for the order)."""
-    env = os.environ.get("GEOLOC_MODEL")
+def default_model_path(*, build: bool = True, progress: bool = True, use_env: bool = True) -> Path:
+    """The folder of the default bundle (see the module docstring for the order; ``use_env=False``
+    skips ``$GEOLOC_MODEL``)."""
+    env = os.environ.get("GEOLOC_MODEL", "").strip() if use_env else ""
     if env:
+        if env.startswith("hf-hub:"):
+            from geoloc.sources import hub_bundle_path
+
+            return hub_bundle_path(env)
+        if env.startswith("zero-shot:"):
+            raise BundleError(f"GEOLOC_MODEL={env} is a zero-shot CLIP, not a model bundle")
         if not _is_bundle(Path(env)):
             raise BundleError(f"GEOLOC_MODEL={env}: not a model bundle (no manifest.json)")
         return Path(env)
@@ -56,13 +66,14 @@ def default_model_path(*, build: bool = True, progress: bool = True) -> Path:
 
 def resolve_model_path(explicit: str | os.PathLike | None = None, *, build: bool = True,
                        progress: bool = True) -> Path:
-    """The bundle a front end should load: ``explicit`` (``--model``) when given, else
-    :func:`default_model_path`. A missing ``explicit`` folder is a one-line :class:`BundleError`."""
+    """The bundle folder a source names: ``explicit`` (``--model``: a folder or ``hf-hub:ORG/NAME[@REV]``,
+    downloaded once into the Hugging Face cache) when given, else :func:`default_model_path`. A missing
+    folder, or a zero-shot spec, is a one-line :class:`BundleError` (:func:`geoloc.sources.load_predictor`
+    loads any source)."""
+    from geoloc.sources import ModelSource, bundle_path
+
     if explicit:
-        path = Path(explicit)
-        if not path.is_dir():
-            raise BundleError(f"--model {explicit}: no such bundle folder")
-        return path
+        return bundle_path(ModelSource.parse(str(explicit)), build=build, progress=progress)
     return default_model_path(build=build, progress=progress)
 
 

@@ -246,6 +246,11 @@ class CellScoringPredictor:
     """
 
     prediction_type: type[Prediction] = Prediction
+    geocells: Any
+    """The GeocellSet whose row ``i`` is class ``i``."""
+    config: dict[str, Any]
+    """What front ends show: a bundle's ``config.json`` (``card``, ``image_size``, ``views``, ``backbone``...),
+    or the same fields for a zero-shot predictor."""
     device: torch.device
     batch_size: int
     transform: Any
@@ -329,8 +334,37 @@ class CellScoringPredictor:
     def _cut_views(self) -> int:
         return self.default_views if self.default_views > 1 else 4
 
-    def _predict_batch(self, items: list, layout, views, top_k, refine, top_regions,
-                       places, hedge: bool = False) -> list[Prediction]:
+    def embed(self, inputs, *, layout: str = "auto", views: int | None = None,
+              progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
+        """The fused embedding of every input location ([N, D] float32; NaN rows for items that failed)
+        and each item's error (None when it was embedded): the part of :meth:`predict` before scoring."""
+        items = [inputs] if _is_single(inputs) else list(inputs)
+        rows: list[np.ndarray | None] = [None] * len(items)
+        errors: list[str | None] = [None] * len(items)
+        starts = range(0, len(items), self.batch_size)
+        if progress:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="embed", unit="batch")
+        for s in starts:
+            preds, ok, pixels, valid = self._decode_batch(items[s:s + self.batch_size], layout, views)
+            for j, p in enumerate(preds):
+                errors[s + j] = p.error
+            if ok:
+                emb = self.forward(pixels, None if bool(valid.all()) else valid)[0]
+                for j, i in enumerate(ok):
+                    rows[s + i] = emb[j]
+        dim = next((r.shape[0] for r in rows if r is not None), 0)
+        out = np.full((len(items), dim), np.nan, dtype=np.float32)
+        for i, r in enumerate(rows):
+            if r is not None:
+                out[i] = r
+        return out, errors
+
+    def _decode_batch(self, items: list, layout, views) -> tuple[list[Prediction], list[int], torch.Tensor | None,
+                                                                  torch.Tensor | None]:
+        """Decode a batch: (a Prediction per item, errors filled in; indices of the decoded items; pixels
+        [B_ok, V, 3, S, S] padded to the largest view count; valid [B_ok, V] bool)."""
         preds = [self.prediction_type(source=_source_name(it)) for it in items]
         tensors: list[torch.Tensor] = []
         ok: list[int] = []
@@ -349,13 +383,20 @@ class CellScoringPredictor:
             preds[i].timings_ms["decode"] = (time.perf_counter() - t0) * 1e3
             ok.append(i)
         if not ok:
-            return preds
+            return preds, ok, None, None
         vmax = max(t.shape[0] for t in tensors)
         pixels = torch.zeros(len(ok), vmax, *tensors[0].shape[1:])
         valid = torch.zeros(len(ok), vmax, dtype=torch.bool)
         for j, t in enumerate(tensors):
             pixels[j, : t.shape[0]] = t
             valid[j, : t.shape[0]] = True
+        return preds, ok, pixels, valid
+
+    def _predict_batch(self, items: list, layout, views, top_k, refine, top_regions,
+                       places, hedge: bool = False) -> list[Prediction]:
+        preds, ok, pixels, valid = self._decode_batch(items, layout, views)
+        if not ok:
+            return preds
         emb, probs, embed_ms, cls_ms = self.forward(pixels, None if bool(valid.all()) else valid)
         refine_ms = 0.0
         res = None
@@ -439,6 +480,7 @@ class Geolocator(CellScoringPredictor):
         self.batch_size = int(batch_size)
         self.model = bundle.model.to(self.device).eval()
         self.transform = open_clip_transform(dict(self.config["preprocessing"]))
+        self.geocells = bundle.geocells
         self._init_cells(bundle.geocells)
         self.refiner = None
         self.hedge = bool(self.config["refine"].get("hedge", False))
@@ -448,9 +490,20 @@ class Geolocator(CellScoringPredictor):
                                    backend=refine_backend, device=self.device)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device=None, **kwargs) -> Geolocator:
-        """Load (and verify) the bundle folder at ``path``; raises BundleError if it is broken."""
-        return cls(load_bundle(path), device=device, **kwargs)
+    def from_pretrained(cls, path: str | Path, device=None, **kwargs) -> CellScoringPredictor:
+        """Load (and verify) a model from any source :mod:`geoloc.sources` knows: a bundle folder, a
+        published bundle ``hf-hub:ORG/NAME[@REVISION]`` (downloaded once into the Hugging Face cache), or a
+        zero-shot spec ``zero-shot:ARCH@TAG`` (then a :class:`geoloc.zeroshot.ZeroShotGeolocator`, which
+        predicts the same way). Raises BundleError for a broken bundle, OfflineError (one line) for
+        weights that are neither on disk nor reachable."""
+        from geoloc.sources import ModelSource, bundle_path, load_predictor
+
+        src = ModelSource.parse(str(path))
+        if src.kind == "zero-shot":
+            return load_predictor(src, device=device, **kwargs)
+        if src.kind == "default":
+            raise GeolocError("Geolocator.from_pretrained needs a bundle folder or source name")
+        return cls(load_bundle(bundle_path(src)), device=device, **kwargs)
 
     @property
     def default_views(self) -> int:  # type: ignore[override]

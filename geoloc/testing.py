@@ -7,6 +7,7 @@ front ends' and the API's tests need. Real models come from ``geoloc train``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,4 +57,30 @@ def tiny_bundle(path: str | Path, *, views: int = 1, parts: dict[str, Any] | Non
     return Path(path)
 
 
-__all__ = ["TINY_CARD", "tiny_bundle", "tiny_bundle_parts"]
+def fake_hub_repo(cache_dir: str | Path, repo_id: str, files: dict[str, bytes | str | Path], *,
+                  repo_type: str = "model", commit: str | None = None, ref: str = "main") -> Path:
+    """Write a repository into a Hugging Face cache folder exactly as ``huggingface_hub`` lays it out
+    (``blobs/<sha256>``, ``snapshots/<commit>/<name>`` symlinks, ``refs/<ref>``), so that code reading
+    the Hub (``hf-hub:`` bundles, open_clip weights, data sets) can be tested offline. ``files`` maps
+    a path inside the repository to its bytes, or to a local file to copy. Returns the snapshot folder."""
+    import hashlib
+
+    root = Path(cache_dir) / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    commit = commit or hashlib.sha1(repr(sorted(files)).encode() + repo_id.encode()).hexdigest()
+    snap = root / "snapshots" / commit
+    (root / "blobs").mkdir(parents=True, exist_ok=True)
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        data = content if isinstance(content, bytes) else Path(content).read_bytes()
+        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        link = snap / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    (root / "refs" / ref).write_text(commit)
+    return snap
+
+
+__all__ = ["TINY_CARD", "fake_hub_repo", "tiny_bundle", "tiny_bundle_parts"]

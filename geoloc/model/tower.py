@@ -150,7 +150,11 @@ def build_clip(
     else:
         if not name.startswith("hf-hub:") and name not in open_clip.list_models():
             raise ValueError(f"unknown open_clip architecture {name!r}; see open_clip.list_models()")
-        with _quiet_random_init(pretrained is None):
+        from geoloc.hub import ensure_clip_weights, hub_offline
+
+        # cached, or downloaded now; offline and not cached: one-line OfflineError within seconds
+        ensure_clip_weights(name, pretrained)
+        with _quiet_random_init(pretrained is None), hub_offline():
             model = open_clip.create_model(
                 name,
                 pretrained=pretrained,

@@ -259,7 +259,7 @@ def create_app(geolocator, settings: ServeSettings | None = None, *, model_path:
             "name": state.model_name, "path": state.model_path,
             "content_hash": str(getattr(geo.bundle, "content_hash", "")),
             "card": dict(geo.config.get("card") or {}), "card_markdown": str(getattr(geo.bundle, "card", "")),
-            "config": geo.config, "geocells": len(geo.bundle.geocells), "refinement": geo.refiner is not None,
+            "config": geo.config, "geocells": len(geo.geocells), "refinement": geo.refiner is not None,
             "device": str(geo.device), "server": asdict(settings)}))
 
     async def metrics(request: Request) -> Response:

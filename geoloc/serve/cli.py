@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import typer
 
+from geoloc.frontend import (
+    CALIBRATION_OPT,
+    CELLS_OPT,
+    CLIP_CHECKPOINT_OPT,
+    MODEL_OPT,
+    PRETRAINED_OPT,
+    ZERO_SHOT_OPT,
+    source_from_options,
+)
 from geoloc.serve.app import ServeSettings
 from geoloc.serve.payloads import Limits
 
@@ -29,7 +38,7 @@ def settings_from_options(max_batch: int, max_wait_ms: float, max_queue: int, ma
 
 @app.callback(invoke_without_command=True)
 def serve_command(
-    model: str | None = typer.Option(None, "--model", "-m", help="Model bundle folder; default: synthworld-tiny."),
+    model: str | None = MODEL_OPT,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
     port: int = typer.Option(DEFAULT_PORT, "--port", "-p", help="TCP port (0: any free port)."),
     max_batch: int = typer.Option(32, "--max-batch", help="Locations per Geolocator.predict call."),
@@ -40,14 +49,20 @@ def serve_command(
     max_locations: int = typer.Option(64, "--max-locations", help="Locations in one request."),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: half the cores)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request (uvicorn's access log)."),
+    zero_shot: str | None = ZERO_SHOT_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
+    clip_checkpoint: str | None = CLIP_CHECKPOINT_OPT,
+    cells: str | None = CELLS_OPT,
+    calibration: str | None = CALIBRATION_OPT,
 ) -> None:
-    """Serve a model bundle over HTTP on 127.0.0.1:PORT until Ctrl-C / SIGTERM (graceful)."""
+    """Serve a model (bundle, hf-hub: bundle or zero-shot CLIP) over HTTP on 127.0.0.1:PORT until Ctrl-C / SIGTERM."""
     from geoloc.serve.server import serve
     from geoloc.threads import inference_threads
 
     settings = settings_from_options(max_batch, max_wait_ms, max_queue, max_body_mb, max_pixels, max_locations)
+    source = source_from_options(model, zero_shot, pretrained, clip_checkpoint, cells, calibration)
     inference_threads(threads)
-    serve(model, host, port, settings, access_log=access_log)
+    serve(source, host, port, settings, access_log=access_log)
 
 
 __all__ = ["DEFAULT_PORT", "app", "settings_from_options"]

@@ -1,6 +1,7 @@
 """Run the inference server with uvicorn: in the foreground (``geoloc serve``) or in a background thread.
 
-* :func:`serve` ``(model, host, port, settings)``: load the bundle, bind, serve until SIGINT/SIGTERM.
+* :func:`serve` ``(model, host, port, settings)``: load the model (any :mod:`geoloc.sources` source: bundle,
+  ``hf-hub:`` bundle, zero-shot CLIP), bind, serve until SIGINT/SIGTERM.
   Shutdown is graceful: the socket stops accepting, requests in flight (queued or being predicted) are
   answered, then the process exits (``SHUTDOWN_GRACE_S`` at most).
 * :func:`start_background` ``(geolocator_or_bundle, host, port=0, settings)``: the same server in a daemon
@@ -61,16 +62,19 @@ def make_uvicorn(app, *, log_level: str = "warning", access_log: bool = False):
     return uvicorn.Server(config)
 
 
-def load_model(model: str | Path | None, device=None):
-    """(Geolocator, bundle path) of ``--model`` / ``$GEOLOC_MODEL`` / the default bundle."""
-    from geoloc.default_model import resolve_model_path
-    from geoloc.predict import Geolocator
+def load_model(model, device=None):
+    """(predictor, what it is) of a model source: a :class:`geoloc.sources.ModelSource`, a spec string (bundle
+    folder, ``hf-hub:``, ``zero-shot:``) or None (``$GEOLOC_MODEL`` / the default bundle); the label is the
+    bundle folder, else the source's description."""
+    from geoloc.sources import ModelSource, load_predictor
 
-    path = resolve_model_path(model)
-    return Geolocator.from_pretrained(path, device=device), str(path)
+    source = model if isinstance(model, ModelSource) else ModelSource.parse(model) if model else None
+    predictor = load_predictor(source, device=device)
+    bundle = getattr(predictor, "bundle", None)
+    return predictor, str(bundle.path) if bundle is not None and bundle.path else source.describe() if source else ""
 
 
-def serve(model: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+def serve(model=None, host: str = "127.0.0.1", port: int = 8000,
           settings: ServeSettings | None = None, *, device=None, access_log: bool = False) -> None:
     """Load the model, listen on ``host:port`` and serve until SIGINT/SIGTERM (see the module docstring)."""
     if not 0 <= int(port) <= 65535:
@@ -107,9 +111,11 @@ class BackgroundServer:
 
 def start_background(model, host: str = "127.0.0.1", port: int = 0, settings: ServeSettings | None = None,
                      *, device=None, timeout: float = 60.0) -> BackgroundServer:
-    """Serve ``model`` (a loaded Geolocator, or a bundle folder / None for the default) in a daemon thread;
-    returns once it accepts connections."""
-    if isinstance(model, str | Path) or model is None:
+    """Serve ``model`` (a loaded predictor, or a model source / spec / bundle folder / None for the default) in a
+    daemon thread; returns once it accepts connections."""
+    from geoloc.sources import ModelSource
+
+    if isinstance(model, str | Path | ModelSource) or model is None:
         geo, path = load_model(model, device)
     else:
         geo, path = model, None

@@ -12,21 +12,23 @@ preds[0].countries_text     # straight from the country prompts
 Per image: every view is encoded with CLIP's image tower (open_clip ``encode_image``: the projected,
 pooled CLIP embedding, not PIGEON's token mean, because only that one lives in the text space) and
 L2-normalised; the views of one location are averaged and normalised again (PIGEON's mean fusion).
-Cell logits = ``logit_scale * cos(image, cell prompt embedding)`` with the model's own learned
-``logit_scale`` (``exp``, clamped at 100 as in CLIP) unless one is given; cell probabilities =
-float64 softmax over all cells. The prompt embeddings (:mod:`geoloc.zeroshot.prompts`,
-:mod:`geoloc.zeroshot.text_embed`) are computed once per predictor and, with ``cache_dir``, saved to
-a file keyed by the model's text tower, the geocell set id and the prompts.
+Every geocell, admin-1 unit and country has a prompt-ensemble embedding (:mod:`geoloc.zeroshot.prompts`,
+:mod:`geoloc.zeroshot.text_embed`; computed once per predictor and, with ``cache_dir``, saved to a file
+keyed by the model's text tower, the geocell set id and the prompts). Cell probabilities are the
+log-linear fusion of :mod:`geoloc.zeroshot.fusion`: the cosines to the cell's, its admin-1 unit's and
+its country's prompts, plus the log geographic prior of the cell (:mod:`geoloc.zeroshot.prior`), with
+weights from a calibration file (``geoloc zeroshot calibrate``) or :meth:`Fusion.default`; float64
+softmax over all cells.
 
 Which :class:`Prediction` field gets which probability:
 
-* ``top_k``, ``lat``/``lon`` (top-1 cell centroid): the cell softmax.
+* ``top_k``: the fused cell posterior; ``lat``/``lon``: the photo-density mode of the top cell
+  (``refined``, :class:`geoloc.zeroshot.prior.DensityRefiner`; the centroid with ``density_refine=False``),
+  moved to the centroid of highest expected GeoGuessr score with ``hedge=True``.
 * ``countries`` and ``admin1``: sums of the cell probabilities by each cell's country / admin-1,
   exactly as :class:`geoloc.predict.Geolocator` does, so the two predictors are comparable.
 * ``countries_text`` (only on :class:`ZeroShotPrediction`): a separate softmax over the countries
-  of the geocell set, scored with the country prompts ("A street view photo in {country}." ...).
-* ``refined`` is always None (zero-shot has no training images, hence no prototypes);
-  ``timings_ms["refine"]`` is 0.
+  of the geocell set, scored with the country prompts alone ("A street view photo in {country}." ...).
 """
 
 from __future__ import annotations
@@ -41,10 +43,13 @@ import torch
 
 from geoloc.errors import GeolocError, InputFileError
 from geoloc.predict import CellScoringPredictor, Prediction, RegionProbability, _ranked, _resolve_device
+from geoloc.zeroshot.fusion import Fusion, log_posterior, stack_features
 from geoloc.zeroshot.prompts import (
+    ADMIN1_TEMPLATES,
     CELL_TEMPLATES,
     COUNTRY_TEMPLATES,
     TOWN_MAX_KM,
+    admin1_prompts,
     cell_prompts,
     country_prompts,
 )
@@ -128,6 +133,8 @@ def load_clip(name: str, *, pretrained: str | None = None, checkpoint: str | Pat
         raise InputFileError(f"checkpoint {checkpoint} does not exist")
     try:
         model = build_clip(name, pretrained=pretrained, image_size=image_size)
+    except GeolocError:  # offline and not cached, unknown tag, missing Hub repo: already one line
+        raise
     except ValueError as exc:
         raise GeolocError(str(exc)) from exc
     except Exception as exc:  # download / cache failures come in many types
@@ -157,8 +164,9 @@ def load_clip(name: str, *, pretrained: str | None = None, checkpoint: str | Pat
 
 def load_geocells(cells=None):
     """A GeocellSet from: a GeocellSet (returned as is), a geocell file (``GeocellSet.save``), a model
-    bundle folder (its verified ``geocells.parquet``), or None (the default model's geocells,
-    :func:`geoloc.default_model.default_model_path`). Raises InputFileError / BundleError."""
+    bundle folder (its verified ``geocells.parquet``), a published bundle ``hf-hub:ORG/NAME``, or None
+    (the default model's geocells: ``$GEOLOC_MODEL``'s bundle, else the embedded one). Raises
+    InputFileError / BundleError."""
     from geoloc.bundle import CONFIG, GEOCELLS, geocell_set_id, verify_bundle
     from geoloc.cells.geocell_set import GeocellSet
     from geoloc.errors import BundleError
@@ -168,8 +176,14 @@ def load_geocells(cells=None):
         return cells
     if cells is None:
         from geoloc.default_model import default_model_path
+        from geoloc.sources import bundle_path, default_source
 
-        cells = default_model_path()
+        src = default_source()
+        cells = default_model_path(use_env=False) if src.kind == "zero-shot" else bundle_path(src)
+    elif isinstance(cells, str) and cells.startswith("hf-hub:"):
+        from geoloc.sources import hub_bundle_path
+
+        cells = hub_bundle_path(cells)
     path = Path(cells).expanduser()
     if path.is_dir():
         verify_bundle(path)
@@ -194,21 +208,31 @@ class ZeroShotGeolocator(CellScoringPredictor):
         geocells: GeocellSet (or anything :func:`load_geocells` takes).
         device: torch device; None = CUDA when available, else CPU.
         batch_size: locations per image forward pass.
-        cell_templates, country_templates: prompt ensembles (:mod:`geoloc.zeroshot.prompts`).
+        cell_templates, admin1_templates, country_templates: prompt ensembles (:mod:`geoloc.zeroshot.prompts`).
         towns: name each cell's nearest town in the prompts (or C names; False: none).
         town_max_km: a town farther than this from the cell centroid is not named.
-        logit_scale: softmax scale; None = the model's ``exp(logit_scale)`` (clamped at 100).
+        logit_scale: the prompt softmax scale; None = the model's ``exp(logit_scale)`` (clamped at 100).
+        fusion: how prompt scores and prior combine (:class:`geoloc.zeroshot.fusion.Fusion`, or the path of a
+            calibration file from ``geoloc zeroshot calibrate``); None = :meth:`Fusion.default` with ``prior``.
+        prior: ``density`` | ``cells`` | ``uniform`` for the default fusion (:mod:`geoloc.zeroshot.prior`).
+        density_refine: the guess is the photo-density mode of the top cell rather than its centroid
+            (:class:`geoloc.zeroshot.prior.DensityRefiner`; ``Prediction.refined``).
         cache_dir: folder for the prompt-embedding cache file (None: keep it in memory only).
         text_batch_size: prompts per text forward pass.
         progress: progress bar while encoding prompts.
     """
 
     prediction_type = ZeroShotPrediction
+    bundle = None
 
     def __init__(self, clip: Clip, geocells, *, device=None, batch_size: int = 32,
-                 cell_templates=CELL_TEMPLATES, country_templates=COUNTRY_TEMPLATES, towns=True,
-                 town_max_km: float = TOWN_MAX_KM, logit_scale: float | None = None,
+                 cell_templates=CELL_TEMPLATES, admin1_templates=ADMIN1_TEMPLATES, country_templates=COUNTRY_TEMPLATES,
+                 towns=True, town_max_km: float = TOWN_MAX_KM, logit_scale: float | None = None,
+                 fusion: Fusion | str | Path | None = None, prior: str = "density", density_refine: bool = True,
                  cache_dir: str | Path | None = None, text_batch_size: int = 256, progress: bool = True) -> None:
+        from geoloc.bundle import geocell_set_id
+        from geoloc.zeroshot.prior import DensityRefiner, cell_log_prior
+
         if batch_size < 1:
             raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
         self.clip = clip
@@ -216,11 +240,12 @@ class ZeroShotGeolocator(CellScoringPredictor):
         self.batch_size = int(batch_size)
         self.model = clip.model.to(self.device).eval()
         self.transform = clip.transform
-        self.refiner = None
         self.geocells = load_geocells(geocells)
+        self.geocells_id = geocell_set_id(self.geocells)
         self._init_cells(self.geocells)
         self.cell_prompts = cell_prompts(self.geocells, templates=cell_templates, towns=towns,
                                          town_max_km=town_max_km)
+        self.admin1_prompts = admin1_prompts(self._admin1_units(), templates=admin1_templates)
         self.country_prompts = country_prompts([self.country_names.get(k) or k for k in self.country_keys],
                                                templates=country_templates)
         if logit_scale is None:
@@ -229,10 +254,23 @@ class ZeroShotGeolocator(CellScoringPredictor):
         if not np.isfinite(logit_scale) or logit_scale <= 0:
             raise GeolocError(f"logit_scale must be a positive number, got {logit_scale}")
         self.logit_scale = float(logit_scale)
+        if fusion is None:
+            fusion = Fusion.default(self.logit_scale, prior)
+        elif not isinstance(fusion, Fusion):
+            fusion = Fusion.load(fusion)
+        made_for = fusion.fitted.get("geocells_id")
+        if made_for and made_for != self.geocells_id:
+            raise GeolocError(f"the zero-shot calibration was fitted for geocell set {made_for}, these cells are "
+                              f"{self.geocells_id}: calibrate again with these cells (geoloc zeroshot calibrate)")
+        self.fusion = fusion
+        self.log_prior = cell_log_prior(self.geocells, fusion.prior_source)          # [C] float64
+        self.refiner = DensityRefiner(self.geocells) if density_refine else None
         self.cache_path: Path | None = None
-        cell_text, country_text = self._text_embeddings(cache_dir, text_batch_size, progress)
+        cell_text, admin1_text, country_text = self._text_embeddings(cache_dir, text_batch_size, progress)
         self.cell_text = cell_text.to(self.device)          # [C, E] float32, unit rows
+        self.admin1_text = admin1_text.to(self.device)      # [A, E]
         self.country_text = country_text.to(self.device)    # [K, E]
+        self.config = self._config()
 
     @classmethod
     def from_clip(cls, name: str, *, pretrained: str | None = None, checkpoint: str | Path | None = None,
@@ -248,29 +286,49 @@ class ZeroShotGeolocator(CellScoringPredictor):
         """Views per location when the caller does not say (1: zero-shot has no training setting)."""
         return 1
 
+    def _admin1_units(self) -> list[tuple[str, str]]:
+        """(admin-1 name, country name) of every admin-1 key (``self.admin1_keys`` order)."""
+        country_of = {}
+        for a, k in zip(self.cell_admin1, self.cell_country, strict=True):
+            country_of.setdefault(a, k)
+        return [(self.admin1_names.get(a) or a, self.country_names.get(country_of.get(a, ""), "")) for a in
+                self.admin1_keys]
+
+    def _config(self) -> dict[str, Any]:
+        """What front ends show about this predictor (the fields of a bundle's config.json they read)."""
+        pp = getattr(self.clip.transform, "transforms", None)
+        size = next((int(t.size if isinstance(t.size, int) else t.size[0]) for t in (pp or [])
+                     if hasattr(t, "size") and t.size is not None), 224)
+        f = self.fusion
+        return {
+            "schema": "geoloc-zeroshot/1", "image_size": size, "views": 1,
+            "backbone": {"tower": self.clip.name, "pretrained": self.clip.source, "embedding": "pooled"},
+            "geocells": {"id": self.geocells_id, "num_cells": len(self.geocells),
+                         "kind": str(self.geocells.meta.get("kind", "unknown"))},
+            "fusion": f.to_dict(), "refine": {"density_refine": self.refiner is not None},
+            "card": {"title": f"zero-shot CLIP {self.clip.name} ({self.clip.source})",
+                     "data": f"no training on geolocation: CLIP {self.clip.name} with weights from {self.clip.source}, "
+                             f"text prompts for {len(self.geocells)} geocells, {len(self.admin1_keys)} admin-1 units "
+                             f"and {len(self.country_keys)} countries; {f.note or 'fusion weights given'}",
+                     "training_command": "none (zero-shot: geoloc predict --zero-shot ...)"},
+        }
+
     # -- text side -----------------------------------------------------------------------------------
-    def _text_embeddings(self, cache_dir, text_batch_size: int, progress: bool) -> tuple[torch.Tensor,
-                                                                                          torch.Tensor]:
+    def _text_embeddings(self, cache_dir, text_batch_size: int, progress: bool) -> tuple[torch.Tensor, ...]:
+        groups = {"cells": self.cell_prompts, "admin1": self.admin1_prompts, "countries": self.country_prompts}
         key = None
         if cache_dir is not None:
-            from geoloc.bundle import geocell_set_id
-
-            key = cache_key(text_fingerprint(self.model, self.clip.tokenizer), geocell_set_id(self.geocells),
-                            {"cells": self.cell_prompts, "countries": self.country_prompts})
+            key = cache_key(text_fingerprint(self.model, self.clip.tokenizer), self.geocells_id, groups)
             self.cache_path = cache_file(Path(cache_dir).expanduser(), key)
-            got = load_class_embeddings(self.cache_path, key, ["cells", "countries"])
-            if got is not None and got["cells"].shape[0] == len(self.cell_prompts) \
-                    and got["countries"].shape[0] == len(self.country_prompts):
-                return got["cells"].float(), got["countries"].float()
-        cells = class_embeddings(self.model, self.clip.tokenizer, self.cell_prompts, batch_size=text_batch_size,
-                                 progress=progress, desc="encode cell prompts")
-        countries = class_embeddings(self.model, self.clip.tokenizer, self.country_prompts,
-                                     batch_size=text_batch_size, progress=progress, desc="encode country prompts")
+            got = load_class_embeddings(self.cache_path, key, list(groups))
+            if got is not None and all(got[k].shape[0] == len(v) for k, v in groups.items()):
+                return tuple(got[k].float() for k in groups)
+        out = {k: class_embeddings(self.model, self.clip.tokenizer, v, batch_size=text_batch_size, progress=progress,
+                                   desc=f"encode {k} prompts") for k, v in groups.items()}
         if key is not None and self.cache_path is not None:
-            save_class_embeddings(self.cache_path, key, {"cells": cells, "countries": countries},
-                                  {"model": self.clip.name, "weights": self.clip.source,
-                                   "num_cells": str(len(self.cell_prompts))})
-        return cells, countries
+            save_class_embeddings(self.cache_path, key, out, {"model": self.clip.name, "weights": self.clip.source,
+                                                              "num_cells": str(len(self.cell_prompts))})
+        return tuple(out[k] for k in groups)
 
     # -- image side ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -283,9 +341,26 @@ class ZeroShotGeolocator(CellScoringPredictor):
         w = torch.ones(b, v, device=self.device) if valid is None else valid.to(self.device).float()
         return torch.nn.functional.normalize((emb * w[..., None]).sum(1) / w.sum(1, keepdim=True), dim=-1)
 
-    def cell_logits(self, emb: torch.Tensor) -> torch.Tensor:
-        """Unit embeddings [B, E] -> cell logits [B, C] float64 (``logit_scale * cosine``)."""
-        return self.logit_scale * (emb.double() @ self.cell_text.double().T)
+    def level_cosines(self, emb: torch.Tensor | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit embeddings [B, E] -> cosines [B, C] float64 of each cell to its own prompts, to its admin-1
+        unit's and to its country's (a cell without that unit: its own cell cosine)."""
+        e = torch.as_tensor(np.asarray(emb) if isinstance(emb, np.ndarray) else emb, device=self.device).double()
+        cell = (e @ self.cell_text.double().T).cpu().numpy()
+        out = [cell]
+        for text, col in ((self.admin1_text, self.admin1_col), (self.country_text, self.country_col)):
+            level = (e @ text.double().T).cpu().numpy() if text.shape[0] else np.zeros((len(cell), 0))
+            out.append(np.where(col[None, :] >= 0, level[:, np.maximum(col, 0)] if level.shape[1] else 0.0, cell))
+        return out[0], out[1], out[2]
+
+    def features(self, emb: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Fusion features [B, C, 4] float64 (:func:`geoloc.zeroshot.fusion.stack_features`)."""
+        return stack_features(*self.level_cosines(emb), self.log_prior)
+
+    def cell_probabilities(self, emb: torch.Tensor | np.ndarray, fusion: Fusion | None = None) -> np.ndarray:
+        """Unit embeddings [B, E] -> cell probabilities [B, C] float64 under ``fusion`` (default: this
+        predictor's)."""
+        w = (fusion or self.fusion).weights()
+        return np.exp(log_posterior(self.features(emb), w))
 
     def country_text_probabilities(self, emb: torch.Tensor | np.ndarray) -> np.ndarray:
         """Unit embeddings [B, E] -> country-prompt probabilities [B, K] float64 (columns:
@@ -305,7 +380,7 @@ class ZeroShotGeolocator(CellScoringPredictor):
         emb = self.encode_images(pixels, valid)
         self._sync()
         t1 = time.perf_counter()
-        probs = torch.softmax(self.cell_logits(emb), dim=1).cpu().numpy()
+        probs = self.cell_probabilities(emb)
         t2 = time.perf_counter()
         return emb.cpu().numpy(), probs, (t1 - t0) * 1e3, (t2 - t1) * 1e3
 

@@ -1,4 +1,4 @@
-"""Text prompts for zero-shot geolocation: an ensemble of sentences per geocell and per country.
+"""Text prompts for zero-shot geolocation: an ensemble of sentences per geocell, admin-1 unit and country.
 
 Templates are ``str.format`` patterns over four fields: ``{country}`` (country name),
 ``{admin1}`` (admin-1 name), ``{town}`` (the gazetteer place nearest the cell's centroid) and
@@ -34,6 +34,13 @@ COUNTRY_TEMPLATES: tuple[str, ...] = (
     "A photo taken in {country}.",
 )
 """Default prompt ensemble of a country."""
+
+ADMIN1_TEMPLATES: tuple[str, ...] = (
+    "A street view photo in the region of {admin1} in {country}.",
+    "A photo I took in the region of {admin1} in {country}.",
+    "A photo taken in {admin1}, {country}.",
+)
+"""Default prompt ensemble of an admin-1 unit (state, province, region)."""
 
 FALLBACK_TEMPLATES: tuple[str, ...] = ("A street view photo in {country}.", "A street view photo of {cell}.",
                                        "A street view photo.")
@@ -122,6 +129,15 @@ def country_prompts(names: Sequence[str], *, templates: Sequence[str] = COUNTRY_
     return [fill_templates({"country": str(name)}, templates) for name in names]
 
 
+def admin1_prompts(units: Sequence[tuple[str, str]], *,
+                   templates: Sequence[str] = ADMIN1_TEMPLATES) -> list[list[str]]:
+    """Prompt ensemble of every admin-1 unit ([A] lists); ``units`` are ``(admin-1 name, country name)``."""
+    for t in templates:
+        if template_fields(t) - {"admin1", "country"}:
+            raise ValueError(f"admin-1 template {t!r} may only use {{admin1}} and {{country}}")
+    return [fill_templates({"admin1": str(a), "country": str(c)}, templates) for a, c in units]
+
+
 def flatten(prompts: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
     """All sentences in order and the class of each ([N] int64), for one batched encoding."""
     texts = [t for group in prompts for t in group]
@@ -129,5 +145,5 @@ def flatten(prompts: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
     return texts, owner
 
 
-__all__ = ["CELL_TEMPLATES", "COUNTRY_TEMPLATES", "FALLBACK_TEMPLATES", "TOWN_MAX_KM", "cell_prompts", "cell_towns",
-           "country_prompts", "fill_templates", "flatten", "template_fields"]
+__all__ = ["ADMIN1_TEMPLATES", "CELL_TEMPLATES", "COUNTRY_TEMPLATES", "FALLBACK_TEMPLATES", "TOWN_MAX_KM",
+           "admin1_prompts", "cell_prompts", "cell_towns", "country_prompts", "fill_templates", "flatten", "template_fields"]

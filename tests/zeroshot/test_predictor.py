@@ -12,9 +12,11 @@ from PIL import Image
 
 from geoloc.errors import GeolocError, InputFileError
 from geoloc.predict import Prediction
-from geoloc.zeroshot import ZeroShotGeolocator, ZeroShotPrediction, load_clip, load_geocells
+from geoloc.zeroshot import Fusion, ZeroShotGeolocator, ZeroShotPrediction, load_clip, load_geocells
 
 TOWNS = ["Paris", "Marseille", "", "", "", "", "", "", ""]
+SIZES = [40, 5, 30, 12, 8, 60, 3, 9, 1]
+FUSION = Fusion(cell=30.0, admin1=12.0, country=7.0, prior=0.8, prior_source="cells")
 
 
 def _images(n, seed=0):
@@ -23,14 +25,25 @@ def _images(n, seed=0):
 
 
 @pytest.fixture(scope="module")
-def zs(tiny_clip, toy_cells):
-    return ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, logit_scale=30.0, progress=False)
+def sized_cells(toy_cells):
+    from geoloc.cells.geocell_set import GeocellSet
+
+    return GeocellSet(toy_cells.frame.assign(size=SIZES), toy_cells.meta)
 
 
-def _naive_probs(zs, clip, views_list):
-    """Reference per location: encode every view alone, float64 mean of unit vectors; per cell,
-    encode every prompt alone; softmax written out with math.exp."""
+@pytest.fixture(scope="module")
+def zs(tiny_clip, sized_cells):
+    return ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, logit_scale=30.0, fusion=FUSION,
+                              density_refine=False, progress=False)
+
+
+def _naive_probs(zs, clip, views_list, fusion=FUSION):
+    """Reference per location, from the module docstring's equation: encode every view alone, float64 mean of
+    unit vectors; per class, encode every prompt alone; per cell the weighted cosines to its own, its admin-1
+    unit's and its country's ensemble plus the weighted log prior (training counts + 0.5, from the cell table),
+    softmax written out with math.exp. The country-prompt softmax uses the logit scale alone."""
     m = clip.model
+    f = zs.geocells.frame
 
     def unit(v):
         v = v.double()
@@ -42,17 +55,29 @@ def _naive_probs(zs, clip, views_list):
         return s / s.norm()
 
     cells = [text_class(g) for g in zs.cell_prompts]
-    countries = [text_class(g) for g in zs.country_prompts]
+    admin = {code: text_class(g) for code, g in zip(sorted({a for a in f["adm1_code"] if a}), zs.admin1_prompts,
+                                                     strict=True)}
+    countries = {code: text_class(g) for code, g in zip(sorted({k for k in f["country"] if k}), zs.country_prompts,
+                                                        strict=True)}
+    counts = [float(x) + 0.5 for x in f["size"]]
+    log_prior = [math.log(c / sum(counts)) for c in counts]
     out_cells, out_countries = [], []
     for views in views_list:
         with torch.no_grad():
             e = torch.stack([unit(m.encode_image(clip.transform(v)[None])[0]) for v in views]).mean(0)
         e = e / e.norm()
-        for classes, out in ((cells, out_cells), (countries, out_countries)):
-            logits = [zs.logit_scale * float(e @ c) for c in classes]
-            mx = max(logits)
-            ex = [math.exp(x - mx) for x in logits]
-            out.append([x / sum(ex) for x in ex])
+        logits = []
+        for c, t in enumerate(cells):
+            own = float(e @ t)
+            a = float(e @ admin[f["adm1_code"][c]]) if f["adm1_code"][c] else own
+            k = float(e @ countries[f["country"][c]]) if f["country"][c] else own
+            logits.append(fusion.cell * own + fusion.admin1 * a + fusion.country * k + fusion.prior * log_prior[c])
+        mx = max(logits)
+        ex = [math.exp(x - mx) for x in logits]
+        out_cells.append([x / sum(ex) for x in ex])
+        klog = [zs.logit_scale * float(e @ countries[code]) for code in sorted(countries)]
+        ex = [math.exp(x - max(klog)) for x in klog]
+        out_countries.append([x / sum(ex) for x in ex])
     return np.array(out_cells), np.array(out_countries)
 
 
@@ -79,6 +104,21 @@ def test_probabilities_equal_naive_loop(zs, tiny_clip):
         assert sum(r.probability for r in p.countries) == pytest.approx(1.0 - got[8], abs=1e-9)
 
 
+def test_prompts_only_fusion_is_the_plain_cell_softmax(zs, tiny_clip, sized_cells):
+    plain = ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, fusion=Fusion.prompts_only(30.0),
+                               density_refine=False, progress=False)
+    imgs = _images(2, seed=7)
+    ref, _ = _naive_probs(plain, tiny_clip, [[im] for im in imgs], fusion=Fusion(cell=30.0))
+    for p, rc in zip(plain.predict(imgs, top_k=9, places=False), ref, strict=True):
+        np.testing.assert_allclose(sorted(t.probability for t in p.top_k), sorted(rc), atol=1e-6)
+    # the prior moves mass towards the cells with more training locations: same images, prior only
+    prior_only = ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, fusion=Fusion(cell=0.0, prior=1.0,
+                                    prior_source="cells"), density_refine=False, progress=False)
+    top = prior_only.predict(imgs[0], top_k=9, places=False)[0].top_k
+    assert [t.cell for t in top][:3] == list(np.argsort(-np.array(SIZES), kind="stable")[:3])
+    assert top[0].probability == pytest.approx((60 + 0.5) / (sum(SIZES) + 0.5 * 9), abs=1e-12)
+
+
 def test_prediction_fields(zs):
     imgs = _images(2, seed=1)
     preds = zs.predict([imgs[0], b"not an image", [imgs[0], imgs[1]]], top_k=3, top_regions=2)
@@ -90,7 +130,7 @@ def test_prediction_fields(zs):
     assert (a.lat, a.lon) == (a.top_k[0].lat, a.top_k[0].lon)
     c = a.top_k[0].cell
     assert a.top_k[0].cell_name == zs.cell_names[c] and (a.lat, a.lon) == tuple(zs.centroids[c])
-    assert a.refined is None and a.timings_ms["refine"] == 0.0
+    assert a.refined is None and a.timings_ms["refine"] == 0.0  # density_refine=False
     assert set(a.timings_ms) == {"decode", "embed", "classify", "refine", "total"}
     assert a.top_k[0].place is not None and a.top_k[0].place.name
     assert multi.views == 2 and a.views == 1
@@ -101,22 +141,48 @@ def test_prediction_fields(zs):
     assert zs.predict(pano, views=4, places=False)[0].views == 4
 
 
-def test_batching_and_logit_scale(tiny_clip, toy_cells, zs):
+def test_batching_and_logit_scale(tiny_clip, toy_cells, sized_cells, zs):
     imgs = _images(5, seed=2)
-    one = ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, logit_scale=30.0, batch_size=2, progress=False)
+    one = ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, logit_scale=30.0, fusion=FUSION, batch_size=2,
+                             density_refine=False, progress=False)
     pa = zs.predict(imgs, places=False, top_k=9)
     pb = one.predict(imgs, places=False, top_k=9)
     for x, y in zip(pa, pb, strict=True):
         np.testing.assert_allclose([t.probability for t in x.top_k], [t.probability for t in y.top_k], atol=1e-6)
-    sharp = ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, logit_scale=90.0, progress=False)
-    ps = sharp.predict(imgs, places=False, top_k=9)
-    for x, y in zip(pa, ps, strict=True):  # same ranking, higher top-1 probability
+    base = ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, fusion=Fusion.prompts_only(30.0), progress=False)
+    sharp = ZeroShotGeolocator(tiny_clip, sized_cells, towns=TOWNS, fusion=Fusion.prompts_only(90.0), progress=False)
+    for x, y in zip(base.predict(imgs, places=False, top_k=9), sharp.predict(imgs, places=False, top_k=9),
+                    strict=True):  # same ranking, higher top-1 probability
         assert [t.cell for t in x.top_k] == [t.cell for t in y.top_k]
         assert y.top_k[0].probability > x.top_k[0].probability
     default = ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, progress=False)
-    assert default.logit_scale == pytest.approx(float(tiny_clip.model.logit_scale.detach().exp()))
+    scale = float(tiny_clip.model.logit_scale.detach().exp())
+    assert default.logit_scale == pytest.approx(scale)
+    assert default.fusion.weights() == pytest.approx([scale / 3, scale / 3, scale / 3, 1.0])
+    assert default.fusion.prior_source == "density" and default.refiner is not None
     with pytest.raises(GeolocError, match="logit_scale"):
         ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, logit_scale=-1.0, progress=False)
+
+
+def test_density_refinement_moves_the_guess_to_where_photos_are(tiny_clip, toy_cells):
+    import shapely
+
+    from geoloc.geo.density import load_photo_prior
+
+    zs = ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, progress=False)
+    p = zs.predict(_images(1, seed=9)[0], places=False)[0]
+    c = p.top_k[0].cell
+    assert p.refined is not None and p.refined.cell == c and (p.lat, p.lon) == (p.refined.lat, p.refined.lon)
+    # reference: the prior points inside the cell's box, binned at 0.25 degrees; the fullest bin's mean
+    lat, lon = load_photo_prior()
+    inside = shapely.contains_xy(toy_cells.geometries[c], lon, lat)
+    assert inside.sum() > 0 and not p.refined.fallback
+    rows, cols = np.floor((lat[inside] + 90) / 0.25), np.floor((lon[inside] + 180) / 0.25)
+    keys, inv, counts = np.unique(rows * 10_000 + cols, return_inverse=True, return_counts=True)
+    best = inv == np.argmax(counts)
+    assert p.lat == pytest.approx(lat[inside][best].mean(), abs=1e-9)
+    assert p.lon == pytest.approx(lon[inside][best].mean(), abs=1e-9)
+    assert shapely.contains_xy(toy_cells.geometries[c], p.lon, p.lat)
 
 
 def test_cached_text_embeddings_equal_recomputed(tiny_clip, toy_cells, tmp_path, monkeypatch):
@@ -133,6 +199,7 @@ def test_cached_text_embeddings_equal_recomputed(tiny_clip, toy_cells, tmp_path,
     monkeypatch.undo()
     fresh = ZeroShotGeolocator(tiny_clip, toy_cells, towns=TOWNS, progress=False)
     torch.testing.assert_close(cached.cell_text, fresh.cell_text, rtol=0, atol=1e-6)
+    torch.testing.assert_close(cached.admin1_text, fresh.admin1_text, rtol=0, atol=1e-6)
     torch.testing.assert_close(cached.country_text, fresh.country_text, rtol=0, atol=1e-6)
     # other prompts or other text weights: another file
     other = ZeroShotGeolocator(tiny_clip, toy_cells, towns=False, cache_dir=tmp_path, progress=False)
