@@ -8,7 +8,7 @@ Sections (pick with --sections, default all but synthworld):
 * ``speed``: prompt encoding (prompts/s) and per-image predict latency (batch 1) and throughput
   (batch 32) for ``geoloc-tiny-vit`` and ``ViT-B-32`` with random weights, over ``--cells`` geocells
   (names from the gazetteer; ~4.5 prompts per cell).
-* ``pretrain``: caption-pretrain a tiny CLIP on the train + val split of a SynthWorld manifest with
+* ``pretrain``: caption-pretrain a tiny CLIP on the train split (val is kept for calibration) of a SynthWorld manifest with
   ``geoloc.train.pretrain`` (PIGEON captions, InfoNCE); its ``clip.safetensors`` feeds ``synthworld``.
 * ``synthworld``: a SynthWorld-pretrained CLIP (``--clip-checkpoint``, a full CLIP state dict such as
   ``geoloc.train.pretrain``'s ``clip.safetensors``) zero-shot on the held-out test split of a SynthWorld
@@ -210,7 +210,8 @@ def section_pretrain(args) -> None:
         sys.exit("pretrain needs --manifest and --pretrain-out")
     root = Path(args.manifest).parent
     df = read_manifest(args.manifest, root=root)
-    train = df[df["split"].astype(str) != "test"].reset_index(drop=True)
+    # the train split only: val stays held out for the fusion calibration, test for the evaluation
+    train = df[df["split"].astype(str) == "train"].reset_index(drop=True)
     register_model_configs()
     preset = get_preset("synthworld-tiny", views=1, pretrain_steps=args.pretrain_steps,
                         pretrain_batch_size=args.pretrain_batch, pretrain_lr=args.pretrain_lr,
@@ -220,7 +221,7 @@ def section_pretrain(args) -> None:
     t0 = time.perf_counter()
     path = pretrain(images, preset, args.pretrain_out, progress=True)
     print(f"\npretrained {args.tower} for {args.pretrain_steps} steps (batch {args.pretrain_batch}, lr "
-          f"{args.pretrain_lr}) on {len(locs)} SynthWorld train+val locations in {time.perf_counter() - t0:.0f} s "
+          f"{args.pretrain_lr}) on {len(locs)} SynthWorld train locations in {time.perf_counter() - t0:.0f} s "
           f"-> {path}")
     args.clip_checkpoint = args.clip_checkpoint or str(path)
 

@@ -1,5 +1,5 @@
-"""``geoloc data ...``: validate manifests, read EXIF GPS, convert benchmark label files,
-write WebDataset shards. User errors raise :class:`geoloc.errors.GeolocError`."""
+"""``geoloc data ...``: fetch public data sets, validate manifests, read EXIF GPS, convert benchmark
+label files, write WebDataset shards. User errors raise :class:`geoloc.errors.GeolocError`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,31 @@ import typer
 from geoloc.errors import GeolocError, InputFileError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Validate manifests, read EXIF GPS, convert benchmark formats, write shards.")
+                  help="Fetch data sets, validate manifests, read EXIF GPS, convert benchmark formats, write shards.")
+
+
+@app.command()
+def fetch(
+    dataset: str = typer.Argument(..., help="osv5m, im2gps3k or yfcc4k."),
+    out: Path = typer.Option(..., "--out", help="Folder for the images, the labels and manifest.csv."),
+    max_images: int | None = typer.Option(None, "--max-images", min=1,
+                                          help="Stop once this many labelled images are on disk."),
+    split: str = typer.Option("test", "--split", help="osv5m: test or train."),
+    revision: str | None = typer.Option(None, "--revision", help="osv5m: Hub revision (branch, tag or commit)."),
+    archive: str | None = typer.Option(None, "--archive", help="im2gps3k/yfcc4k: the image zip (file or direct "
+                                       "URL; the data sets are published behind MediaFire pages)."),
+    labels: str | None = typer.Option(None, "--labels", help="im2gps3k/yfcc4k: label file (file or URL) instead "
+                                      "of the default."),
+    sha256: str | None = typer.Option(None, "--sha256", help="im2gps3k/yfcc4k: expected SHA-256 of the archive."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+) -> None:
+    """Download a public data set (resumable, checksummed) and write OUT/manifest.csv for training or eval."""
+    from geoloc.data.fetch import fetch_dataset
+
+    res = fetch_dataset(dataset, out, max_images=max_images, split=split, archive=archive, labels=labels,
+                        sha256=sha256, revision=revision, progress=not quiet)
+    typer.echo(f"{res.manifest}: {res.images} images with labels ({res.added} new, {res.labels} label rows"
+               + (f", {res.unlabelled} archive images without a label skipped" if res.unlabelled else "") + ")")
 
 
 @app.command()

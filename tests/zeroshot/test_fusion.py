@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from geoloc.errors import GeolocError, InputFileError
-from geoloc.zeroshot.fusion import FEATURES, Fusion, _nll_grad_hess, fit_fusion, log_posterior, nll, stack_features
+from geoloc.zeroshot.fusion import (
+    FEATURES,
+    Fusion,
+    _nll_grad_hess,
+    fit_fusion,
+    log_posterior,
+    nll,
+    stack_features,
+)
 
 
 def _simulated(n=4000, c=15, w=(20.0, 6.0, 9.0, 1.0), seed=0):

@@ -178,7 +178,7 @@ def test_density_refinement_moves_the_guess_to_where_photos_are(tiny_clip, toy_c
     inside = shapely.contains_xy(toy_cells.geometries[c], lon, lat)
     assert inside.sum() > 0 and not p.refined.fallback
     rows, cols = np.floor((lat[inside] + 90) / 0.25), np.floor((lon[inside] + 180) / 0.25)
-    keys, inv, counts = np.unique(rows * 10_000 + cols, return_inverse=True, return_counts=True)
+    _keys, inv, counts = np.unique(rows * 10_000 + cols, return_inverse=True, return_counts=True)
     best = inv == np.argmax(counts)
     assert p.lat == pytest.approx(lat[inside][best].mean(), abs=1e-9)
     assert p.lon == pytest.approx(lon[inside][best].mean(), abs=1e-9)

@@ -54,7 +54,7 @@ def test_density_modes_are_the_fullest_bin(quadrants):
     assert n.sum() == len(lat)
     sel = (lat > 0) & (lon > 0) & (lat < 90) & (lon < 180)  # strictly inside NE
     r, c = np.floor((lat[sel] + 90) / 5.0), np.floor((lon[sel] + 180) / 5.0)
-    keys, inv, counts = np.unique(r * 1000 + c, return_inverse=True, return_counts=True)
+    _keys, inv, counts = np.unique(r * 1000 + c, return_inverse=True, return_counts=True)
     best = inv == np.argmax(counts)
     assert m_lat[1] == pytest.approx(lat[sel][best].mean(), abs=1e-9)
     assert m_lon[1] == pytest.approx(lon[sel][best].mean(), abs=1e-9)
