@@ -12,8 +12,10 @@ Sections (pick with --sections, default all but synthworld):
   ``geoloc.train.pretrain`` (PIGEON captions, InfoNCE); its ``clip.safetensors`` feeds ``synthworld``.
 * ``synthworld``: a SynthWorld-pretrained CLIP (``--clip-checkpoint``, a full CLIP state dict such as
   ``geoloc.train.pretrain``'s ``clip.safetensors``) zero-shot on the held-out test split of a SynthWorld
-  manifest (``--manifest``), geocells built from its train split (or ``--cells``): country accuracy
-  from the cells and from the country prompts vs the majority country of the train split.
+  manifest (``--manifest``), geocells built from its train split (or ``--cells``): country accuracy and
+  median km of prior-free zero-shot (plain cell prompts; all prompt levels calibrated without a prior),
+  prior-fused zero-shot (default weights; weights fitted on the val split by maximum likelihood), the
+  prior alone, and the majority country / cell of the train split.
 
 Run:  .venv/bin/python benchmarks/bench_zeroshot.py [--sections synthetic,speed] [--cells 2000]
       .venv/bin/python benchmarks/bench_zeroshot.py --sections pretrain,synthworld --manifest DIR/manifest.csv \
@@ -142,9 +144,28 @@ def section_speed(args) -> None:
               f"{thr:.1f} | {cls_ms:.3f} |")
 
 
+def _country_and_km(zs, probs, test_lat, test_lon):
+    """Country code [N] (cell probabilities summed per country) and km [N] from the top cell's point (the
+    photo-density mode the predictor returns) for cell probabilities [N, C]."""
+    from geoloc.geo.distance import haversine_km
+
+    col = np.asarray(zs.country_col)
+    per_country = np.zeros((len(probs), len(zs.country_keys)))
+    for k in range(len(zs.country_keys)):
+        per_country[:, k] = probs[:, col == k].sum(1)
+    country = np.array(zs.country_keys)[per_country.argmax(1)]
+    top = probs.argmax(1)
+    lat, lon = (zs.refiner.lat[top], zs.refiner.lon[top]) if zs.refiner is not None else zs.centroids[top].T
+    return country, haversine_km(lat, lon, test_lat, test_lon)
+
+
 def section_synthworld(args) -> None:
+    """Prior-fused zero-shot vs prior-free zero-shot vs the majority class, on the held-out test split; the
+    fusion weights are fitted on the val split (never seen by the CLIP nor used for the cells)."""
     from geoloc.data.manifest import read_manifest
     from geoloc.zeroshot import load_geocells
+    from geoloc.zeroshot.calibrate import calibrate_embeddings
+    from geoloc.zeroshot.fusion import Fusion
 
     if not args.manifest or not args.clip_checkpoint:
         sys.exit("synthworld needs --manifest and --clip-checkpoint")
@@ -152,8 +173,10 @@ def section_synthworld(args) -> None:
     df = read_manifest(args.manifest, root=root)
     if "view" in df.columns:
         df = df[df["view"] == df["view"].min()]
-    test = df[df["split"].astype(str) == "test"].reset_index(drop=True)
-    train = df[df["split"].astype(str) != "test"].reset_index(drop=True)
+    split = df["split"].astype(str)
+    test = df[split == "test"].reset_index(drop=True)
+    val = df[split == "val"].reset_index(drop=True)
+    train = df[split == "train"].reset_index(drop=True)
     if args.test_limit:
         test = test.iloc[: args.test_limit]
     if args.cells_file:
@@ -166,34 +189,64 @@ def section_synthworld(args) -> None:
                                   max_size=args.cell_max, progress=True)
         print(f"built {len(cells)} geocells from {len(train)} train locations in {time.perf_counter() - t0:.0f} s")
     zs = ZeroShotGeolocator.from_clip(args.tower, checkpoint=args.clip_checkpoint, cells=cells, progress=True)
-    paths = [str(Path(p) if Path(p).is_absolute() else root / p) for p in test["path"]]
-    t0 = time.perf_counter()
-    preds = zs.predict(paths, views=1, top_k=1, places=False, progress=True)
-    pred_s = time.perf_counter() - t0
-    ok = [i for i, p in enumerate(preds) if p.ok]
-    truth = test["adm0_a3"].astype(str).to_numpy()[ok]
-    by_cells = np.array([preds[i].countries[0].code for i in ok])
-    by_text = np.array([preds[i].countries_text[0].code for i in ok])
-    majority = train["adm0_a3"].astype(str).value_counts().index[0]
-    covered = np.isin(truth, zs.country_keys)
-    from geoloc.geo.distance import haversine_km
+    zs_cells = ZeroShotGeolocator(zs.clip, cells, prior="cells", progress=False)
 
-    km = haversine_km(np.array([preds[i].lat for i in ok]), np.array([preds[i].lon for i in ok]),
-                      test["lat"].to_numpy()[ok], test["lon"].to_numpy()[ok])
-    print(f"\n## SynthWorld zero-shot: {len(ok)} held-out test locations (1 view), {len(cells)} geocells, "
-          f"{len(zs.country_keys)} countries in the cells ({covered.mean():.1%} of test locations in one of them), "
-          f"checkpoint {args.clip_checkpoint}, {pred_s:.0f} s\n")
-    print("| predictor | country acc | median km (top-1 cell) |")
-    print("|---|---|---|")
-    print(f"| majority country of the train split ({majority}) | {np.mean(truth == majority):.3f} | - |")
-    print(f"| zero-shot, countries from cell probabilities | {np.mean(by_cells == truth):.3f} | {np.median(km):.0f} |")
-    print(f"| zero-shot, country prompts | {np.mean(by_text == truth):.3f} | - |")
-    print(f"| (random: 1 / countries) | {1 / max(len(zs.country_keys), 1):.3f} | - |")
+    def embed(frame):
+        paths = [str(Path(p) if Path(p).is_absolute() else root / p) for p in frame["path"]]
+        emb, errors = zs.embed(paths, views=1, progress=True)
+        ok = np.array([e is None for e in errors])
+        return emb[ok], frame[ok].reset_index(drop=True)
+
+    t0 = time.perf_counter()
+    emb_val, val = embed(val)
+    emb_test, test = embed(test)
+    embed_s = time.perf_counter() - t0
+    truth = test["adm0_a3"].astype(str).to_numpy()
+    t_lat, t_lon = test["lat"].to_numpy(), test["lon"].to_numpy()
+    v_lat, v_lon = val["lat"].to_numpy(), val["lon"].to_numpy()
+
+    prompts_only = Fusion.prompts_only(zs.logit_scale)
+    free_cal, _ = calibrate_embeddings(zs, emb_val, v_lat, v_lon, fit=("cell", "admin1", "country"),
+                                       start=Fusion(prompts_only.cell, prior_source="density"))
+    free_cal = Fusion(free_cal.cell, free_cal.admin1, free_cal.country, 0.0, "density", free_cal.note)
+    fused_cal, _ = calibrate_embeddings(zs, emb_val, v_lat, v_lon)
+    fused_cells, _ = calibrate_embeddings(zs_cells, emb_val, v_lat, v_lon)
+    rows = [
+        ("zero-shot, prior-free: cell prompts, softmax at the CLIP's logit scale (the old predictor)", zs,
+         prompts_only),
+        ("zero-shot, prior-free: cell + admin-1 + country prompts, weights fitted on val", zs, free_cal),
+        ("zero-shot + density prior, default weights (no calibration)", zs, zs.fusion),
+        ("**zero-shot + density prior, weights fitted on val** (`geoloc zeroshot calibrate`)", zs, fused_cal),
+        ("zero-shot + training-count prior (`--prior cells`), weights fitted on val", zs_cells, fused_cells),
+        ("prior alone (density), no image", zs, Fusion(0.0, prior=1.0, prior_source="density")),
+    ]
+    majority = train["adm0_a3"].astype(str).value_counts().index[0]
+    train_cells = cells.assign(train["lat"].to_numpy(), train["lon"].to_numpy())
+    maj_cell = int(np.bincount(train_cells, minlength=len(cells)).argmax())
+    maj_probs = np.zeros((len(test), len(cells)))
+    maj_probs[:, maj_cell] = 1.0
+    _, maj_km = _country_and_km(zs, maj_probs, t_lat, t_lon)
+    print(f"\n## SynthWorld zero-shot: {len(test)} held-out test locations (1 view), fusion fitted on {len(val)} "
+          f"val locations, {len(cells)} geocells from {len(train)} train locations, {len(zs.country_keys)} countries; "
+          f"checkpoint {args.clip_checkpoint}; embedding val + test {embed_s:.0f} s\n")
+    print("| predictor | country acc | median km | weights (cell, admin-1, country, prior) |")
+    print("|---|---|---|---|")
+    print(f"| majority country of the train split ({majority}) | {np.mean(truth == majority):.3f} | - | - |")
+    print(f"| majority cell of the train split (cell {maj_cell}, its photo-density point) | "
+          f"{np.mean(truth == zs.cell_country[maj_cell]):.3f} | {np.median(maj_km):.0f} | - |")
+    for label, pred, fusion in rows:
+        probs = pred.cell_probabilities(emb_test, fusion)
+        country, km = _country_and_km(pred, probs, t_lat, t_lon)
+        w = ", ".join(f"{x:.2f}" for x in fusion.weights())
+        print(f"| {label} | {np.mean(country == truth):.3f} | {np.median(km):.0f} | {w} |")
+    print(f"| (random: 1 / countries) | {1 / max(len(zs.country_keys), 1):.3f} | - | - |")
     from geoloc.eval.run import evaluate_manifest
 
-    res = evaluate_manifest(zs, test, root=root, views=1, name="zero-shot (top-1 cell centroid)", progress=False)
-    print(f"\ngeoloc.eval.run.evaluate_manifest on the same {res.n_locations} locations "
-          f"(country / admin-1 from Natural Earth lookups of both points):\n")
+    best = ZeroShotGeolocator(zs.clip, cells, fusion=fused_cal, progress=False)
+    res = evaluate_manifest(best, test, root=root, views=1, name="zero-shot + density prior, calibrated",
+                            progress=False)
+    print(f"\ngeoloc.eval.run.evaluate_manifest with the calibrated predictor on the same {res.n_locations} "
+          f"locations (country / admin-1 from Natural Earth lookups of both points):\n")
     print(res.report.markdown)
 
 

@@ -177,10 +177,17 @@ def hub_bundle_path(name: str) -> Path:
     repo, revision = parse_hub_name(name)
 
     def complete(folder: Path) -> bool:
+        """True for a cached snapshot that verifies, False for one still incomplete (a file not downloaded
+        yet); a file that is there but differs from the manifest raises (a download never leaves one)."""
+        if not (folder / MANIFEST).is_file():
+            return False
         try:
             verify_bundle(folder)
-        except BundleError:
-            return False
+        except BundleError as exc:
+            if str(exc).endswith(" is missing"):
+                return False
+            raise BundleError(f"{name}: the cached copy is damaged ({exc}); delete {folder} and load it again to "
+                              f"download it anew") from None
         return True
 
     path = fetch_snapshot(repo, revision=revision, what=f"model bundle {name}", complete=complete)

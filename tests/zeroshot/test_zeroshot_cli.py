@@ -80,3 +80,48 @@ def test_geoloc_predict_zero_shot_option(files, tmp_path, monkeypatch):
                             cells=files / "cells.parquet", top_k=2, cache=False)
     assert [t["cell"] for t in data[0]["top_k"]] == [t.cell for t in ref[0].top_k]
     assert data[0]["countries_text"]
+
+
+def test_calibrate_command_writes_a_fusion_that_predict_uses(files, tmp_path, monkeypatch):
+    """``geoloc zeroshot calibrate`` on a held-out manifest -> a fusion file; the weights equal a direct fit
+    on the same embeddings; ``--calibration`` makes the predictor use them; other cells are refused."""
+    import pandas as pd
+
+    from geoloc.zeroshot.calibrate import calibrate_embeddings
+    from geoloc.zeroshot.cli import build_zero_shot
+    from geoloc.zeroshot.fusion import Fusion
+
+    monkeypatch.setenv("GEOLOC_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, (lat, lon) in enumerate([(48.86, 2.35), (35.68, 139.76), (-23.55, -46.63), (-1.29, 36.82), (43.3, 5.37),
+                                    (34.69, 135.5)]):
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"v{i}.png")
+        rows.append((f"v{i}.png", lat, lon))
+    pd.DataFrame(rows, columns=["path", "lat", "lon"]).to_csv(tmp_path / "val.csv", index=False)
+    out = tmp_path / "cal.json"
+    clip = ["--clip", "geoloc-tiny-vit", "--clip-checkpoint", str(files / "clip.safetensors"), "--cells",
+            str(files / "cells.parquet")]
+    res = CliRunner().invoke(app, ["calibrate", str(tmp_path / "val.csv"), "--out", str(out), *clip,
+                                   "--fit", "cell,prior"])
+    assert res.exit_code == 0, res.output
+    assert "0 location(s) skipped" in res.output
+    fitted = Fusion.load(out)
+    assert fitted.fitted["n"] == 6 and fitted.fitted["fit"] == ["cell", "prior"] and fitted.admin1 == fitted.country
+    zs = build_zero_shot("geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors", cells=files / "cells.parquet",
+                         cache=False, progress=False)
+    emb, _ = zs.embed([str(tmp_path / f"v{i}.png") for i in range(6)])
+    ref, _ = calibrate_embeddings(zs, emb, np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
+                                  fit=("cell", "prior"))
+    np.testing.assert_allclose(fitted.weights(), ref.weights(), rtol=1e-6, atol=1e-9)
+    used = build_zero_shot("geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors", cells=files / "cells.parquet",
+                           calibration=out, cache=False, progress=False)
+    assert used.fusion == fitted and used.config["fusion"]["note"].startswith("fitted (cell, prior)")
+    other = tmp_path / "other.parquet"
+    from geoloc.zeroshot import load_geocells
+
+    cells = load_geocells(files / "cells.parquet")
+    type(cells)(cells.frame.iloc[:5].copy(), cells.meta).save(other)
+    with pytest.raises(GeolocError, match="calibrate again with these cells"):
+        build_zero_shot("geoloc-tiny-vit", clip_checkpoint=files / "clip.safetensors", cells=other, calibration=out,
+                        cache=False, progress=False)
