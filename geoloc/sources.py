@@ -179,8 +179,8 @@ def hub_bundle_path(name: str) -> Path:
     def complete(folder: Path) -> bool:
         """True for a cached snapshot that verifies, False for one still incomplete (a file not downloaded
         yet); a file that is there but differs from the manifest raises (a download never leaves one)."""
-        if not (folder / MANIFEST).is_file():
-            return False
+        if not (folder / MANIFEST).is_file():  # not downloaded yet, or an open_clip CLIP repository (refused below)
+            return (folder / "open_clip_config.json").is_file()
         try:
             verify_bundle(folder)
         except BundleError as exc:

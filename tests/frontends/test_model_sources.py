@@ -146,7 +146,11 @@ def test_unreachable_probe_gives_up_on_a_hanging_resolver(monkeypatch):
 
     from geoloc.hub import unreachable
 
-    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: time.sleep(30))
+    def hanging_resolver(*args, **kwargs):
+        time.sleep(3)
+        raise OSError("resolver gave up")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hanging_resolver)
     t0 = time.perf_counter()
     reason = unreachable("https://huggingface.co/x", timeout=0.5)
     assert time.perf_counter() - t0 < 2 and "no answer from huggingface.co:443 within 0.5 s" == reason
@@ -240,5 +244,16 @@ def test_bot_predictor_takes_every_source(inputs, tiny_bundle_dir, tmp_path, mon
                              device="cpu")
     for p in (folder, zs):
         g = p.predict(views)
-        assert -90 <= g.lat <= 90 and -180 <= g.lon <= 180
+        assert -90 <= g.lat <= 90 and -180 <= g.lng <= 180
     assert zs.name == "geolocator:zero-shot CLIP geoloc-tiny-vit (clip.safetensors)"
+
+
+def test_training_with_pretrained_weights_fails_fast_offline(offline_hub, inputs, tmp_path, capsys):
+    """The recipe's `--set pretrained=openai` goes through the same fail-fast download as zero-shot."""
+    code, err, elapsed = run_cli(["train", "pretrain", "--manifest", str(inputs / "m.csv"), "--out",
+                                  str(tmp_path / "pre"), "--preset", "pigeotto", "--set", "tower=ViT-B-32",
+                                  "--set", "image_size=224", "--set", "pretrained=openai", "--steps", "1",
+                                  "--quiet"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 1 and elapsed < 60 and len(lines) == 1, err
+    assert "CLIP weights ViT-B-32 (pretrained 'openai')" in lines[0] and "cannot be reached" in lines[0]
