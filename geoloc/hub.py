@@ -191,13 +191,7 @@ def fetch_files(repo_id: str, groups: Sequence[Sequence[str]], *, what: str, rep
     Raises :class:`OfflineError` when a file is not cached and the Hub cannot be reached, and
     :class:`GeolocError` (one line) for a missing repository, revision or file."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import EntryNotFoundError
 
     required = [True] * len(groups) if required is None else list(required)
     out: list[Path | None] = []
@@ -221,14 +215,8 @@ def fetch_files(repo_id: str, groups: Sequence[Sequence[str]], *, what: str, rep
                 break
             except EntryNotFoundError:
                 continue
-            except (RepositoryNotFoundError, GatedRepoError) as exc:
-                raise GeolocError(f"{what}: Hub repository {repo_id} not found or not accessible "
-                                  f"({type(exc).__name__}; a private or gated one needs `hf auth login`)") from None
-            except RevisionNotFoundError:
-                raise GeolocError(f"{what}: {repo_id} has no revision {revision!r}") from None
-            except (HfHubHTTPError, OSError) as exc:
-                raise GeolocError(f"{what}: download of {repo_id}/{name} failed ({' '.join(str(exc).split())[:200]}); "
-                                  f"run the command again to resume") from None
+            except Exception as exc:
+                raise _download_error(exc, what, f"{repo_id}/{name}", repo_id, revision) from None
         if out[i] is None and required[i]:
             raise GeolocError(f"{what}: {repo_id} has none of {list(groups[i])}")
     return out
@@ -240,13 +228,7 @@ def fetch_snapshot(repo_id: str, *, what: str, revision: str | None = None, repo
     ``complete(folder)`` accepts it (default: it exists), else downloaded (resumable, progress bars).
     Raises :class:`OfflineError` / :class:`GeolocError` as :func:`fetch_files`."""
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     check = complete or (lambda p: Path(p).is_dir())
     patterns = list(allow_patterns) if allow_patterns else None
@@ -266,16 +248,29 @@ def fetch_snapshot(repo_id: str, *, what: str, revision: str | None = None, repo
         raise OfflineError(f"{what}: not on this machine, and {hub_endpoint()} cannot be reached ({reason}); "
                            f"{download_hint(repo_id, repo_type=repo_type, revision=revision)}")
     try:
-        path = Path(snapshot_download(repo_id, revision=revision, repo_type=repo_type, allow_patterns=patterns))
-    except (RepositoryNotFoundError, GatedRepoError) as exc:
-        raise GeolocError(f"{what}: Hub repository {repo_id} not found or not accessible "
-                          f"({type(exc).__name__}; a private or gated one needs `hf auth login`)") from None
-    except RevisionNotFoundError:
-        raise GeolocError(f"{what}: {repo_id} has no revision {revision!r}") from None
-    except (HfHubHTTPError, OSError) as exc:
-        raise GeolocError(f"{what}: download of {repo_id} failed ({' '.join(str(exc).split())[:200]}); "
-                          f"run the command again to resume") from None
-    return path
+        return Path(snapshot_download(repo_id, revision=revision, repo_type=repo_type, allow_patterns=patterns))
+    except Exception as exc:
+        raise _download_error(exc, what, repo_id, repo_id, revision) from None
+
+
+def _download_error(exc: Exception, what: str, target: str, repo_id: str, revision: str | None) -> Exception:
+    """The one-line error for a failed Hub download of ``target`` (re-raises anything that is not one)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(exc, RepositoryNotFoundError | GatedRepoError):
+        return GeolocError(f"{what}: Hub repository {repo_id} not found or not accessible "
+                           f"({type(exc).__name__}; a private or gated one needs `hf auth login`)")
+    if isinstance(exc, RevisionNotFoundError):
+        return GeolocError(f"{what}: {repo_id} has no revision {revision!r}")
+    if isinstance(exc, HfHubHTTPError | OSError):
+        return GeolocError(f"{what}: download of {target} failed ({' '.join(str(exc).split())[:200]}); "
+                           f"run the command again to resume")
+    raise exc
 
 
 def verify_lfs_file(path: str | os.PathLike) -> bool | None:

@@ -62,3 +62,17 @@ def tiny_bundle_dir(tmp_path_factory):
     from geoloc.testing import tiny_bundle
 
     return tiny_bundle(tmp_path_factory.mktemp("tiny-bundle") / "tiny")
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """Offline, as far as the Hugging Face Hub goes: an empty Hub cache in ``tmp_path/hf-cache`` (returned) and
+    an endpoint on a closed loopback port, which refuses connections at once; ``$GEOLOC_MODEL`` unset."""
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.delenv("GEOLOC_MODEL", raising=False)
+    return cache

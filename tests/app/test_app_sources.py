@@ -16,13 +16,8 @@ TIMEOUT = 180
 
 
 @pytest.fixture
-def offline_at(tiny_bundle_dir, tmp_path, monkeypatch):
-    """The page on the tiny bundle, an empty Hugging Face cache and a Hub that refuses connections."""
-    from huggingface_hub import constants
-
-    (tmp_path / "hf").mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+def offline_at(tiny_bundle_dir, tmp_path, monkeypatch, offline_hub):
+    """The page on the tiny bundle, offline (an empty Hugging Face cache, a Hub that refuses connections)."""
     monkeypatch.setenv("GEOLOC_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("GEOLOC_MODEL", str(tiny_bundle_dir))
     at = AppTest.from_file(str(APP_SCRIPT), default_timeout=TIMEOUT)

@@ -69,18 +69,6 @@ def osv_sample(n_zips: int = 2, per_zip: int = 4, unlabelled: int = 1) -> tuple[
     return files, labels
 
 
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """An empty Hub cache, and a Hub endpoint that refuses connections at once (offline)."""
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    return cache
-
-
 def run_cli(argv, capsys) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as ex:
         main(argv)
@@ -88,7 +76,7 @@ def run_cli(argv, capsys) -> tuple[int, str, str]:
     return ex.value.code or 0, out.out, out.err
 
 
-def test_osv5m_offline_and_not_cached_fails_at_once_in_one_line(hub, tmp_path, capsys):
+def test_osv5m_offline_and_not_cached_fails_at_once_in_one_line(offline_hub, tmp_path, capsys):
     t0 = time.perf_counter()
     code, _, err = run_cli(["data", "fetch", "osv5m", "--out", str(tmp_path / "osv"), "--max-images", "3"], capsys)
     elapsed = time.perf_counter() - t0
@@ -96,12 +84,12 @@ def test_osv5m_offline_and_not_cached_fails_at_once_in_one_line(hub, tmp_path, c
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "OSV-5M test labels" in lines[0] and "cannot be reached" in lines[0]
-    assert "hf download osv5m/osv5m test.csv --repo-type dataset" in lines[0] and str(hub) in lines[0]
+    assert "hf download osv5m/osv5m test.csv --repo-type dataset" in lines[0] and str(offline_hub) in lines[0]
 
 
-def test_osv5m_from_the_cache_offline_max_images_then_more(hub, tmp_path):
+def test_osv5m_from_the_cache_offline_max_images_then_more(offline_hub, tmp_path):
     files, labels = osv_sample()
-    fake_hub_repo(hub, "osv5m/osv5m", files, repo_type="dataset")
+    fake_hub_repo(offline_hub, "osv5m/osv5m", files, repo_type="dataset")
     out = tmp_path / "osv"
     res = fetch_dataset("osv5m", out, max_images=3, progress=False)
     m = pd.read_csv(res.manifest)
@@ -131,7 +119,7 @@ def test_osv5m_from_the_cache_offline_max_images_then_more(hub, tmp_path):
     assert len(clean) == 8 and not report.problems
 
 
-def test_osv5m_downloads_through_the_client_once(hub, tmp_path, monkeypatch):
+def test_osv5m_downloads_through_the_client_once(offline_hub, tmp_path, monkeypatch):
     """Online: hf_hub_download fetches each missing file once (here it writes the cache as the client does);
     zips are requested in order until the repository has no next one; a second run is served from the cache."""
     import huggingface_hub
@@ -146,7 +134,7 @@ def test_osv5m_downloads_through_the_client_once(hub, tmp_path, monkeypatch):
         calls.append(filename)
         if filename not in files:
             raise EntryNotFoundError(f"{filename} not in {repo_id}")
-        snap = fake_hub_repo(hub, repo_id, {filename: files[filename]}, repo_type=repo_type, commit="c" * 40)
+        snap = fake_hub_repo(offline_hub, repo_id, {filename: files[filename]}, repo_type=repo_type, commit="c" * 40)
         return str(snap / filename)
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
@@ -160,9 +148,9 @@ def test_osv5m_downloads_through_the_client_once(hub, tmp_path, monkeypatch):
     assert calls == [] and res.added == 0 and res.images == 6
 
 
-def test_osv5m_corrupt_cached_file_is_deleted_with_one_line(hub, tmp_path):
+def test_osv5m_corrupt_cached_file_is_deleted_with_one_line(offline_hub, tmp_path):
     files, _ = osv_sample(n_zips=1)
-    snap = fake_hub_repo(hub, "osv5m/osv5m", files, repo_type="dataset")
+    snap = fake_hub_repo(offline_hub, "osv5m/osv5m", files, repo_type="dataset")
     blob = (snap / "images/test/00.zip").resolve()
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")       # same size, other bytes
     with pytest.raises(GeolocError, match="does not match its SHA-256") as ex:

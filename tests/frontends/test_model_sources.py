@@ -25,18 +25,6 @@ ABSENT = "hf-hub:geoloc-test/absent-bundle"
 FAST_S = 10.0  # generous on a loaded 2-core machine; the probe itself gives up after 3 s
 
 
-@pytest.fixture
-def offline_hub(tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.delenv("GEOLOC_MODEL", raising=False)
-    return cache
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Two images, a manifest of them, and a random tiny full-CLIP checkpoint."""
