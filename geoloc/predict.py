@@ -223,9 +223,11 @@ def _is_single(inputs: Any) -> bool:
 
 
 def _resolve_device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """None / "auto": CUDA when usable (loudly CPU where a GPU was expected); else as given
+    (:func:`representation.distributed.resolve_device`; "cuda" without CUDA fails in one line)."""
+    from representation.distributed.launch import resolve_device
+
+    return resolve_device(device, what="prediction")
 
 
 # --------------------------------------------------------------------------- shared assembly
@@ -425,9 +427,14 @@ class Geolocator(CellScoringPredictor):
         device: torch device; None = CUDA when available, else CPU.
         batch_size: locations per forward pass.
         refine_backend: ``auto`` | ``faiss`` | ``torch`` (see :class:`geoloc.refine.Refiner`).
+        precision: the tower's forward: ``auto`` (bf16 autocast on CUDA, float32 on the CPU) | ``fp32``
+            | ``bf16`` (:mod:`geoloc.model.precision`); heads, softmax and refinement are always float32+.
+        refine: build the refiner from the bundle's prototypes (False: the forward pass only, e.g. on
+            the ranks of a sharded evaluation that do not refine).
     """
 
-    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto") -> None:
+    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto",
+                 precision: str = "auto", refine: bool = True) -> None:
         from geoloc.data.datasets import open_clip_transform
         from geoloc.refine import Refiner
 
@@ -435,14 +442,17 @@ class Geolocator(CellScoringPredictor):
             raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
         self.bundle = bundle
         self.config = bundle.config
+        from geoloc.model.precision import resolve_precision
+
         self.device = _resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
         self.model = bundle.model.to(self.device).eval()
         self.transform = open_clip_transform(dict(self.config["preprocessing"]))
         self._init_cells(bundle.geocells)
         self.refiner = None
         self.hedge = bool(self.config["refine"].get("hedge", False))
-        if bundle.prototypes is not None:
+        if bundle.prototypes is not None and refine:
             settings = {k: v for k, v in self.config["refine"].items() if k != "hedge"}
             self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **settings,
                                    backend=refine_backend, device=self.device)
@@ -462,13 +472,18 @@ class Geolocator(CellScoringPredictor):
     def forward(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray,
                                                                                       float, float]:
         """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
-        embed ms, classify ms)."""
+        embed ms, classify ms). The tower runs at :attr:`precision` (bf16 autocast on CUDA by default),
+        the heads and the softmax in float32 / float64."""
+        from geoloc.model.precision import inference_autocast
+
         t0 = time.perf_counter()
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and not pixels.is_pinned():
             pixels = pixels.pin_memory()
         x = pixels.to(self.device, non_blocking=True)
         v = None if valid is None else valid.to(self.device)
-        emb = self.model.embed(x, v)
+        with inference_autocast(self.device, self.precision):
+            emb = self.model.embed(x, v)
+        emb = emb.float()
         self._sync()
         t1 = time.perf_counter()
         # float64 softmax: reported cell probabilities sum to 1 within 1e-12

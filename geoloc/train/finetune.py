@@ -19,7 +19,7 @@ from torch import nn
 
 from geoloc.errors import GeolocError
 from geoloc.model import GEOCELL, GeoModel
-from geoloc.model.losses import masked_row_mean, multitask_loss
+from geoloc.model.losses import multitask_loss
 from geoloc.model.unused import freeze_unused
 from geoloc.train.data import collate_locations
 from geoloc.train.presets import TrainPreset, describe_batch, rank_batch
@@ -49,6 +49,16 @@ class BatchGeoModel(nn.Module):
             images = images[rows, pick]
             valid = None if valid is None else valid[rows, pick]
         return self.net(images, valid)
+
+
+def rank_masked_mean(per_row: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """Mean of ``per_row`` over the ``counted`` rows of ALL ranks (:func:`representation.distributed.masked_mean`
+    with a local loss): after DDP's gradient average the gradient is the full-batch one even when ranks
+    count different numbers of rows (undecodable images, unknown labels); in one process
+    :func:`geoloc.model.losses.masked_row_mean`. An all-reduce of two numbers, no host synchronisation."""
+    from representation.distributed import GatherSpec, masked_mean
+
+    return masked_mean(per_row, counted, GatherSpec(local_loss=True))
 
 
 class GeocellTrainingLoss(nn.Module):
@@ -86,12 +96,12 @@ class GeocellTrainingLoss(nn.Module):
         labels = {GEOCELL: batch[self.cell_key],
                   **{t: batch[t] for t in features if t not in (GEOCELL, "embedding") and t in batch}}
         _, parts = multitask_loss(features, batch["lat"], batch["lon"], labels, self.centroids, tau_km=self.tau_km,
-                                  smooth=self.smooth, target_form=self.target_form, rows=ok)
+                                  smooth=self.smooth, target_form=self.target_form, rows=ok, mean=rank_masked_mean)
         out: dict[str, Any] = {f"{task}_loss": self.weights.get(task, 1.0) * term for task, term in parts.items()}
         logs = {f"{'geocell' if task == GEOCELL else task}_ce": term.detach() for task, term in parts.items()}
         with torch.no_grad():
             hit = logits.argmax(1) == batch[self.cell_key].to(logits.device)
-            logs["cell_acc"] = masked_row_mean(hit.float(), ok)
+            logs["cell_acc"] = rank_masked_mean(hit.float(), ok)
         out["logs"] = logs
         return out
 
@@ -136,4 +146,4 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
     return result
 
 
-__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune", "freeze_unused"]
+__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune", "freeze_unused", "rank_masked_mean"]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from representation.distributed.gather import world
+
+T = TypeVar("T")
 
 DEFAULT_TIMEOUT_MIN = 60.0
 """Collective timeout (minutes) of the process group; ``DIST_TIMEOUT_MIN`` overrides it. Long: ranks
@@ -188,6 +191,25 @@ def broadcast_object(obj: object, src: int = 0) -> object:
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` on rank 0 only; every rank returns its result (broadcast), or raises
+    the exception rank 0 raised (so a bad input fails on every rank with the same one-line error
+    instead of leaving the others waiting). Just the call in one process."""
+    rank, size = world()
+    if size == 1:
+        return fn(*args, **kwargs)
+    box: tuple[bool, Any] = (True, None)
+    if rank == 0:
+        try:
+            box = (True, fn(*args, **kwargs))
+        except Exception as exc:  # re-raised on every rank below
+            box = (False, exc)
+    box = broadcast_object(box)  # type: ignore[assignment]
+    if not box[0]:
+        raise box[1]
+    return box[1]
 
 
 def barrier() -> None:
