@@ -69,8 +69,8 @@ def test_known_cases_are_named():
 
 @pytest.mark.parametrize("tower", ["geoloc-tiny-vit", "geoloc-tiny-rn"])
 def test_clip_pretraining_leaves_only_open_clips_logit_scale_unused(tower):
-    from geoloc.train.pretrain import ClipPair, build_pretrain_loss
     from geoloc.train.presets import get_preset
+    from geoloc.train.pretrain import ClipPair, build_pretrain_loss
 
     torch.manual_seed(0)
     clip = build_clip(tower, image_size=64)
