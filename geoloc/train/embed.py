@@ -134,7 +134,8 @@ def embed_dataset(net: Any, dataset: LocationImages, *, batch_size: int = 128, d
 
 def embed_manifest(model_or_bundle: Any, manifest: str | Path | Any, root: str | Path | None = None, *,
                    views: int | None = None, batch_size: int = 128, device: str | torch.device | None = None,
-                   cache: bool = False, progress: bool = True, return_locations: bool = False
+                   cache: bool = False, progress: bool = True, return_locations: bool = False,
+                   num_workers: int = 0, precision: str = "auto", gather: str = "all"
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | tuple[Any, ...]:
     """Embed every location of ``manifest`` (path or DataFrame).
 
@@ -143,6 +144,8 @@ def embed_manifest(model_or_bundle: Any, manifest: str | Path | Any, root: str |
         views: images per location (default: the bundle's; 1 for a bare GeoModel).
         cache: decode all images into memory first (faster when embedding twice).
         return_locations: also return the :class:`geoloc.train.data.Locations` (skip counts).
+        num_workers, precision, gather: see :func:`embed_dataset` (under torchrun ``gather="main"``
+            leaves the embeddings on rank 0 only: the others get None for them).
 
     Returns:
         ``(embeddings [N, D] float32, lat [N], lon [N] float64 degrees, ok [N] bool)`` (+ locations).
@@ -150,7 +153,8 @@ def embed_manifest(model_or_bundle: Any, manifest: str | Path | Any, root: str |
     net, default_views = _resolve(model_or_bundle)
     locs: Locations = load_locations(manifest, root=root, views=views or default_views)
     ds = LocationImages(locs, model_transform(net), cache=cache, progress=progress)
-    emb, ok = embed_dataset(net, ds, batch_size=batch_size, device=device, progress=progress)
+    emb, ok = embed_dataset(net, ds, batch_size=batch_size, device=device, progress=progress, num_workers=num_workers,
+                            precision=precision, gather=gather)
     out = (emb, locs.lat, locs.lon, ok)
     return (*out, locs) if return_locations else out
 
