@@ -68,7 +68,7 @@ def test_refinement_is_float32_inside_autocast_and_keeps_the_nearest_member(scen
     emb32, p32, _, _ = geo.forward(scenes["pixels"])
     geo.precision = "bf16"
     try:
-        emb16, p16, _, _ = geo.forward(scenes["pixels"])
+        emb16, _, _, _ = geo.forward(scenes["pixels"])
     finally:
         geo.precision = "fp32"
     n = len(emb32)
@@ -126,7 +126,7 @@ def test_cuda_default_is_bf16_and_matches_fp32(scenes):
 
     auto = Geolocator.from_pretrained(scenes["path"], device="cuda")
     assert auto.precision == "bf16"
-    e16, p16, _, _ = auto.forward(scenes["pixels"])
+    _, p16, _, _ = auto.forward(scenes["pixels"])
     _, p32, _, _ = scenes["geo"].forward(scenes["pixels"])
     assert np.abs(p16 - p32).max() < 0.02 and (p16.argmax(1) == p32.argmax(1)).all()
     assert not torch.backends.cuda.matmul.allow_tf32, "TF32 must not be switched on globally"
