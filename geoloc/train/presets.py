@@ -348,7 +348,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         pretrain_steps=20_000, pretrain_loss="infonce", pretrain_batch_size=256, pretrain_lr=1e-6,
         caption_style="streetview", finetune_steps=20_000, batch_size=256, lr=2e-5, warmup_steps=500,
         precision="bf16", refine_min_samples=3, refine_xi=0.15, refine_top_k=5, refine_temperature=1.6,
-        refine_max_km=1000.0, cache_images=False),
+        refine_max_km=1000.0, cache_images=False, pretrain_micro_batch_size=64, num_workers=8),
     "pigeotto": dict(
         description="PIGEOTTO (single image): CLIP ViT-L/14-336, semantic geocells 1000-2000, tau 65 km, "
                     "caption pretraining, refinement OPTICS (100, 0.1), top-k 40, T 0.6",
@@ -358,7 +358,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         pretrain_steps=20_000, pretrain_loss="infonce", pretrain_batch_size=256, pretrain_lr=5e-7,
         caption_style="photo", finetune_steps=20_000, batch_size=256, lr=2e-5, warmup_steps=500,
         precision="bf16", refine_min_samples=100, refine_xi=0.1, refine_top_k=40, refine_temperature=0.6,
-        refine_max_km=None, cache_images=False),
+        refine_max_km=None, cache_images=False, pretrain_micro_batch_size=64, num_workers=8),
     "synthworld-tiny": dict(
         description="CPU-sized default model: geoloc-tiny-rn (a small open_clip ModifiedResNet) at 64 px, four views "
                     "(two random views per training step), trained on generated SynthWorld scenes "

@@ -38,3 +38,21 @@ def test_run_and_errors(toy_data, tmp_path):
     assert r.exit_code != 0 and "unknown preset field" in str(r.exception)
     r = CliRunner().invoke(app, ["preset", "pigeon", "--out", str(tmp_path / "p")])
     assert r.exit_code != 0 and "pass a training manifest" in str(r.exception)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the machine without usable CUDA")
+def test_device_cuda_without_cuda_is_one_line(toy_data, tmp_path):
+    """Issue 18: `--device cuda` where CUDA is not usable exits 1 with one line, before any work."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "geoloc.train.cli", "run", "--manifest", str(toy_data["train"]),
+                        "--out", str(tmp_path / "b"), "--device", "cuda", "--quiet"],
+                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(repo)},
+                       timeout=300)
+    assert r.returncode == 1
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA is not usable" in lines[0], r.stderr
+    assert not (tmp_path / "b").exists()
