@@ -178,7 +178,7 @@ def _source_name(item: Any) -> str:
         return f"<{type(item).__name__}>"
 
 
-def _decode_one(src: Any):
+def _decode_one(src: Any, draft: Any = None):
     from PIL import Image
 
     from geoloc.data.images import load_image, to_rgb
@@ -190,27 +190,41 @@ def _decode_one(src: Any):
         except (OSError, ValueError) as exc:
             raise GeolocError(f"PIL image could not be read ({exc})") from exc
     if isinstance(src, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(src, "read"):
-        return load_image(src)
+        return load_image(src, draft=draft)
     raise GeolocError(f"unsupported input type {type(src).__name__} (use a path, bytes or a PIL image)")
 
 
-def decode_views(item: Any, layout: str = "auto", n_views: int = 4) -> tuple[list, str]:
+def decode_views(item: Any, layout: str = "auto", n_views: int = 4, draft_side: int | None = None
+                 ) -> tuple[list, str]:
     """Decode one input location to (RGB PIL views, the layout used); see :mod:`geoloc.data.layout`.
 
     ``layout="views"`` needs a list (of exactly ``n_views`` images when ``n_views`` is given by the
-    caller); ``single`` / ``panorama`` / ``strip`` need one image; ``auto`` decides per item."""
+    caller); ``single`` / ``panorama`` / ``strip`` need one image; ``auto`` decides per item.
+    ``draft_side``: the model's input side; a JPEG view or single photo is then decoded at a reduced
+    scale still at least :data:`geoloc.data.images.DRAFT_MARGIN` times that (as the training data
+    are, :class:`geoloc.train.data.LocationImages`); panoramas and strips are decoded whole."""
+    from geoloc.data.images import draft_size
     from geoloc.data.layout import check_layout, cut_views, infer_layout
 
     check_layout(layout)
+    square = None if draft_side is None else draft_size(draft_side)
     if isinstance(item, list | tuple):
         if layout not in ("auto", "views"):
             raise GeolocError(f"a list of {len(item)} views cannot be read as layout {layout!r}")
         if len(item) == 0:
             raise GeolocError("empty list of views")
-        return [_decode_one(v) for v in item], "views"
+        return [_decode_one(v, square) for v in item], "views"
     if layout == "views":
         raise GeolocError("layout 'views' needs a list of images per location")
-    img = _decode_one(item)
+
+    def single_only(size: tuple[int, int]) -> tuple[int, int] | None:
+        """Draft only an image that is one view in either orientation (EXIF may turn it)."""
+        if layout == "single" or (layout == "auto" and infer_layout(item, size, n_views) == "single"
+                                  and infer_layout(item, size[::-1], n_views) == "single"):
+            return square
+        return None
+
+    img = _decode_one(item, single_only if square is not None else None)
     used = infer_layout(item, img.size, n_views) if layout == "auto" else layout
     return cut_views(img, used, n_views), used
 
@@ -331,6 +345,13 @@ class CellScoringPredictor:
     def _cut_views(self) -> int:
         return self.default_views if self.default_views > 1 else 4
 
+    def _draft_side(self) -> int | None:
+        """The input side JPEGs are draft-decoded for (the preprocessing's resize), None if unknown."""
+        from geoloc.data.datasets import transform_size
+
+        hw = transform_size(self.transform)
+        return None if hw is None else max(hw)
+
     def _predict_batch(self, items: list, layout, views, top_k, refine, top_regions,
                        places, hedge: bool = False) -> list[Prediction]:
         preds = [self.prediction_type(source=_source_name(it)) for it in items]
@@ -339,7 +360,7 @@ class CellScoringPredictor:
         for i, it in enumerate(items):
             t0 = time.perf_counter()
             try:
-                imgs, used = decode_views(it, layout, views or self._cut_views())
+                imgs, used = decode_views(it, layout, views or self._cut_views(), self._draft_side())
                 if used == "views" and views is not None and len(imgs) != views:
                     raise GeolocError(f"expected {views} view(s), got {len(imgs)}")
                 tensors.append(torch.stack([self.transform(im) for im in imgs]))

@@ -199,7 +199,9 @@ class LocationImages(torch.utils.data.Dataset):
         return len(self.paths)
 
     def _uint8(self, path: str) -> torch.Tensor:
-        img = self._load_image(path)
+        from geoloc.data.images import draft_size
+
+        img = self._load_image(path, draft=draft_size(self.image_hw))  # JPEGs decoded near the input size
         for step in self.pil_steps:
             img = step(img)
         arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
@@ -243,11 +245,9 @@ class LocationImages(torch.utils.data.Dataset):
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        for s in self.pil_steps:
-            size = getattr(s, "size", None)
-            if size is not None:
-                return (size, size) if isinstance(size, int) else tuple(size)  # type: ignore[return-value]
-        return (224, 224)
+        from geoloc.data.datasets import transform_size
+
+        return transform_size(self.pil_steps) or (224, 224)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         images, ok = self.pixels(int(i))
