@@ -41,18 +41,18 @@ def test_run_and_errors(toy_data, tmp_path):
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the machine without usable CUDA")
-def test_device_cuda_without_cuda_is_one_line(toy_data, tmp_path):
-    """Issue 18: `--device cuda` where CUDA is not usable exits 1 with one line, before any work."""
-    import subprocess
+def test_device_cuda_without_cuda_is_one_line(toy_data, tmp_path, monkeypatch, capsys):
+    """Issue 18: `--device cuda` where CUDA is not usable exits 1 with one line, before any work
+    (the entry point torchrun runs: python -m geoloc.train.cli)."""
     import sys
-    from pathlib import Path
 
-    repo = Path(__file__).resolve().parents[2]
-    r = subprocess.run([sys.executable, "-m", "geoloc.train.cli", "run", "--manifest", str(toy_data["train"]),
-                        "--out", str(tmp_path / "b"), "--device", "cuda", "--quiet"],
-                       capture_output=True, text=True, env={**__import__("os").environ, "PYTHONPATH": str(repo)},
-                       timeout=300)
-    assert r.returncode == 1
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA is not usable" in lines[0], r.stderr
+    from geoloc.train.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["geoloc.train.cli", "run", "--manifest", str(toy_data["train"]),
+                                      "--out", str(tmp_path / "b"), "--device", "cuda", "--quiet"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA is not usable" in lines[0], lines
     assert not (tmp_path / "b").exists()
