@@ -31,6 +31,8 @@ EVAL_DIR_OPT = typer.Option(None, "--eval-dir", help="Write metrics and error pl
 SETS_OPT = typer.Option(None, "--set", help=SET_HELP)
 THREADS_OPT = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU).")
 QUIET_OPT = typer.Option(False, "--quiet", help="No progress bars.")
+SHARDS_OPT = typer.Option(None, "--shards", help="WebDataset shards of the manifest's locations (geoloc data shard: "
+                          "a folder, a brace pattern or a .tar): images are read from them, not from the files.")
 DEVICE_OPT = typer.Option(None, "--device", help="auto (CUDA when usable, else the CPU, loudly where a GPU was "
                           "expected) | cpu | cuda (fails with one line when CUDA is not usable); preset field device.")
 STRICT_OPT = typer.Option(False, "--strict", help="Refuse data that would train on little signal (e.g. < 10 %% "
@@ -138,6 +140,7 @@ def run_cmd(
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
     device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """The whole pipeline on a manifest: geocells, pretraining, fine-tuning, prototypes, bundle."""
     from geoloc.train.pipeline import train_bundle
@@ -145,7 +148,7 @@ def run_cmd(
     _threads(threads)
     p = _load_preset(preset, preset_file, sets, strict, device)
     path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
-                        eval_dir=eval_dir, keep_work=keep_work, command=command_line())
+                        eval_dir=eval_dir, keep_work=keep_work, command=command_line(), shards=shards)
     typer.echo(str(path))
 
 
@@ -165,6 +168,7 @@ def pretrain_cmd(
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
     device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """Contrastive image <-> caption pretraining; writes OUT/clip.safetensors (build_clip loads it)."""
     from geoloc.train.data import LocationImages, load_locations
@@ -178,7 +182,11 @@ def pretrain_cmd(
     if loss:
         extra["pretrain_loss"] = loss
     p = p.replace(**extra)
-    locs = load_locations(manifest, root=root, views=p.views)
+    locs = load_locations(manifest, root=root, views=p.views, check_files=shards is None)
+    if shards is not None:
+        from geoloc.train.data import attach_shards
+
+        locs = attach_shards(locs, shards)
     locs.frame, _ = derive_metadata(locs.frame)
     from geoloc.model import GeoModelConfig
 
@@ -204,6 +212,7 @@ def finetune_cmd(
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
     device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """Geocell fine-tuning (no pretraining) from a checkpoint or the preset's tower, then prototypes and bundle."""
     from geoloc.train.pipeline import train_bundle
@@ -216,7 +225,7 @@ def finetune_cmd(
     if steps is not None:
         extra["finetune_steps"] = steps
     path = train_bundle(manifest, out, p.replace(**extra), root=root, progress=not quiet,
-                        eval_manifest=eval_manifest, command=command_line())
+                        eval_manifest=eval_manifest, command=command_line(), shards=shards)
     typer.echo(str(path))
 
 

@@ -245,7 +245,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
                  eval_root: str | Path | None = None, eval_dir: str | Path | None = None,
                  work_dir: str | Path | None = None, keep_work: bool = False, command: str | None = None,
                  data_description: str | None = None, card_extra: dict[str, Any] | None = None,
-                 **overrides: Any) -> Path:
+                 shards: Any = None, **overrides: Any) -> Path:
     """Train a PIGEON model on ``train_manifest`` and write a bundle to ``out_dir``.
 
     Steps: validate + group the manifest (``preset.views`` images per location; bad rows are
@@ -268,6 +268,10 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         command: the command recorded in the card (default: this process's command line).
         data_description: what the data is (default: the manifest and its counts).
         card_extra: more card fields.
+        shards: WebDataset shards of the training manifest's locations (``geoloc data shard``: a
+            folder, a brace pattern or a list): the images are read from them
+            (:func:`geoloc.train.data.attach_shards`); the manifest still gives the coordinates and
+            labels, its image files need not exist.
 
     Returns:
         ``Path(out_dir)``.
@@ -289,7 +293,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     seed_everything(p.seed)
     # Rank 0 reads the manifest, stamps the work folder and builds the geocells and label vocabularies;
     # the other ranks wait and receive the same objects (never rebuilt per rank, so labels agree)
-    plan = on_main(_training_plan, train_manifest, root, p, work, progress)
+    plan = on_main(_training_plan, train_manifest, root, p, work, progress, shards)
     check_work_visible(work)
     locs, meta_report, val, cells, cell_ids, vocabs, labels, skipped_tasks = (
         plan[k] for k in ("locs", "meta_report", "val", "cells", "cell_ids", "vocabs", "labels", "skipped_tasks"))
@@ -442,11 +446,17 @@ def refit_heads(net: Any, images: LocationImages, preset: TrainPreset, cell_ids:
     return views.mean(axis=1), ok & images.ok.numpy(), summary
 
 
-def _training_plan(train_manifest: Any, root: Any, p: TrainPreset, work: Path, progress: bool) -> dict[str, Any]:
+def _training_plan(train_manifest: Any, root: Any, p: TrainPreset, work: Path, progress: bool,
+                   shards: Any = None) -> dict[str, Any]:
     """Rank 0's shared work of :func:`train_bundle`: the validated locations and their metadata, the
     work folder's stamp, the validation split, the geocells and cell of every location, the label
     vocabularies and labels."""
-    locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest")
+    from geoloc.train.data import attach_shards
+
+    locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest",
+                          check_files=shards is None)
+    if shards is not None:
+        locs = attach_shards(locs, shards)
     locs.frame, meta_report = derive_metadata(locs.frame)
     if progress:
         print(f"[train] {locs.summary()}", file=sys.stderr)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from representation.distributed.launch import (
@@ -77,23 +77,6 @@ class EpochBatches:
 
     def __len__(self) -> int:
         return len(self.batches())
-
-
-class StreamDataset(IterableDataset):
-    """What the Trainer needs from an iterable (streaming) dataset, e.g. WebDataset shards:
-
-    * ``__len__``: samples in one epoch over all ranks (sets the batches per epoch);
-    * ``configure(epoch, rank, world_size, batch_size, skip_batches, batches, num_workers)``, called
-      before each pass: the pass must then yield exactly ``(batches - skip_batches) * batch_size``
-      samples on every rank (equal counts, or the gradient all-reduce would wait forever), in an
-      order that depends only on (seed, epoch, rank, batch index), so a resumed run continues the
-      same stream. With DataLoader workers, worker ``w`` yields the batches the loader takes from it
-      (every ``num_workers``-th one, starting with batch ``skip_batches + w``) as whole batches.
-    """
-
-    def configure(self, *, epoch: int, rank: int, world_size: int, batch_size: int, skip_batches: int,
-                  batches: int, num_workers: int) -> None:
-        raise NotImplementedError
 
 
 def seed_everything(seed: int) -> None:
@@ -174,22 +157,8 @@ class Trainer:
     def epoch_loader(self, epoch: int, skip_batches: int) -> Iterator[Any]:
         """Batches of this rank for ``epoch`` (seeded permutation), skipping the first ``skip_batches``.
 
-        Map-style data: ONE DataLoader for the whole run (its worker processes persist across epochs)
-        whose batch sampler is pointed at the epoch before each pass. A stream
-        (:class:`StreamDataset`, e.g. WebDataset shards) is configured for the epoch and yields
-        exactly the rank's remaining batches."""
-        if isinstance(self.dataset, IterableDataset):
-            configure = getattr(self.dataset, "configure", None)
-            if configure is None:
-                raise DataError("an IterableDataset for the Trainer must implement configure(...) "
-                                "(representation.train.trainer.StreamDataset)")
-            configure(epoch=epoch, rank=self.env.rank, world_size=self.env.world_size,
-                      batch_size=self.cfg.batch_size, skip_batches=skip_batches,
-                      batches=self.batches_per_epoch(), num_workers=self.cfg.num_workers)
-            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-            yield from DataLoader(self.dataset, batch_size=self.cfg.batch_size, generator=gen,
-                                  **self._loader_options())
-            return
+        ONE DataLoader serves the whole run (its worker processes persist across epochs); its batch
+        sampler (:class:`EpochBatches`) is pointed at the epoch before each pass."""
         if self._loader is None:
             self._batches = EpochBatches(self.dataset, self.env.world_size, self.env.rank, self.cfg.seed,
                                          self.cfg.batch_size)
