@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from geoloc.geo.distance import haversine_km_torch
 from geoloc.model.heads import GEOCELL
-from representation.functional.soft_ce import soft_cross_entropy
+from representation.functional.soft_ce import counted_mean, soft_cross_entropy
 from representation.targets.geo import pigeon_geocell_targets
 
 
@@ -29,9 +29,9 @@ def haversine_smoothed_targets(lat: torch.Tensor, lon: torch.Tensor, true_cell: 
 def masked_row_mean(per_row: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
     """Mean of ``per_row`` [B] over the rows where ``counted`` [B] bool is True (0 when none), without
     boolean indexing: no host-device synchronisation, so it stays on the GPU's queue. The value
-    equals ``per_row[counted].mean()`` up to float summation order (bit for bit when every row counts)."""
-    total = torch.where(counted, per_row, torch.zeros_like(per_row)).sum()
-    return total / counted.sum().clamp_min(1).to(total.dtype)
+    equals ``per_row[counted].mean()`` up to float summation order (bit for bit when every row counts);
+    :func:`representation.functional.soft_ce.counted_mean`."""
+    return counted_mean(per_row, counted)
 
 
 def geocell_loss(logits: torch.Tensor, lat: torch.Tensor, lon: torch.Tensor, true_cell: torch.Tensor,
