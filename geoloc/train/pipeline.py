@@ -138,7 +138,7 @@ def check_work_visible(work: Path) -> None:
     blind = [r for r, ok in enumerate(seen) if not ok]
     if blind:
         raise GeolocError(f"the work folder {work} is not visible on rank(s) {blind}: a multi-node run needs "
-                          f"--work-dir (and --out) on a filesystem every node shares (docs/training.md)")
+                          f"--work-dir (and --out) on a filesystem every node shares (docs/gpu.md)")
 
 
 def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | None = None,

@@ -57,7 +57,7 @@ def cuda_problem() -> str | None:
             version = f" ({head[0].strip()})" if head else ""
         return (f"an NVIDIA driver is present{version} but torch {torch.__version__} (built for CUDA "
                 f"{torch.version.cuda}) cannot use it: the driver is probably older than that CUDA needs "
-                f"(CUDA 13 needs R580+; see docs/training.md), or no GPU is visible (CUDA_VISIBLE_DEVICES="
+                f"(CUDA 13 needs R580+; see docs/gpu.md), or no GPU is visible (CUDA_VISIBLE_DEVICES="
                 f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!s})")
     return "no NVIDIA GPU found"
 
