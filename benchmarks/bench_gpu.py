@@ -205,7 +205,7 @@ def section_flops(args, sz, dev) -> dict[str, Any]:
     print_rows(f"FLOPs and saved activations per image ({sz['tower']} at {sz['image']} px; CPU, exact)",
                ["tower", "forward GFLOP", "saved for backward per image (MB, bf16 autocast)",
                 "saved once per step (MB)"],
-               [[k, f"{v['gflop_forward']:.1f}", f"{v['saved_mb_bf16']:.1f}", f"{v['saved_mb_per_step']:.0f}"]
+               [[k, f"{v['gflop_forward']:.4g}", f"{v['saved_mb_bf16']:.4g}", f"{v['saved_mb_per_step']:.4g}"]
                 for k, v in out.items()
                 if k != "params_m"])
     print(f"parameters: vision {params['vision']:.1f} M, whole CLIP {params['all']:.1f} M")
