@@ -341,6 +341,7 @@ def _photo_folder(n_locations: int, views: int, size: tuple[int, int], folder: P
     y, x = np.mgrid[0:h, 0:w] / max(w, h)
     rows = []
     for i in range(n_locations):
+        lat, lon = float(rng.uniform(-50, 50)), float(rng.uniform(-170, 170))  # one place, all its views
         for v in range(views):
             path = folder / f"{i % distinct:05d}_{v}.jpg"
             if i < distinct:
@@ -348,8 +349,7 @@ def _photo_folder(n_locations: int, views: int, size: tuple[int, int], folder: P
                 img = np.stack([np.sin(f[0] * x + i), np.cos(f[1] * y + v), np.sin(f[2] * (x + y))], -1) * 100 + 128
                 img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
                 Image.fromarray(img).save(path, quality=90)
-            rows.append({"id": f"l{i}", "view": v, "path": str(path), "lat": float(rng.uniform(-50, 50)),
-                         "lon": float(rng.uniform(-170, 170))})
+            rows.append({"id": f"l{i}", "view": v, "path": str(path), "lat": lat, "lon": lon})
     return pd.DataFrame(rows)
 
 
