@@ -417,6 +417,14 @@ def section_refine(args, sz, dev) -> dict[str, Any]:
     return res
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its exited, reaped children (DataLoader workers)."""
+    import resource
+
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+
+
 def section_loader(args, sz, dev) -> dict[str, Any]:
     """Locations/s of the Trainer's DataLoader over streamed JPEG locations (decode + resize + normalise)."""
     from geoloc.data import images as images_mod
@@ -440,14 +448,17 @@ def section_loader(args, sz, dev) -> dict[str, Any]:
             loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, collate_fn=collate_locations,
                                                  num_workers=w, pin_memory=dev.type == "cuda",
                                                  prefetch_factor=4 if w else None, persistent_workers=False)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), _cpu_seconds()
             n = sum(len(b["ok"]) for b in loader)
-            s = time.perf_counter() - t
-            res[f"draft={draft},workers={w}"] = n / s
-            rows.append([w, "on" if draft else "off", f"{n / s:.1f}", f"{n * sz['views'] / s:.0f}"])
+            del loader                                   # workers exit, so their CPU time is counted
+            s, cpu = time.perf_counter() - t, _cpu_seconds() - c
+            res[f"draft={draft},workers={w}"] = {"locations_per_s": n / s, "cpu_ms_per_location": cpu * 1e3 / n}
+            rows.append([w, "on" if draft else "off", f"{n / s:.1f}", f"{n * sz['views'] / s:.0f}",
+                         f"{cpu * 1e3 / n:.1f}"])
     images_mod.DRAFT_MARGIN = margin
     print_rows(f"input pipeline: {sz['views']} views of {sz['photo'][0]}x{sz['photo'][1]} JPEG -> {sz['input']} px "
-               f"({os.cpu_count()} host cores)", ["workers", "JPEG draft", "locations/s", "images/s"], rows)
+               f"({os.cpu_count()} host cores)", ["workers", "JPEG draft", "locations/s", "images/s",
+                                                  "CPU ms / location (all processes)"], rows)
     return res
 
 
