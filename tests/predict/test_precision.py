@@ -41,7 +41,8 @@ def test_auto_is_bf16_on_cuda_only():
         resolve_precision("fp8", torch.device("cpu"))
 
 
-def test_bf16_forward_matches_fp32(scenes):
+def _both_precisions(scenes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fp32 embeddings, fp32 probabilities, bf16 embeddings, bf16 probabilities) of the scenes."""
     geo = scenes["geo"]
     emb32, p32, _, _ = geo.forward(scenes["pixels"])
     geo.precision = "bf16"
@@ -49,6 +50,11 @@ def test_bf16_forward_matches_fp32(scenes):
         emb16, p16, _, _ = geo.forward(scenes["pixels"])
     finally:
         geo.precision = "fp32"
+    return emb32, p32, emb16, p16
+
+
+def test_bf16_forward_matches_fp32(scenes):
+    emb32, p32, emb16, p16 = _both_precisions(scenes)
     assert emb16.dtype == np.float32 and p16.dtype == np.float64  # heads and softmax in float32 / 64
     assert not np.array_equal(emb16, emb32), "bf16 autocast must actually change the tower's arithmetic"
     cos = (emb16 * emb32).sum(1) / np.linalg.norm(emb16, axis=1) / np.linalg.norm(emb32, axis=1)
@@ -64,13 +70,7 @@ def test_refinement_is_float32_inside_autocast_and_keeps_the_nearest_member(scen
     autocast region gives bit-identical results: the Refiner switches autocast off."""
     from geoloc.refine import Refiner, build_prototypes
 
-    geo = scenes["geo"]
-    emb32, p32, _, _ = geo.forward(scenes["pixels"])
-    geo.precision = "bf16"
-    try:
-        emb16, _, _, _ = geo.forward(scenes["pixels"])
-    finally:
-        geo.precision = "fp32"
+    emb32, p32, emb16, _ = _both_precisions(scenes)
     n = len(emb32)
     cells = p32.argmax(1)
     rng = np.random.default_rng(0)
