@@ -75,7 +75,9 @@ def main() -> None:
 
     from geoloc.bundle import load_bundle
 
-    sets = {"tower": "geoloc-tiny-vit", "cells": "grid", "grid_deg": 45.0, "pretrain_steps": args.pretrain_steps,
+    # the settings of tests/train/test_ddp_pipeline.py (all views every step: random view subsets would
+    # be drawn per rank, and 2 processes could not train what 1 does)
+    sets = {"tower": "geoloc-tiny-vit", "embedding": "tokens_mean", "train_views": None, "cells": "grid", "grid_deg": 45.0, "pretrain_steps": args.pretrain_steps,
             "pretrain_batch_size": args.batch, "finetune_steps": args.finetune_steps, "batch_size": args.batch,
             "warmup_steps": 1, "checkpoint_every": 10_000, "eval_batch_size": 32, "device": "cpu"}
     print(f"# bench_ddp: {machine_summary()}")
