@@ -483,6 +483,8 @@ def main() -> None:
           + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""))
     results: dict[str, Any] = {"machine": machine_summary(), "torch": torch.__version__, "tiny": args.tiny}
     out = args.out or os.environ.get("OUT")
+    scratch = tempfile.TemporaryDirectory(prefix="bench_gpu-")
+    tempfile.tempdir = scratch.name  # every mkdtemp of the sections lands here and goes at the end
     for name in [s.strip() for s in args.sections.split(",") if s.strip()]:
         if name not in SECTIONS:
             raise SystemExit(f"unknown section {name!r}; known: {', '.join(SECTIONS)}")
@@ -500,6 +502,8 @@ def main() -> None:
         if out:
             Path(out).mkdir(parents=True, exist_ok=True)
             (Path(out) / "bench_gpu.json").write_text(json.dumps(results, indent=1, default=str))
+    tempfile.tempdir = None
+    scratch.cleanup()
 
 
 if __name__ == "__main__":
