@@ -178,11 +178,15 @@ _register()
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one line on stderr and exit code 1 for user errors."""
+    from representation.distributed.launch import shutdown
+
     try:
         app(args=argv, standalone_mode=True)
     except (GeolocError, RepresentationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        shutdown()  # a torchrun'd `geoloc train ...` leaves no process group behind
 
 
 if __name__ == "__main__":  # pragma: no cover

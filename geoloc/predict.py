@@ -178,7 +178,7 @@ def _source_name(item: Any) -> str:
         return f"<{type(item).__name__}>"
 
 
-def _decode_one(src: Any):
+def _decode_one(src: Any, draft: Any = None):
     from PIL import Image
 
     from geoloc.data.images import load_image, to_rgb
@@ -190,27 +190,41 @@ def _decode_one(src: Any):
         except (OSError, ValueError) as exc:
             raise GeolocError(f"PIL image could not be read ({exc})") from exc
     if isinstance(src, str | os.PathLike | bytes | bytearray | memoryview) or hasattr(src, "read"):
-        return load_image(src)
+        return load_image(src, draft=draft)
     raise GeolocError(f"unsupported input type {type(src).__name__} (use a path, bytes or a PIL image)")
 
 
-def decode_views(item: Any, layout: str = "auto", n_views: int = 4) -> tuple[list, str]:
+def decode_views(item: Any, layout: str = "auto", n_views: int = 4, draft_side: int | None = None
+                 ) -> tuple[list, str]:
     """Decode one input location to (RGB PIL views, the layout used); see :mod:`geoloc.data.layout`.
 
     ``layout="views"`` needs a list (of exactly ``n_views`` images when ``n_views`` is given by the
-    caller); ``single`` / ``panorama`` / ``strip`` need one image; ``auto`` decides per item."""
+    caller); ``single`` / ``panorama`` / ``strip`` need one image; ``auto`` decides per item.
+    ``draft_side``: the model's input side; a JPEG view or single photo is then decoded at a reduced
+    scale still at least :data:`geoloc.data.images.DRAFT_MARGIN` times that (as the training data
+    are, :class:`geoloc.train.data.LocationImages`); panoramas and strips are decoded whole."""
+    from geoloc.data.images import draft_size
     from geoloc.data.layout import check_layout, cut_views, infer_layout
 
     check_layout(layout)
+    square = None if draft_side is None else draft_size(draft_side)
     if isinstance(item, list | tuple):
         if layout not in ("auto", "views"):
             raise GeolocError(f"a list of {len(item)} views cannot be read as layout {layout!r}")
         if len(item) == 0:
             raise GeolocError("empty list of views")
-        return [_decode_one(v) for v in item], "views"
+        return [_decode_one(v, square) for v in item], "views"
     if layout == "views":
         raise GeolocError("layout 'views' needs a list of images per location")
-    img = _decode_one(item)
+
+    def single_only(size: tuple[int, int]) -> tuple[int, int] | None:
+        """Draft only an image that is one view in either orientation (EXIF may turn it)."""
+        if layout == "single" or (layout == "auto" and infer_layout(item, size, n_views) == "single"
+                                  and infer_layout(item, size[::-1], n_views) == "single"):
+            return square
+        return None
+
+    img = _decode_one(item, single_only if square is not None else None)
     used = infer_layout(item, img.size, n_views) if layout == "auto" else layout
     return cut_views(img, used, n_views), used
 
@@ -223,9 +237,11 @@ def _is_single(inputs: Any) -> bool:
 
 
 def _resolve_device(device) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    """None / "auto": CUDA when usable (loudly CPU where a GPU was expected); else as given
+    (:func:`representation.distributed.resolve_device`; "cuda" without CUDA fails in one line)."""
+    from representation.distributed.launch import resolve_device
+
+    return resolve_device(device, what="prediction")
 
 
 # --------------------------------------------------------------------------- shared assembly
@@ -334,6 +350,13 @@ class CellScoringPredictor:
     def _cut_views(self) -> int:
         return self.default_views if self.default_views > 1 else 4
 
+    def _draft_side(self) -> int | None:
+        """The input side JPEGs are draft-decoded for (the preprocessing's resize), None if unknown."""
+        from geoloc.data.datasets import transform_size
+
+        hw = transform_size(self.transform)
+        return None if hw is None else max(hw)
+
     def embed(self, inputs, *, layout: str = "auto", views: int | None = None,
               progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
         """The fused embedding of every input location ([N, D] float32; NaN rows for items that failed)
@@ -371,7 +394,7 @@ class CellScoringPredictor:
         for i, it in enumerate(items):
             t0 = time.perf_counter()
             try:
-                imgs, used = decode_views(it, layout, views or self._cut_views())
+                imgs, used = decode_views(it, layout, views or self._cut_views(), self._draft_side())
                 if used == "views" and views is not None and len(imgs) != views:
                     raise GeolocError(f"expected {views} view(s), got {len(imgs)}")
                 tensors.append(torch.stack([self.transform(im) for im in imgs]))
@@ -466,9 +489,14 @@ class Geolocator(CellScoringPredictor):
         device: torch device; None = CUDA when available, else CPU.
         batch_size: locations per forward pass.
         refine_backend: ``auto`` | ``faiss`` | ``torch`` (see :class:`geoloc.refine.Refiner`).
+        precision: the tower's forward: ``auto`` (bf16 autocast on CUDA, float32 on the CPU) | ``fp32``
+            | ``bf16`` (:mod:`geoloc.model.precision`); heads, softmax and refinement are always float32+.
+        refine: build the refiner from the bundle's prototypes (False: the forward pass only, e.g. on
+            the ranks of a sharded evaluation that do not refine).
     """
 
-    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto") -> None:
+    def __init__(self, bundle: Bundle, device=None, *, batch_size: int = 32, refine_backend: str = "auto",
+                 precision: str = "auto", refine: bool = True) -> None:
         from geoloc.data.datasets import open_clip_transform
         from geoloc.refine import Refiner
 
@@ -476,7 +504,10 @@ class Geolocator(CellScoringPredictor):
             raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
         self.bundle = bundle
         self.config = bundle.config
+        from geoloc.model.precision import resolve_precision
+
         self.device = _resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
         self.model = bundle.model.to(self.device).eval()
         self.transform = open_clip_transform(dict(self.config["preprocessing"]))
@@ -484,7 +515,7 @@ class Geolocator(CellScoringPredictor):
         self._init_cells(bundle.geocells)
         self.refiner = None
         self.hedge = bool(self.config["refine"].get("hedge", False))
-        if bundle.prototypes is not None:
+        if bundle.prototypes is not None and refine:
             settings = {k: v for k, v in self.config["refine"].items() if k != "hedge"}
             self.refiner = Refiner(bundle.prototypes, cell_centroids=self.centroids, **settings,
                                    backend=refine_backend, device=self.device)
@@ -515,13 +546,18 @@ class Geolocator(CellScoringPredictor):
     def forward(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray,
                                                                                       float, float]:
         """pixels [B, V, 3, S, S] -> (embedding [B, D] float32, cell probabilities [B, C] float64,
-        embed ms, classify ms)."""
+        embed ms, classify ms). The tower runs at :attr:`precision` (bf16 autocast on CUDA by default),
+        the heads and the softmax in float32 / float64."""
+        from geoloc.model.precision import inference_autocast
+
         t0 = time.perf_counter()
-        if self.device.type == "cuda":
+        if self.device.type == "cuda" and not pixels.is_pinned():
             pixels = pixels.pin_memory()
         x = pixels.to(self.device, non_blocking=True)
         v = None if valid is None else valid.to(self.device)
-        emb = self.model.embed(x, v)
+        with inference_autocast(self.device, self.precision):
+            emb = self.model.embed(x, v)
+        emb = emb.float()
         self._sync()
         t1 = time.perf_counter()
         # float64 softmax: reported cell probabilities sum to 1 within 1e-12

@@ -23,3 +23,7 @@ class DataError(RepresentationError, ValueError):
 
 class MissingModelError(RepresentationError):
     """A pretrained model is not installed locally (the message says what to fetch and where)."""
+
+
+class DeviceError(RepresentationError):
+    """A device that cannot be used (``cuda`` asked for without usable CUDA, more processes than GPUs)."""

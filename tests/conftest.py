@@ -39,18 +39,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     no_browser = browser_unavailable()
     skip_browser = pytest.mark.skip(reason=no_browser or "")
     for item in items:
-        if "browser" in item.keywords and no_browser:
+        # markers, not item.keywords: keywords also hold the names of the folders above the test
+        # (a checkout in a folder named "gpu" or "slow" would otherwise skip every test)
+        if item.get_closest_marker("browser") and no_browser:
             item.add_marker(skip_browser)
-        if "slow" in item.keywords and not config.getoption("--runslow"):
+        if item.get_closest_marker("slow") and not config.getoption("--runslow"):
             item.add_marker(skip_slow)
-        if "gpu" in item.keywords and not cuda:
+        if item.get_closest_marker("gpu") and not cuda:
             item.add_marker(skip_gpu)
 
 
 @pytest.fixture(autouse=True)
 def _browser_only_when_marked(request, monkeypatch):
     """Tests not marked ``browser`` cannot start Chromium (see the module docstring)."""
-    if "browser" not in request.keywords:
+    if request.node.get_closest_marker("browser") is None:
         from bot.driver import NO_BROWSER_ENV
 
         monkeypatch.setenv(NO_BROWSER_ENV, f"{request.node.nodeid} is not marked pytest.mark.browser")

@@ -112,6 +112,17 @@ def open_clip_transform(model_name_or_cfg: str | dict, image_size: int | None = 
                                      aug_cfg=aug_cfg)
 
 
+def transform_size(transform: Transform | Sequence[Transform]) -> tuple[int, int] | None:
+    """(height, width) in pixels that a preprocessing pipeline (a Compose or a list of steps) resizes
+    to: the ``size`` of its first step that has one (open_clip's Resize); None when no step says."""
+    steps = transform if isinstance(transform, list | tuple) else getattr(transform, "transforms", [transform])
+    for step in steps:
+        size = getattr(step, "size", None)
+        if size is not None:
+            return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[-1]))
+    return None
+
+
 # --------------------------------------------------------------------------- labels
 
 

@@ -187,6 +187,66 @@ def _finish(key: str, members: dict[str, bytes], decode: bool, url: str) -> dict
     return sample
 
 
+MEMBER_PREFIX = "tar-member:"
+"""Prefix of an image reference into a shard: ``tar-member:<offset>:<size>:<shard path>`` (the bytes of
+one tar member), usable wherever a location's image path is (:func:`read_member`)."""
+
+
+def member_ref(url: str, offset: int, size: int) -> str:
+    """The reference of the ``size`` bytes at ``offset`` of shard ``url`` (see :data:`MEMBER_PREFIX`)."""
+    return f"{MEMBER_PREFIX}{int(offset)}:{int(size)}:{url}"
+
+
+def is_member_ref(path: str) -> bool:
+    return isinstance(path, str) and path.startswith(MEMBER_PREFIX)
+
+
+_FDS: dict[tuple[int, str], int] = {}
+
+
+def read_member(ref: str) -> bytes:
+    """The bytes a :func:`member_ref` points to: one positioned read (``os.pread``) of an open shard.
+    File descriptors are cached per process (DataLoader workers open their own after the fork), so
+    a training step reads its images with no open() or seek per image."""
+    offset, size, url = ref[len(MEMBER_PREFIX):].split(":", 2)
+    key = (os.getpid(), url)
+    fd = _FDS.get(key)
+    if fd is None:
+        try:
+            fd = _FDS[key] = os.open(url, os.O_RDONLY)
+        except OSError as exc:
+            raise ImageDecodeError(f"{url}: cannot open shard ({exc})") from exc
+    data = os.pread(fd, int(size), int(offset))
+    if len(data) != int(size):
+        raise ImageDecodeError(f"{url}: member at byte {offset} is cut short ({len(data)} of {size} bytes)")
+    return data
+
+
+def index_shards(urls: str | os.PathLike | Iterable[str | os.PathLike]) -> dict[str, list[str]]:
+    """``{location id: [member ref of view 0, view 1, ...]}`` over every sample of the shards, read
+    from the tar headers and each sample's small JSON (for its id) without reading any image: one
+    pass over the headers, after which training reads images by reference (:func:`read_member`),
+    in any order. Raises :class:`InputFileError` for a shard that cannot be read."""
+    index: dict[str, list[str]] = {}
+    for url in expand_shards(urls):
+        try:
+            tar = tarfile.open(url, "r")  # noqa: SIM115 - used as a context below
+        except (OSError, tarfile.TarError) as exc:
+            raise InputFileError(f"{url}: cannot open shard ({exc})") from exc
+        samples: dict[str, dict[str, tarfile.TarInfo]] = {}
+        with tar:
+            for info in tar:
+                if info.isfile():
+                    key, _, ext = os.path.basename(info.name).partition(".")
+                    samples.setdefault(key, {})[ext] = info
+            for key, members in samples.items():
+                meta = json.loads(tar.extractfile(members["json"]).read().decode()) if "json" in members else {}
+                views = sorted((int(m.group(1)), info) for ext, info in members.items()
+                               if (m := _VIEW_RE.match(ext)))
+                index[str(meta.get("id", key))] = [member_ref(url, info.offset_data, info.size) for _, info in views]
+    return index
+
+
 def manifest_to_shards(manifest: pd.DataFrame, out_dir: str | os.PathLike, *, root=None,
                        maxcount: int = 1000, prefix: str = "shard", max_side: int | None = None,
                        progress: bool = True) -> tuple[list[Path], ValidationReport]:

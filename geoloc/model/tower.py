@@ -195,9 +195,11 @@ class VisionTower(nn.Module):
             self.embed_dim = int(visual.transformer.width)
 
     def _probe_dim(self) -> int:
+        first = next(self.visual.parameters())  # on the tower's device and dtype (a CUDA tower works)
         with torch.no_grad():
-            x = torch.zeros(1, 3, self.image_size, self.image_size)
-            return int(self.visual(x).shape[-1])
+            x = torch.zeros(1, 3, self.image_size, self.image_size, device=first.device, dtype=first.dtype)
+            out = self.visual(x)
+            return int((out[0] if isinstance(out, tuple) else out).shape[-1])
 
     def tokens(self, images: torch.Tensor, *, apply_ln: bool = True) -> torch.Tensor:
         """ViT output tokens [N, L, width] (class token first), after ``ln_post`` if ``apply_ln``."""

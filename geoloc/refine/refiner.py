@@ -154,7 +154,14 @@ class Refiner:
         Args:
             embeddings: [B, D] query embeddings (numpy or torch), same space as the prototypes.
             cell_probs: [B, C] classifier probabilities over the C geocells (softmax of the logits).
+
+        Always float32, also inside a caller's autocast region (bf16 distance products would change
+        the nearest-member choice; see :mod:`geoloc.model.precision`).
         """
+        with torch.autocast(device_type=self.device.type, enabled=False):
+            return self._refine(embeddings, cell_probs)
+
+    def _refine(self, embeddings, cell_probs) -> RefineResult:
         q = torch.as_tensor(embeddings, dtype=torch.float32).to(self.device)
         probs = torch.as_tensor(cell_probs, dtype=torch.float32).to(self.device)
         if q.dim() != 2 or q.shape[1] != self.p.dim:

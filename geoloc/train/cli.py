@@ -31,6 +31,10 @@ EVAL_DIR_OPT = typer.Option(None, "--eval-dir", help="Write metrics and error pl
 SETS_OPT = typer.Option(None, "--set", help=SET_HELP)
 THREADS_OPT = typer.Option(None, "--threads", help="torch intra-op threads (1 is best on a busy CPU).")
 QUIET_OPT = typer.Option(False, "--quiet", help="No progress bars.")
+SHARDS_OPT = typer.Option(None, "--shards", help="WebDataset shards of the manifest's locations (geoloc data shard: "
+                          "a folder, a brace pattern or a .tar): images are read from them, not from the files.")
+DEVICE_OPT = typer.Option(None, "--device", help="auto (CUDA when usable, else the CPU, loudly where a GPU was "
+                          "expected) | cpu | cuda (fails with one line when CUDA is not usable); preset field device.")
 STRICT_OPT = typer.Option(False, "--strict", help="Refuse data that would train on little signal (e.g. < 10 %% "
                           "distinct captions) instead of warning (preset field strict).")
 
@@ -66,10 +70,15 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None, strict: bool = False):
+def _overrides(sets: list[str] | None, strict: bool = False, device: str | None = None) -> dict[str, Any]:
+    return parse_sets(sets) | ({"strict": True} if strict else {}) | ({"device": device} if device else {})
+
+
+def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None, strict: bool = False,
+                 device: str | None = None):
     from geoloc.train.presets import TrainPreset, get_preset
 
-    overrides = parse_sets(sets) | ({"strict": True} if strict else {})
+    overrides = _overrides(sets, strict, device)
     if preset_file is not None:
         return TrainPreset.from_json(preset_file).replace(**overrides)
     return get_preset(name, **overrides)
@@ -104,6 +113,7 @@ def preset_cmd(
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
+    device: str | None = DEVICE_OPT,
 ) -> None:
     """Train a preset end to end (synthworld-tiny generates its SynthWorld data and evaluates held out)."""
     from geoloc.train.pipeline import train_preset
@@ -111,7 +121,7 @@ def preset_cmd(
     _threads(threads)
     path = train_preset(name, out, progress=not quiet, manifest=manifest, root=root, eval_manifest=eval_manifest,
                         eval_dir=eval_dir, keep_work=keep_work, work_dir=work_dir, command=command_line(),
-                        **(parse_sets(sets) | ({"strict": True} if strict else {})))
+                        **_overrides(sets, strict, device))
     typer.echo(str(path))
 
 
@@ -129,14 +139,16 @@ def run_cmd(
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
+    device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """The whole pipeline on a manifest: geocells, pretraining, fine-tuning, prototypes, bundle."""
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict)
+    p = _load_preset(preset, preset_file, sets, strict, device)
     path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
-                        eval_dir=eval_dir, keep_work=keep_work, command=command_line())
+                        eval_dir=eval_dir, keep_work=keep_work, command=command_line(), shards=shards)
     typer.echo(str(path))
 
 
@@ -155,6 +167,8 @@ def pretrain_cmd(
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
+    device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """Contrastive image <-> caption pretraining; writes OUT/clip.safetensors (build_clip loads it)."""
     from geoloc.train.data import LocationImages, load_locations
@@ -163,12 +177,16 @@ def pretrain_cmd(
     from geoloc.train.pretrain import pretrain
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict)
+    p = _load_preset(preset, preset_file, sets, strict, device)
     extra: dict[str, Any] = {"pretrain_steps": steps or max(1, p.pretrain_steps)}
     if loss:
         extra["pretrain_loss"] = loss
     p = p.replace(**extra)
-    locs = load_locations(manifest, root=root, views=p.views)
+    locs = load_locations(manifest, root=root, views=p.views, check_files=shards is None)
+    if shards is not None:
+        from geoloc.train.data import attach_shards
+
+        locs = attach_shards(locs, shards)
     locs.frame, _ = derive_metadata(locs.frame)
     from geoloc.model import GeoModelConfig
 
@@ -193,25 +211,37 @@ def finetune_cmd(
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
+    device: str | None = DEVICE_OPT,
+    shards: str | None = SHARDS_OPT,
 ) -> None:
     """Geocell fine-tuning (no pretraining) from a checkpoint or the preset's tower, then prototypes and bundle."""
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict)
+    p = _load_preset(preset, preset_file, sets, strict, device)
     extra: dict[str, Any] = {"pretrain_steps": 0}
     if checkpoint is not None:
         extra.update(checkpoint=str(checkpoint), pretrained=None)
     if steps is not None:
         extra["finetune_steps"] = steps
     path = train_bundle(manifest, out, p.replace(**extra), root=root, progress=not quiet,
-                        eval_manifest=eval_manifest, command=command_line())
+                        eval_manifest=eval_manifest, command=command_line(), shards=shards)
     typer.echo(str(path))
 
 
-if __name__ == "__main__":  # python -m geoloc.train.cli ... (also under torchrun)
+def main() -> None:
+    """``python -m geoloc.train.cli`` (also under torchrun): user errors -> one line, exit 1; the
+    process group (if any) is destroyed at the end."""
+    from representation.distributed.launch import shutdown
+
     try:
         app()
     except (GeolocError, RepresentationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from exc
+    finally:
+        shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -105,6 +105,29 @@ def load_locations(manifest: str | Path | pd.DataFrame, *, root: str | Path | No
     return Locations(frame.reset_index(drop=True), views, int(report.n_bad), len(rejected), problems)
 
 
+def attach_shards(locs: Locations, shards: Any) -> Locations:
+    """``locs`` with every location's image paths replaced by references into WebDataset ``shards``
+    (written by ``geoloc data shard``; matched by location id, views in stored order): the images are
+    then read from the shards (:func:`geoloc.data.shards.read_member`: one positioned read per image,
+    no file per image) by every stage that reads images. Locations missing from the shards or with
+    fewer than ``locs.views`` stored views are dropped and counted in ``rejected``."""
+    from geoloc.data.shards import index_shards
+
+    index = index_shards(shards)
+    frame = locs.frame.copy()
+    refs = [index.get(str(i)) for i in frame["id"]]
+    good = np.array([r is not None and len(r) >= locs.views for r in refs], dtype=bool)
+    problems = list(locs.problems)
+    missing = [str(i) for i, g in zip(frame["id"], good, strict=True) if not g]
+    if missing:
+        problems.append(f"{len(missing)} location(s) not in the shards with {locs.views} view(s), e.g. {missing[0]}")
+    frame["paths"] = [tuple(r[:locs.views]) if g else () for r, g in zip(refs, good, strict=True)]
+    frame = frame[good].reset_index(drop=True)
+    if len(frame) == 0:
+        raise InputFileError(f"none of the {len(locs)} location(s) is in the shards {shards}")
+    return Locations(frame, locs.views, locs.invalid_rows, locs.rejected + len(missing), problems)
+
+
 def label_column(frame: pd.DataFrame, task: str) -> str | None:
     """The manifest column holding ``task``'s labels (None when the manifest has none)."""
     for col in LABEL_COLUMNS.get(task, (task,)):
@@ -199,7 +222,11 @@ class LocationImages(torch.utils.data.Dataset):
         return len(self.paths)
 
     def _uint8(self, path: str) -> torch.Tensor:
-        img = self._load_image(path)
+        from geoloc.data.images import draft_size
+        from geoloc.data.shards import is_member_ref, read_member
+
+        src = read_member(path) if is_member_ref(path) else path  # a file, or an image inside a shard
+        img = self._load_image(src, draft=draft_size(self.image_hw))  # JPEGs decoded near the input size
         for step in self.pil_steps:
             img = step(img)
         arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
@@ -243,11 +270,9 @@ class LocationImages(torch.utils.data.Dataset):
 
     @property
     def image_hw(self) -> tuple[int, int]:
-        for s in self.pil_steps:
-            size = getattr(s, "size", None)
-            if size is not None:
-                return (size, size) if isinstance(size, int) else tuple(size)  # type: ignore[return-value]
-        return (224, 224)
+        from geoloc.data.datasets import transform_size
+
+        return transform_size(self.pil_steps) or (224, 224)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         images, ok = self.pixels(int(i))
@@ -263,5 +288,5 @@ def collate_locations(samples: list[dict[str, torch.Tensor]]) -> dict[str, torch
     return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
 
 
-__all__ = ["LABEL_COLUMNS", "LocationImages", "Locations", "build_vocab", "collate_locations", "encode_labels",
-           "label_column", "load_locations", "split_transform"]
+__all__ = ["LABEL_COLUMNS", "LocationImages", "Locations", "attach_shards", "build_vocab", "collate_locations",
+           "encode_labels", "label_column", "load_locations", "split_transform"]

@@ -9,19 +9,20 @@ admin-1, climate, month; label -1 = unknown). Rows whose images failed to decode
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from geoloc.errors import GeolocError
-from geoloc.model import GEOCELL, GeoModel, geocell_loss
+from geoloc.model import GEOCELL, GeoModel
+from geoloc.model.losses import multitask_loss
+from geoloc.model.unused import freeze_unused
 from geoloc.train.data import collate_locations
-from geoloc.train.presets import TrainPreset
+from geoloc.train.presets import TrainPreset, describe_batch, rank_batch
 
 
 class BatchGeoModel(nn.Module):
@@ -48,6 +49,16 @@ class BatchGeoModel(nn.Module):
             images = images[rows, pick]
             valid = None if valid is None else valid[rows, pick]
         return self.net(images, valid)
+
+
+def rank_masked_mean(per_row: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """Mean of ``per_row`` over the ``counted`` rows of ALL ranks (:func:`representation.distributed.masked_mean`
+    with a local loss): after DDP's gradient average the gradient is the full-batch one even when ranks
+    count different numbers of rows (undecodable images, unknown labels); in one process
+    :func:`geoloc.model.losses.masked_row_mean`. An all-reduce of two numbers, no host synchronisation."""
+    from representation.distributed import GatherSpec, masked_mean
+
+    return masked_mean(per_row, counted, GatherSpec(local_loss=True))
 
 
 class GeocellTrainingLoss(nn.Module):
@@ -78,44 +89,21 @@ class GeocellTrainingLoss(nn.Module):
         self.cell_key = cell_key
 
     def forward(self, features: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        # masked means, no boolean indexing and no bool()/int() of device tensors: nothing here waits for the GPU
         logits = features[GEOCELL]
         ok = batch["ok"].bool() if "ok" in batch else torch.ones(logits.shape[0], dtype=torch.bool,
                                                                   device=logits.device)
-        out: dict[str, Any] = {}
-        if bool(ok.any()):
-            cell_l = geocell_loss(logits[ok], batch["lat"][ok], batch["lon"][ok], batch[self.cell_key][ok],
-                                  self.centroids, tau_km=self.tau_km, smooth=self.smooth,
-                                  target_form=self.target_form)
-        else:
-            cell_l = logits.sum() * 0.0
-        out["geocell_loss"] = self.weights.get(GEOCELL, 1.0) * cell_l
-        logs = {"geocell_ce": cell_l.detach()}
-        for task, task_logits in features.items():
-            if task in (GEOCELL, "embedding") or task not in batch:
-                continue
-            y = batch[task].long()
-            known = ok & (y >= 0)
-            term = (F.cross_entropy(task_logits[known], y[known]) if bool(known.any())
-                    else task_logits.sum() * 0.0)
-            out[f"{task}_loss"] = self.weights.get(task, 1.0) * term
-            logs[f"{task}_ce"] = term.detach()
+        labels = {GEOCELL: batch[self.cell_key],
+                  **{t: batch[t] for t in features if t not in (GEOCELL, "embedding") and t in batch}}
+        _, parts = multitask_loss(features, batch["lat"], batch["lon"], labels, self.centroids, tau_km=self.tau_km,
+                                  smooth=self.smooth, target_form=self.target_form, rows=ok, mean=rank_masked_mean)
+        out: dict[str, Any] = {f"{task}_loss": self.weights.get(task, 1.0) * term for task, term in parts.items()}
+        logs = {f"{'geocell' if task == GEOCELL else task}_ce": term.detach() for task, term in parts.items()}
         with torch.no_grad():
-            acc = (logits.argmax(1)[ok] == batch[self.cell_key][ok]).float().mean() if bool(ok.any()) else 0.0
-        logs["cell_acc"] = acc
+            hit = logits.argmax(1) == batch[self.cell_key].to(logits.device)
+            logs["cell_acc"] = rank_masked_mean(hit.float(), ok)
         out["logs"] = logs
         return out
-
-
-def freeze_unused(net: GeoModel) -> list[str]:
-    """Stop gradients to parameters the forward pass never uses (the CLIP projection when the
-    embedding is a token mean), so DDP (no ``find_unused_parameters``) can reduce every
-    gradient. Returns their names."""
-    names = []
-    proj = getattr(net.tower.visual, "proj", None)
-    if net.config.embedding != "pooled" and isinstance(proj, nn.Parameter):
-        proj.requires_grad_(False)
-        names.append("tower.visual.proj")
-    return names
 
 
 def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: np.ndarray, preset: TrainPreset,
@@ -124,29 +112,38 @@ def finetune(net: GeoModel, dataset: torch.utils.data.Dataset, cell_centroids: n
     with a ``cell`` label and the auxiliary labels) with the preset's loss and optimiser settings.
 
     Checkpoints go to ``out_dir`` (resumed automatically); returns the Trainer's summary
-    ``{"step", "last": {metric: value}}``. Runs under torchrun as well (DDP; ``batch_size`` is per rank).
+    ``{"step", "last": {metric: value}}``. Runs under torchrun as well (DDP): ``preset.batch_size`` is
+    the global batch, split over the ranks (:func:`geoloc.train.presets.rank_batch`).
     """
+    from representation.distributed.launch import init_from_env
     from representation.train import TrainConfig, Trainer
 
     if preset.finetune_steps < 1:
         raise GeolocError("finetune_steps must be >= 1 to fine-tune")
+    env = init_from_env(preset.device)
     net.freeze(preset.freeze)
-    freeze_unused(net)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    batch = min(preset.batch_size, max(1, len(dataset) // world))  # type: ignore[arg-type]
+    frozen = freeze_unused(net)
+    if preset.grad_checkpointing:
+        net.tower.visual.set_grad_checkpointing(True)
+    batch = rank_batch(preset.batch_size, len(dataset), env.world_size, what="fine-tuning")  # type: ignore[arg-type]
     micro = preset.micro_batch_size if preset.micro_batch_size is None else min(preset.micro_batch_size, batch)
+    if progress and env.is_main:
+        print(f"[finetune] {describe_batch(batch, env.world_size, micro if micro and micro < batch else None)}; "
+              f"device {env.device}; frozen (unused by the forward): {', '.join(frozen) or 'none'}", file=sys.stderr)
     cfg = TrainConfig(out_dir=str(out_dir), total_steps=preset.finetune_steps, batch_size=batch,
                       micro_batch_size=micro, lr=preset.lr, weight_decay=preset.weight_decay,
                       warmup_steps=min(preset.warmup_steps, preset.finetune_steps - 1),
                       grad_clip=preset.grad_clip, precision=preset.precision, seed=preset.seed,
                       checkpoint_every=preset.checkpoint_every, keep_checkpoints=1, log_every=10,
-                      device=preset.device, progress=progress)
+                      device=preset.device, progress=progress, num_workers=preset.num_workers)
     loss = GeocellTrainingLoss(cell_centroids, tau_km=preset.tau_km, smooth=preset.loss == "haversine",
                                weights=preset.loss_weights, target_form=preset.target_form)
     trainer = Trainer(BatchGeoModel(net, preset.train_views), loss, dataset, cfg, collate_fn=collate_locations)
     result = trainer.fit(stop_at_step=stop_at_step)
+    if preset.grad_checkpointing:
+        net.tower.visual.set_grad_checkpointing(False)
     net.to("cpu")
     return result
 
 
-__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune", "freeze_unused"]
+__all__ = ["BatchGeoModel", "GeocellTrainingLoss", "finetune", "freeze_unused", "rank_masked_mean"]

@@ -29,6 +29,7 @@ from geoloc.errors import GeolocError
 from geoloc.train.data import LocationImages, Locations, build_vocab, encode_labels, load_locations
 from geoloc.train.metadata import derive_metadata
 from geoloc.train.presets import TrainPreset, get_preset
+from representation.train.checkpoint import write_text_atomic
 
 SYNTH_NOTE = ("Trained on procedurally generated SynthWorld street scenes only (geoloc.synth), not on photos: "
               "it locates SynthWorld scenes; real photos need a model trained on real photos "
@@ -113,7 +114,7 @@ def _prepare_work(work: Path, preset: TrainPreset, data_key: str) -> None:
             for sub in ("pretrain", "finetune"):
                 shutil.rmtree(work / sub, ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+    write_text_atomic(f, json.dumps(stamp, indent=1, sort_keys=True))  # a concurrent reader never sees half a stamp
 
 
 def _data_key(manifest: Any, locs: Locations) -> str:
@@ -127,15 +128,23 @@ def _data_key(manifest: Any, locs: Locations) -> str:
     return h.hexdigest()[:16]
 
 
-def _is_main() -> bool:
-    from representation.distributed.gather import world
+def check_work_visible(work: Path) -> None:
+    """Every rank must see the work folder rank 0 prepared (checkpoints hold one RNG file per rank,
+    and the data generated there is read by all): multi-node runs need it on a shared filesystem.
+    Raises :class:`GeolocError` on every rank, naming the ranks that do not see it."""
+    from representation.distributed.launch import all_gather_objects
 
-    return world()[0] == 0
+    seen = all_gather_objects((work / "run.json").is_file())
+    blind = [r for r, ok in enumerate(seen) if not ok]
+    if blind:
+        raise GeolocError(f"the work folder {work} is not visible on rank(s) {blind}: a multi-node run needs "
+                          f"--work-dir (and --out) on a filesystem every node shares (docs/gpu.md)")
 
 
 def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | None = None,
                        cache: bool = True, batch_size: int = 128, progress: bool = True,
-                       train_cells: np.ndarray | None = None, return_predictions: bool = False) -> dict[str, Any]:
+                       train_cells: np.ndarray | None = None, return_predictions: bool = False,
+                       device: str | Any | None = None, num_workers: int = 0) -> dict[str, Any] | None:
     """Metrics of an in-memory bundle on ``locs`` (held-out locations).
 
     Returns ``{"refined": metrics, "no_refinement": metrics, "majority_cell": metrics | None,
@@ -145,38 +154,59 @@ def evaluate_locations(bundle: Any, locs: Locations, *, eval_dir: str | Path | N
     With ``eval_dir``: metrics.json/md, error histogram and map of the refined predictions.
     ``return_predictions``: also ``"predictions"``, the refined (lat, lon) [N, 2] (NaN where the
     images did not decode).
-    """
-    from tqdm.auto import tqdm
 
+    The forward pass runs on ``device`` (None = CUDA when usable; the tower in bf16 autocast there)
+    with ``num_workers`` decoding processes; under torchrun every rank predicts its share of the
+    locations, the embeddings and cell probabilities are gathered once to rank 0, which refines,
+    scores and returns the metrics (the other ranks return None).
+    """
     from geoloc.eval import report
     from geoloc.predict import Geolocator
     from geoloc.refine.hedge import apply_hedge
-    from geoloc.train.data import collate_locations
-    from geoloc.train.embed import model_transform
+    from geoloc.train.embed import gather_rows, model_transform, shard_loader, shard_rows
+    from representation.distributed.gather import world
 
-    geo = Geolocator(bundle, device="cpu", batch_size=batch_size)
-    ds = LocationImages(locs, model_transform(bundle.model), cache=cache, progress=progress)
-    n = len(ds)
-    cent = bundle.geocells.centroids
-    ref_lat, ref_lon = np.full(n, np.nan), np.full(n, np.nan)
-    top_lat, top_lon = np.full(n, np.nan), np.full(n, np.nan)
-    ok = np.zeros(n, dtype=bool)
-    for s in tqdm(range(0, n, batch_size), desc="evaluate", unit="batch", disable=not progress):
-        b = collate_locations([ds[i] for i in range(s, min(n, s + batch_size))])
-        emb, probs, _, _ = geo.forward(b["images"])
-        top = probs.argmax(1)
-        sl = slice(s, s + len(top))
-        top_lat[sl], top_lon[sl] = cent[top, 0], cent[top, 1]
-        if geo.refiner is not None:
-            res = geo.refiner.refine(emb, probs)
-            ref_lat[sl], ref_lon[sl], chosen = res.lat, res.lon, res.cell
-        else:
-            ref_lat[sl], ref_lon[sl], chosen = top_lat[sl], top_lon[sl], top
-        if geo.hedge:
-            ref_lat[sl], ref_lon[sl], _ = apply_hedge(ref_lat[sl], ref_lon[sl], chosen, probs, cent)
-        ok[sl] = b["ok"].numpy()
+    rank = world()[0]
+    main = rank == 0
+    geo = Geolocator(bundle, device=device, batch_size=batch_size, refine=main)
+    rows = shard_rows(len(locs))
+    ds = LocationImages(locs.subset(np.isin(np.arange(len(locs)), rows)), model_transform(bundle.model),
+                        cache=cache and num_workers == 0, progress=progress and main)
+    n_cells = len(bundle.geocells)
+    emb = np.full((rows.size, bundle.model.embed_dim), np.nan, dtype=np.float32)
+    probs = np.full((rows.size, n_cells), np.nan, dtype=np.float64)
+    ok = np.zeros(rows.size, dtype=bool)
+    from tqdm.auto import tqdm
+
+    loader = shard_loader(ds, np.arange(len(ds)), batch_size, num_workers=num_workers,
+                          pin_memory=geo.device.type == "cuda")
+    done = 0
+    for b in tqdm(loader, desc="evaluate", unit="batch", disable=not (progress and main)):
+        e, p, _, _ = geo.forward(b["images"])
+        sl = slice(done, done + len(e))
+        emb[sl], probs[sl], ok[sl] = e, p, b["ok"].numpy()
+        done += len(e)
+    full = gather_rows(len(locs), rows, (emb, probs, ok), (np.nan, np.nan, False), to="main")
+    if full is None:
+        return None
+    emb, probs, ok = full
     if not ok.any():
         raise GeolocError("evaluation: no held-out location could be decoded")
+    n = len(locs)
+    cent = bundle.geocells.centroids
+    ref_lat, ref_lon = np.full(n, np.nan), np.full(n, np.nan)
+    top = np.where(ok, np.nan_to_num(probs, nan=-1.0).argmax(1), 0)
+    top_lat, top_lon = cent[top, 0].astype(np.float64), cent[top, 1].astype(np.float64)
+    good = np.flatnonzero(ok)
+    for s in range(0, good.size, batch_size):
+        sel = good[s:s + batch_size]
+        if geo.refiner is not None:
+            res = geo.refiner.refine(emb[sel], probs[sel])
+            ref_lat[sel], ref_lon[sel], chosen = res.lat, res.lon, res.cell
+        else:
+            ref_lat[sel], ref_lon[sel], chosen = top_lat[sel], top_lon[sel], top[sel]
+        if geo.hedge:
+            ref_lat[sel], ref_lon[sel], _ = apply_hedge(ref_lat[sel], ref_lon[sel], chosen, probs[sel], cent)
     tl, tn = locs.lat[ok], locs.lon[ok]
     out: dict[str, Any] = {"n_locations": int(ok.sum()), "n_failed": int((~ok).sum())}
     if return_predictions:
@@ -215,7 +245,7 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
                  eval_root: str | Path | None = None, eval_dir: str | Path | None = None,
                  work_dir: str | Path | None = None, keep_work: bool = False, command: str | None = None,
                  data_description: str | None = None, card_extra: dict[str, Any] | None = None,
-                 **overrides: Any) -> Path:
+                 shards: Any = None, **overrides: Any) -> Path:
     """Train a PIGEON model on ``train_manifest`` and write a bundle to ``out_dir``.
 
     Steps: validate + group the manifest (``preset.views`` images per location; bad rows are
@@ -238,6 +268,10 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         command: the command recorded in the card (default: this process's command line).
         data_description: what the data is (default: the manifest and its counts).
         card_extra: more card fields.
+        shards: WebDataset shards of the training manifest's locations (``geoloc data shard``: a
+            folder, a brace pattern or a list): the images are read from them
+            (:func:`geoloc.train.data.attach_shards`); the manifest still gives the coordinates and
+            labels, its image files need not exist.
 
     Returns:
         ``Path(out_dir)``.
@@ -248,42 +282,29 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     from geoloc.train.embed import embed_dataset, model_transform
     from geoloc.train.finetune import finetune
     from geoloc.train.pretrain import pretrain
+    from representation.distributed.launch import barrier, init_from_env, on_main
     from representation.train import seed_everything
 
     t_start, cpu_start = time.time(), time.process_time()
     p = resolve_preset(preset, overrides)
+    env = init_from_env(p.device)  # the process group first: every rank must know its rank from here on
     out = Path(out_dir)
     work = Path(work_dir) if work_dir is not None else out.parent / f".{out.name}.work"
     seed_everything(p.seed)
-    locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest")
-    locs.frame, meta_report = derive_metadata(locs.frame)
-    if progress:
-        print(f"[train] {locs.summary()}", file=sys.stderr)
-        print(f"[train] caption/label metadata: {meta_report.summary()}", file=sys.stderr)
-    _prepare_work(work, p, _data_key(train_manifest, locs))
-    val = validation_mask(locs.frame, p)
-    cells, fit_cells = build_cells(p, locs.lat[~val], locs.lon[~val], progress=progress)
-    cell_ids = np.empty(len(locs), dtype=np.int64)
-    cell_ids[~val] = fit_cells
-    if val.any():
-        cell_ids[val] = np.asarray(cells.assign(locs.lat[val], locs.lon[val]), dtype=np.int64)
-    vocabs: dict[str, list[str]] = {}
-    skipped_tasks: list[str] = []
-    labels: dict[str, np.ndarray] = {"cell": cell_ids}
-    for task in p.aux_heads:
-        vocab = build_vocab(locs.frame, task)
-        if not vocab:
-            skipped_tasks.append(task)
-            continue
-        vocabs[task] = vocab
-        labels[task] = encode_labels(locs.frame, task, vocab)
+    # Rank 0 reads the manifest, stamps the work folder and builds the geocells and label vocabularies;
+    # the other ranks wait and receive the same objects (never rebuilt per rank, so labels agree)
+    plan = on_main(_training_plan, train_manifest, root, p, work, progress, shards)
+    check_work_visible(work)
+    locs, meta_report, val, cells, cell_ids, vocabs, labels, skipped_tasks = (
+        plan[k] for k in ("locs", "meta_report", "val", "cells", "cell_ids", "vocabs", "labels", "skipped_tasks"))
     cfg = GeoModelConfig(num_cells=len(cells), tower=p.tower, pretrained=p.pretrained, image_size=p.image_size,
                          embedding=p.embedding, fusion=p.fusion, aux_heads={t: len(v) for t, v in vocabs.items()},
                          head_hidden=p.head_hidden,
                          loss_weights={k: float(v) for k, v in p.loss_weights.items()
                                        if k in vocabs or k == "geocell"})
-    images = LocationImages(locs, model_transform(cfg), labels=labels, cache=p.cache_images, progress=progress)
-    if images.failed:
+    images = LocationImages(locs, model_transform(cfg), labels=labels, cache=p.cache_images,
+                            progress=progress and env.is_main)
+    if images.failed and env.is_main:
         print(f"[train] {len(images.failed)} location(s) with undecodable images are skipped "
               f"(first: {images.failed[0][0]}: {images.failed[0][1]})", file=sys.stderr)
     checkpoint = p.checkpoint
@@ -311,27 +332,32 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
     protos, tuning, head_fit = None, None, None
     refine_cfg = {"top_k": p.refine_top_k, "temperature": p.refine_temperature, "within": p.refine_within,
                   "max_km": p.refine_max_km}
-    emb = None
+    emb, embedded = None, False
     if p.head_epochs:
-        emb, ok, head_fit = refit_heads(net, images, p, cell_ids, labels, cells.centroids, ~val, progress=progress)
+        emb, ok, head_fit = refit_heads(net, images, p, cell_ids, labels, cells.centroids, ~val, progress=progress,
+                                        device=env.device)
+        embedded = True
     if p.refine:
-        if emb is None:
-            emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, progress=progress)
+        if not embedded:  # every rank embeds its share on its device; the embeddings travel once, to rank 0
+            emb, ok = embed_dataset(net, images, batch_size=p.eval_batch_size, device=env.device, progress=progress,
+                                    num_workers=p.num_workers, gather="main")
         net = net.cpu()
-        ok &= images.ok.numpy()
-        keep = ok & ~val
-        protos = build_prototypes(cell_ids[keep], locs.lat[keep], locs.lon[keep], emb[keep], len(cells),
-                                  min_samples=p.refine_min_samples, xi=p.refine_xi, progress=progress)
-        if (val & ok).any():
-            tuning = tune_on_validation(net, protos, cells, emb[val & ok], locs.lat[val & ok], locs.lon[val & ok],
-                                        refine_cfg)
-            refine_cfg.update(top_k=tuning.top_k, temperature=tuning.temperature, hedge=tuning.hedge)
-            if progress:
-                print(f"[train] refinement tuned on {tuning.n_validation} validation locations: T = "
-                      f"{tuning.temperature:.3g}, top-k = {tuning.top_k}; GeoScore {tuning.unrefined['geoguessr_score']:.0f}"
-                      f" -> {tuning.refined['geoguessr_score']:.0f}, acc@25km {tuning.unrefined['acc@25km']:.3f} -> "
-                      f"{tuning.refined['acc@25km']:.3f}; hedging {'on' if tuning.hedge else 'off'} (GeoScore "
-                      f"{tuning.hedged['geoguessr_score']:.0f})", file=sys.stderr)
+        if env.is_main:
+            ok &= images.ok.numpy()
+            keep = ok & ~val
+            protos = build_prototypes(cell_ids[keep], locs.lat[keep], locs.lon[keep], emb[keep], len(cells),
+                                      min_samples=p.refine_min_samples, xi=p.refine_xi, progress=progress)
+            if (val & ok).any():
+                tuning = tune_on_validation(net, protos, cells, emb[val & ok], locs.lat[val & ok],
+                                            locs.lon[val & ok], refine_cfg)
+                refine_cfg.update(top_k=tuning.top_k, temperature=tuning.temperature, hedge=tuning.hedge)
+                if progress:
+                    print(f"[train] refinement tuned on {tuning.n_validation} validation locations: T = "
+                          f"{tuning.temperature:.3g}, top-k = {tuning.top_k}; GeoScore "
+                          f"{tuning.unrefined['geoguessr_score']:.0f} -> {tuning.refined['geoguessr_score']:.0f}, "
+                          f"acc@25km {tuning.unrefined['acc@25km']:.3f} -> {tuning.refined['acc@25km']:.3f}; "
+                          f"hedging {'on' if tuning.hedge else 'off'} (GeoScore "
+                          f"{tuning.hedged['geoguessr_score']:.0f})", file=sys.stderr)
     n_used = int(images.ok.sum())
     name = str(train_manifest) if isinstance(train_manifest, str | Path) else "a manifest DataFrame"
     card: dict[str, Any] = {
@@ -352,54 +378,108 @@ def train_bundle(train_manifest: str | Path | pd.DataFrame, out_dir: str | Path,
         "refinement_tuning": None if tuning is None else {k: v for k, v in tuning.to_dict().items() if k != "grid"},
         "skipped_aux_heads": skipped_tasks,
         "training": {"finetune_last": ft.get("last", {}) if ft else {}, "pretrain_s": round(t_pre, 1),
-                     "finetune_s": round(t_ft, 1)},
+                     "finetune_s": round(t_ft, 1), "processes": env.world_size, "device": env.device.type},
         **(card_extra or {}),
     }
     if eval_manifest is not None:
-        test = load_locations(eval_manifest, root=eval_root, views=p.views, what="evaluation manifest")
+        test = on_main(load_locations, eval_manifest, root=eval_root, views=p.views, what="evaluation manifest")
         mem = bundle_in_memory(model=net, geocells=cells, prototypes=protos, refine=refine_cfg, views=p.views,
                                card={"data": card["data"], "training_command": card["training_command"]})
         ev = evaluate_locations(mem, test, eval_dir=eval_dir, cache=True, batch_size=p.eval_batch_size,
-                                progress=progress, train_cells=cell_ids[images.ok.numpy() & ~val])
-        card["metrics"] = card_metrics(ev)
-        card["metrics_command"] = card["training_command"] + "  (held-out evaluation inside the same run)"
-        card["evaluation"] = {k: ev[k] for k in ("refined", "no_refinement", "majority_cell", "n_locations",
-                                                 "n_failed")}
+                                progress=progress, train_cells=cell_ids[images.ok.numpy() & ~val],
+                                device=env.device, num_workers=p.num_workers)
+        net = net.cpu()
+        if ev is not None:  # rank 0
+            card["metrics"] = card_metrics(ev)
+            card["metrics_command"] = card["training_command"] + "  (held-out evaluation inside the same run)"
+            card["evaluation"] = {k: ev[k] for k in ("refined", "no_refinement", "majority_cell", "n_locations",
+                                                     "n_failed")}
     card["training"]["wall_s"] = round(time.time() - t_start, 1)
     card["training"]["cpu_s_main_process"] = round(time.process_time() - cpu_start, 1)
-    if _is_main():
+    if env.is_main:
         save_bundle(out, model=net, config=cfg, geocells=cells, prototypes=protos, card=_jsonable(card),
                     refine=refine_cfg, views=p.views, overwrite=True)
-        if not keep_work:
-            shutil.rmtree(work, ignore_errors=True)
+    barrier()  # every rank is done with the work folder (checkpoints, generated images) before it goes
+    if env.is_main and not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
 def refit_heads(net: Any, images: LocationImages, preset: TrainPreset, cell_ids: np.ndarray,
                 labels: dict[str, np.ndarray], centroids: np.ndarray, rows: np.ndarray, *,
-                progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+                progress: bool = True, device: Any = None) -> tuple[np.ndarray | None, np.ndarray | None,
+                                                                    dict[str, Any]]:
     """PIGEON's heads-on-a-frozen-tower stage after end-to-end fine-tuning: embed every view of every
     location once, train ``net``'s heads further on the training ``rows`` [N] bool for
     ``preset.head_epochs`` epochs (:func:`geoloc.train.heads.fit_heads`, ``head_view_dropout``).
     Returns (fused embeddings [N, D] = the mean of the views, as the mean fusion computes them, ok [N],
-    the fit summary)."""
+    the fit summary).
+
+    Under torchrun every rank embeds its share on ``device``; rank 0 alone fits the heads and sends
+    them to the others (which get None for the embeddings and ok)."""
     from geoloc.model import GEOCELL
     from geoloc.train.embed import embed_dataset
     from geoloc.train.heads import fit_heads
+    from representation.distributed.launch import on_main
 
     if preset.fusion != "mean":
         raise GeolocError(f"head_epochs needs fusion='mean' (cached view embeddings are averaged), got "
                           f"{preset.fusion!r}")
-    views, ok = embed_dataset(net, images, batch_size=preset.eval_batch_size, progress=progress, per_view=True)
-    ok &= images.ok.numpy()
-    fit = ok & rows
-    task_labels = {GEOCELL: cell_ids[fit], **{t: v[fit] for t, v in labels.items() if t != "cell"}}
-    summary = fit_heads(net.heads, views[fit], images.lat.numpy()[fit], images.lon.numpy()[fit], task_labels,
-                        centroids, epochs=preset.head_epochs, lr=preset.head_lr, tau_km=preset.tau_km,
-                        smooth=preset.loss == "haversine", target_form=preset.target_form,
-                        weights={k: float(v) for k, v in preset.loss_weights.items()},
-                        view_dropout=preset.head_view_dropout, seed=preset.seed, progress=progress)
-    return views.mean(axis=1), ok, summary
+    views, ok = embed_dataset(net, images, batch_size=preset.eval_batch_size, progress=progress, per_view=True,
+                              device=device, num_workers=preset.num_workers, gather="main")
+    net.cpu()
+
+    def fit() -> tuple[dict[str, Any], dict[str, Any]]:
+        fit = ok & images.ok.numpy() & rows
+        task_labels = {GEOCELL: cell_ids[fit], **{t: v[fit] for t, v in labels.items() if t != "cell"}}
+        summary = fit_heads(net.heads, views[fit], images.lat.numpy()[fit], images.lon.numpy()[fit], task_labels,
+                            centroids, epochs=preset.head_epochs, lr=preset.head_lr, tau_km=preset.tau_km,
+                            smooth=preset.loss == "haversine", target_form=preset.target_form,
+                            weights={k: float(v) for k, v in preset.loss_weights.items()},
+                            view_dropout=preset.head_view_dropout, seed=preset.seed, progress=progress)
+        return net.heads.state_dict(), summary
+
+    state, summary = on_main(fit)
+    net.heads.load_state_dict(state)  # the other ranks evaluate with rank 0's heads
+    if views is None:
+        return None, None, summary
+    return views.mean(axis=1), ok & images.ok.numpy(), summary
+
+
+def _training_plan(train_manifest: Any, root: Any, p: TrainPreset, work: Path, progress: bool,
+                   shards: Any = None) -> dict[str, Any]:
+    """Rank 0's shared work of :func:`train_bundle`: the validated locations and their metadata, the
+    work folder's stamp, the validation split, the geocells and cell of every location, the label
+    vocabularies and labels."""
+    from geoloc.train.data import attach_shards
+
+    locs = load_locations(train_manifest, root=root, views=p.views, what="training manifest",
+                          check_files=shards is None)
+    if shards is not None:
+        locs = attach_shards(locs, shards)
+    locs.frame, meta_report = derive_metadata(locs.frame)
+    if progress:
+        print(f"[train] {locs.summary()}", file=sys.stderr)
+        print(f"[train] caption/label metadata: {meta_report.summary()}", file=sys.stderr)
+    _prepare_work(work, p, _data_key(train_manifest, locs))
+    val = validation_mask(locs.frame, p)
+    cells, fit_cells = build_cells(p, locs.lat[~val], locs.lon[~val], progress=progress)
+    cell_ids = np.empty(len(locs), dtype=np.int64)
+    cell_ids[~val] = fit_cells
+    if val.any():
+        cell_ids[val] = np.asarray(cells.assign(locs.lat[val], locs.lon[val]), dtype=np.int64)
+    vocabs: dict[str, list[str]] = {}
+    skipped_tasks: list[str] = []
+    labels: dict[str, np.ndarray] = {"cell": cell_ids}
+    for task in p.aux_heads:
+        vocab = build_vocab(locs.frame, task)
+        if not vocab:
+            skipped_tasks.append(task)
+            continue
+        vocabs[task] = vocab
+        labels[task] = encode_labels(locs.frame, task, vocab)
+    return {"locs": locs, "meta_report": meta_report, "val": val, "cells": cells, "cell_ids": cell_ids,
+            "vocabs": vocabs, "labels": labels, "skipped_tasks": skipped_tasks}
 
 
 def tune_on_validation(net: Any, protos: Any, cells: Any, emb: np.ndarray, lat: np.ndarray, lon: np.ndarray,
@@ -466,7 +546,10 @@ def train_preset(name: str, out_dir: str | Path, *, progress: bool = True, manif
     the card, which also says the model was trained on synthetic scenes. Other presets
     (``pigeon``, ``pigeotto``) need ``manifest=`` (real data).
     """
+    from representation.distributed.launch import init_from_env, on_main
+
     p = get_preset(name, **overrides)
+    init_from_env(p.device)
     out = Path(out_dir)
     work = Path(work_dir) if work_dir is not None else out.parent / f".{out.name}.work"
     cmd = command or (current_command() if Path(sys.argv[0]).name == "geoloc" else
@@ -474,7 +557,8 @@ def train_preset(name: str, out_dir: str | Path, *, progress: bool = True, manif
     if p.synth_scenes > 0 and manifest is None:
         data_dir = work / "synth"
         t0 = time.time()
-        train, test = synthworld_split(p, data_dir, progress=progress)
+        # rank 0 renders the scenes (the others would race on the same files) and shares the split
+        train, test = on_main(synthworld_split, p, data_dir, progress=progress)
         gen_s = time.time() - t0
         desc = (f"SynthWorld (geoloc.synth) scenes: {p.synth_scenes} locations sampled with seed {p.synth_seed} from "
                 f"the photo-density prior, {p.views} view(s) of {p.synth_image_size} px each; trained on the train + "

@@ -76,14 +76,24 @@ class TrainPreset:
         pretrain_steps: optimizer steps (0 = no pretraining).
         pretrain_loss: ``infonce`` (CLIP) | ``dreamlip`` (several captions per image) |
             ``multicsr`` (InfoNCE with in-batch pairs closer than ``multicsr_km`` km masked).
-        pretrain_batch_size, pretrain_lr: batch (per rank) and AdamW learning rate.
+        pretrain_batch_size, pretrain_lr: GLOBAL batch (image-caption pairs per optimizer step, summed
+            over all ranks: the contrastive batch; each of W ranks holds ``pretrain_batch_size / W``) and
+            AdamW learning rate (tied to the global batch, so it does not change with the GPU count).
+        pretrain_micro_batch_size: GradCache chunks per rank in pretraining (None = the whole per-rank
+            batch at once); the loss still sees the full global batch of negatives, only activation
+            memory shrinks.
         captions_per_location: captions drawn per location (DreamLIP's K; 1 otherwise).
         caption_style: ``streetview`` ("A street view photo ...") | ``photo`` (PIGEOTTO).
         multicsr_km: false-negative radius in km for ``multicsr``.
     Fine-tuning optimisation
-        finetune_steps, batch_size (locations per rank and step), lr, weight_decay,
-        warmup_steps, grad_clip (global L2 norm; None = off), precision (``fp32``|``bf16``|``fp16``,
-        CUDA only), micro_batch_size (GradCache chunks; None = whole batch), checkpoint_every.
+        finetune_steps, batch_size (GLOBAL: locations per optimizer step over all ranks; each of W
+        ranks holds ``batch_size / W``, so the recipe and its lr do not change with the GPU count),
+        lr, weight_decay, warmup_steps, grad_clip (global L2 norm; None = off), precision
+        (``fp32``|``bf16``|``fp16``, CUDA only), micro_batch_size (GradCache chunks per rank; None =
+        the whole per-rank batch), checkpoint_every.
+        grad_checkpointing: recompute the tower's transformer blocks in the backward pass instead of
+            storing their activations (open_clip's ``set_grad_checkpointing``; ViT towers, pretraining
+            and fine-tuning): ~1/3 more compute for a fraction of the activation memory.
     Retrieval refinement (PIGEON.md §1.5)
         refine: build prototypes (False = bundle without refinement).
         refine_min_samples, refine_xi: OPTICS parameters (PIGEON 3/0.15, PIGEOTTO 100/0.1).
@@ -106,6 +116,8 @@ class TrainPreset:
         device: ``auto`` | ``cpu`` | ``cuda``.
         cache_images: decode every image once into memory (uint8) instead of on every step.
         eval_batch_size: locations per forward pass when embedding / evaluating.
+        num_workers: DataLoader worker processes per rank decoding training images (0 = in the
+            training process; with ``cache_images=True`` the pixels are in memory and 0 is right).
     """
 
     name: str = "custom"
@@ -140,6 +152,7 @@ class TrainPreset:
     pretrain_steps: int = 0
     pretrain_loss: str = "infonce"
     pretrain_batch_size: int = 64
+    pretrain_micro_batch_size: int | None = None
     pretrain_lr: float = 1e-4
     captions_per_location: int = 1
     caption_style: str = "streetview"
@@ -153,6 +166,7 @@ class TrainPreset:
     grad_clip: float | None = 1.0
     precision: str = "fp32"
     micro_batch_size: int | None = None
+    grad_checkpointing: bool = False
     checkpoint_every: int = 500
     # refinement
     refine: bool = True
@@ -174,6 +188,7 @@ class TrainPreset:
     device: str = "auto"
     cache_images: bool = True
     eval_batch_size: int = 128
+    num_workers: int = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -207,7 +222,8 @@ class TrainPreset:
             positive(name)
             if not isinstance(getattr(self, name), int):
                 raise GeolocError(f"preset field {name}={getattr(self, name)!r}: must be an integer")
-        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed", "head_hidden", "head_epochs"):
+        for name in ("pretrain_steps", "finetune_steps", "warmup_steps", "synth_scenes", "seed", "head_hidden",
+                     "head_epochs", "num_workers"):
             positive(name, zero_ok=True)
         for name in ("tau_km", "lr", "pretrain_lr", "grid_deg", "refine_xi", "refine_temperature", "multicsr_km", "head_lr"):
             positive(name)
@@ -231,6 +247,10 @@ class TrainPreset:
             raise GeolocError(f"preset field train_views={self.train_views!r}: must be a positive integer or None")
         if self.micro_batch_size is not None and not 1 <= self.micro_batch_size <= self.batch_size:
             raise GeolocError(f"preset field micro_batch_size={self.micro_batch_size}: must be in [1, batch_size]")
+        if self.pretrain_micro_batch_size is not None and not 1 <= self.pretrain_micro_batch_size <= \
+                self.pretrain_batch_size:
+            raise GeolocError(f"preset field pretrain_micro_batch_size={self.pretrain_micro_batch_size}: must be in "
+                              f"[1, pretrain_batch_size]")
         if self.pretrained and self.checkpoint:
             raise GeolocError("preset: give either a pretrained tag or a checkpoint, not both")
         if self.pretrain_loss == "dreamlip" and self.pretrain_steps and self.captions_per_location < 2:
@@ -268,6 +288,34 @@ class TrainPreset:
         return dataclasses.replace(self, **overrides)
 
 
+def rank_batch(global_batch: int, n_items: int, world_size: int, *, what: str = "training",
+               minimum: int = 1) -> int:
+    """Per-rank batch of a preset's GLOBAL batch on ``world_size`` ranks.
+
+    The global batch is capped at ``n_items`` (a small data set) and split evenly: each rank gets
+    ``min(global_batch, n_items) // world_size`` items (at least ``minimum``). When the global batch
+    is not a multiple of the rank count the remainder is dropped with a warning, so the effective
+    global batch is ``per_rank * world_size``. The learning rate is the preset's: it belongs to the
+    global batch, which does not change with the number of GPUs."""
+    import warnings
+
+    g = min(int(global_batch), int(n_items))
+    per = g // int(world_size)
+    if per < minimum:
+        raise GeolocError(f"{what}: {n_items} item(s) cannot fill a batch of {minimum} on each of {world_size} "
+                          f"rank(s); use fewer processes or more data")
+    if per * world_size != g:
+        warnings.warn(f"{what}: global batch {g} is not a multiple of {world_size} ranks; using {per} per rank "
+                      f"(global {per * world_size})", stacklevel=2)
+    return per
+
+
+def describe_batch(per_rank: int, world_size: int, micro: int | None = None) -> str:
+    """``"global batch 256 = 8 rank(s) x 32 (GradCache micro-batches of 8)"`` for the logs."""
+    text = f"global batch {per_rank * world_size} = {world_size} rank(s) x {per_rank}"
+    return text + (f" (GradCache micro-batches of {micro})" if micro else "")
+
+
 def upgrade_preset_dict(d: dict[str, Any]) -> dict[str, Any]:
     """Read presets written by older versions: ``normalize_targets`` (bool) became ``target_form``
     (True -> ``softmax``, the same loss; False -> ``paper``, the old un-normalised default)."""
@@ -300,7 +348,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         pretrain_steps=20_000, pretrain_loss="infonce", pretrain_batch_size=256, pretrain_lr=1e-6,
         caption_style="streetview", finetune_steps=20_000, batch_size=256, lr=2e-5, warmup_steps=500,
         precision="bf16", refine_min_samples=3, refine_xi=0.15, refine_top_k=5, refine_temperature=1.6,
-        refine_max_km=1000.0, cache_images=False),
+        refine_max_km=1000.0, cache_images=False, pretrain_micro_batch_size=64, num_workers=8),
     "pigeotto": dict(
         description="PIGEOTTO (single image): CLIP ViT-L/14-336, semantic geocells 1000-2000, tau 65 km, "
                     "caption pretraining, refinement OPTICS (100, 0.1), top-k 40, T 0.6",
@@ -310,7 +358,7 @@ _PRESETS: dict[str, dict[str, Any]] = {
         pretrain_steps=20_000, pretrain_loss="infonce", pretrain_batch_size=256, pretrain_lr=5e-7,
         caption_style="photo", finetune_steps=20_000, batch_size=256, lr=2e-5, warmup_steps=500,
         precision="bf16", refine_min_samples=100, refine_xi=0.1, refine_top_k=40, refine_temperature=0.6,
-        refine_max_km=None, cache_images=False),
+        refine_max_km=None, cache_images=False, pretrain_micro_batch_size=64, num_workers=8),
     "synthworld-tiny": dict(
         description="CPU-sized default model: geoloc-tiny-rn (a small open_clip ModifiedResNet) at 64 px, four views "
                     "(two random views per training step), trained on generated SynthWorld scenes "
@@ -340,4 +388,4 @@ def get_preset(name: str, **overrides: Any) -> TrainPreset:
 
 
 __all__ = ["AUX_TASKS", "CELL_KINDS", "LOSSES", "PRESET_NAMES", "PRETRAIN_LOSSES", "TARGET_FORMS", "TrainPreset",
-           "check_keys", "get_preset", "preset_fields", "upgrade_preset_dict"]
+           "check_keys", "describe_batch", "get_preset", "preset_fields", "rank_batch", "upgrade_preset_dict"]

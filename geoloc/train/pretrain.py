@@ -18,6 +18,7 @@ of fine-tuning (``GeoModel(config, checkpoint=path)``).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from torch import nn
 
 from geoloc.train.captions import location_captions
 from geoloc.train.data import LocationImages, collate_locations
-from geoloc.train.presets import TrainPreset
+from geoloc.train.presets import TrainPreset, describe_batch, rank_batch
 
 CLIP_FILE = "clip.safetensors"
 
@@ -66,7 +67,8 @@ class CaptionedViews(torch.utils.data.Dataset):
             caps = (caption_fn or location_caption_fn(style))(metas[loc], captions_per_item, seed, j, heading)
             self.captions.append(caps)
             texts.extend(caps)
-        self.tokens = tokenizer(texts).view(len(self.captions), captions_per_item, -1)
+        # int32 halves the host memory of the token table (N x K x 77); the model gets int64
+        self.tokens = tokenizer(texts).view(len(self.captions), captions_per_item, -1).to(torch.int32)
         self.latlon = torch.stack([images.lat, images.lon], dim=1)
 
     def __len__(self) -> int:
@@ -75,7 +77,8 @@ class CaptionedViews(torch.utils.data.Dataset):
     def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
         loc, view = divmod(int(j), self.views)
         pixels, ok = self.images.pixels(loc)
-        return {"images": pixels[view], "tokens": self.tokens[j], "latlon": self.latlon[loc], "ok": torch.tensor(ok)}
+        return {"images": pixels[view], "tokens": self.tokens[j].long(), "latlon": self.latlon[loc],
+                "ok": torch.tensor(ok)}
 
 
 class ClipPair(nn.Module):
@@ -140,36 +143,62 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     ``caption_fn``'s); returns the saved ``out_dir/clip.safetensors`` (written by rank 0; resumes
     from ``out_dir`` checkpoints)."""
     import open_clip
-    from safetensors.torch import save_file
 
-    from representation.distributed.gather import world
+    from geoloc.model.unused import freeze_unused
+    from representation.distributed.launch import barrier, init_from_env
     from representation.train import TrainConfig, Trainer
 
     out = Path(out_dir)
+    env = init_from_env(preset.device)
     torch.manual_seed(preset.seed)
     clip = clip if clip is not None else new_clip(preset)
+    frozen = freeze_unused(clip)  # open_clip's own logit scale: the loss has its own (DDP needs every grad)
+    if preset.grad_checkpointing:
+        clip.set_grad_checkpointing(True)
     tokenizer = open_clip.get_tokenizer(preset.tower)
     k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
     ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style,
                         caption_fn=caption_fn)
     check_caption_diversity([c for caps in ds.captions for c in caps], strict=preset.strict)
-    ws = int(os.environ.get("WORLD_SIZE", "1"))
-    batch = min(preset.pretrain_batch_size, max(2, len(ds) // ws))
-    cfg = TrainConfig(out_dir=str(out), total_steps=preset.pretrain_steps, batch_size=batch,
+    batch = rank_batch(preset.pretrain_batch_size, len(ds), env.world_size, what="pretraining", minimum=2)
+    micro = preset.pretrain_micro_batch_size
+    micro = None if micro is None or micro >= batch else micro
+    if progress and env.is_main:
+        print(f"[pretrain] {describe_batch(batch, env.world_size, micro)}; frozen (unused by the loss): "
+              f"{', '.join(frozen) or 'none'}", file=sys.stderr)
+    cfg = TrainConfig(out_dir=str(out), total_steps=preset.pretrain_steps, batch_size=batch, micro_batch_size=micro,
                       lr=preset.pretrain_lr, weight_decay=preset.weight_decay,
                       warmup_steps=min(preset.warmup_steps, preset.pretrain_steps - 1), grad_clip=preset.grad_clip,
                       precision=preset.precision, seed=preset.seed, checkpoint_every=preset.checkpoint_every,
-                      keep_checkpoints=1, device=preset.device, progress=progress)
+                      keep_checkpoints=1, device=preset.device, progress=progress,
+                      num_workers=preset.num_workers)
     model = ClipPair(clip, multi_caption=preset.pretrain_loss == "dreamlip")
     Trainer(model, build_pretrain_loss(preset), ds, cfg,
             collate_fn=collate_locations).fit(stop_at_step)
+    if preset.grad_checkpointing:
+        clip.set_grad_checkpointing(False)
     path = out / CLIP_FILE
-    if world()[0] == 0:
-        state = {name: t.detach().cpu().contiguous() for name, t in clip.state_dict().items()}
-        save_file(state, str(path), metadata={"format": "pt", "tower": preset.tower,
-                                              "steps": str(preset.pretrain_steps), "loss": preset.pretrain_loss})
+    if env.is_main:
+        save_clip(clip, path, {"tower": preset.tower, "steps": str(preset.pretrain_steps),
+                               "loss": preset.pretrain_loss})
+    barrier()  # no rank reads clip.safetensors before rank 0 has published it
     clip.to("cpu")
     return path
+
+
+def save_clip(clip: nn.Module, path: Path, metadata: dict[str, str]) -> None:
+    """Write ``clip``'s state dict as safetensors atomically: a temporary file in the same folder,
+    fsynced, then ``os.replace`` (a reader sees the old file or the whole new one, never a part)."""
+    from safetensors.torch import save_file
+
+    from representation.train.checkpoint import fsync_path
+
+    state = {name: t.detach().cpu().contiguous() for name, t in clip.state_dict().items()}
+    tmp = path.with_name(f".tmp-{path.name}")
+    save_file(state, str(tmp), metadata={"format": "pt", **metadata})
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent)
 
 
 def check_caption_diversity(captions: list[str], *, strict: bool = False) -> float:
@@ -213,4 +242,5 @@ __all__ = [
     "location_caption_fn",
     "new_clip",
     "pretrain",
+    "save_clip",
 ]

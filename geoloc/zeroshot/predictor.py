@@ -220,6 +220,8 @@ class ZeroShotGeolocator(CellScoringPredictor):
         cache_dir: folder for the prompt-embedding cache file (None: keep it in memory only).
         text_batch_size: prompts per text forward pass.
         progress: progress bar while encoding prompts.
+        precision: the image tower's forward: ``auto`` (bf16 autocast on CUDA, float32 on the CPU) |
+            ``fp32`` | ``bf16`` (:mod:`geoloc.model.precision`); the cosine logits are float64.
     """
 
     prediction_type = ZeroShotPrediction
@@ -229,14 +231,17 @@ class ZeroShotGeolocator(CellScoringPredictor):
                  cell_templates=CELL_TEMPLATES, admin1_templates=ADMIN1_TEMPLATES, country_templates=COUNTRY_TEMPLATES,
                  towns=True, town_max_km: float = TOWN_MAX_KM, logit_scale: float | None = None,
                  fusion: Fusion | str | Path | None = None, prior: str = "density", density_refine: bool = True,
-                 cache_dir: str | Path | None = None, text_batch_size: int = 256, progress: bool = True) -> None:
+                 cache_dir: str | Path | None = None, text_batch_size: int = 256, progress: bool = True,
+                 precision: str = "auto") -> None:
         from geoloc.bundle import geocell_set_id
+        from geoloc.model.precision import resolve_precision
         from geoloc.zeroshot.prior import DensityRefiner, cell_log_prior
 
         if batch_size < 1:
             raise GeolocError(f"batch_size must be >= 1, got {batch_size}")
         self.clip = clip
         self.device = _resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
         self.batch_size = int(batch_size)
         self.model = clip.model.to(self.device).eval()
         self.transform = clip.transform
@@ -335,9 +340,13 @@ class ZeroShotGeolocator(CellScoringPredictor):
     def encode_images(self, pixels: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
         """pixels [B, V, 3, S, S] -> unit location embeddings [B, E] float32 (on the device): the
         normalised mean of the normalised embeddings of the valid views."""
+        from geoloc.model.precision import inference_autocast
+
         b, v = pixels.shape[:2]
         x = pixels.to(self.device, non_blocking=True).flatten(0, 1)
-        emb = torch.nn.functional.normalize(self.model.encode_image(x).float(), dim=-1).view(b, v, -1)
+        with inference_autocast(self.device, self.precision):
+            raw = self.model.encode_image(x)
+        emb = torch.nn.functional.normalize(raw.float(), dim=-1).view(b, v, -1)
         w = torch.ones(b, v, device=self.device) if valid is None else valid.to(self.device).float()
         return torch.nn.functional.normalize((emb * w[..., None]).sum(1) / w.sum(1, keepdim=True), dim=-1)
 

@@ -57,6 +57,7 @@ def fit_clip(model, tokenizer, pixels: torch.Tensor, sentences: Sequence[Sequenc
     Returns the loss of every step. The model is left in eval mode."""
     gen = np.random.default_rng(seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
+    dev = next(model.parameters()).device  # pixels, tokens and labels follow the model (a CUDA model works)
     lab = torch.as_tensor(np.asarray(labels, dtype=np.int64))
     losses = []
     it = range(steps)
@@ -68,9 +69,9 @@ def fit_clip(model, tokenizer, pixels: torch.Tensor, sentences: Sequence[Sequenc
     for _ in it:
         idx = gen.choice(len(pixels), size=min(batch_size, len(pixels)), replace=False)
         texts = [sentences[i][int(gen.integers(len(sentences[i])))] for i in idx]
-        img = torch.nn.functional.normalize(model.encode_image(pixels[idx]), dim=-1)
-        txt = torch.nn.functional.normalize(model.encode_text(tokenizer(texts)), dim=-1)
-        loss = multi_positive_infonce(img, txt, lab[idx], model.logit_scale.exp().clamp(max=100))
+        img = torch.nn.functional.normalize(model.encode_image(pixels[idx].to(dev)), dim=-1)
+        txt = torch.nn.functional.normalize(model.encode_text(tokenizer(texts).to(dev)), dim=-1)
+        loss = multi_positive_infonce(img, txt, lab[idx].to(dev), model.logit_scale.exp().clamp(max=100))
         opt.zero_grad()
         loss.backward()
         opt.step()

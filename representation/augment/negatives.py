@@ -207,7 +207,7 @@ def aro_swap_accuracy(image: torch.Tensor, true_text: torch.Tensor, perturbed_te
     s_neg = torch.einsum("nd,npd->np", img, F.normalize(perturbed_text.float(), dim=-1))
     if valid is None:
         valid = torch.ones_like(s_neg, dtype=torch.bool)
-    valid = valid.reshape(s_neg.shape).to(torch.bool)
+    valid = valid.reshape(s_neg.shape).to(device=s_neg.device, dtype=torch.bool)  # e.g. a CPU mask, CUDA scores
     s_neg = s_neg.masked_fill(~valid, float("-inf"))
     rows = valid.any(dim=1)
     if not rows.any():

@@ -17,15 +17,23 @@ from representation.distributed.gather import (
 )
 from representation.distributed.launch import (
     DistEnv,
+    all_gather_objects,
     average_gradients,
     barrier,
     broadcast_object,
     broadcast_parameters,
+    cuda_problem,
+    gather_objects,
     init_from_env,
+    local_cuda_ordinal,
+    on_main,
+    resolve_device,
+    shutdown,
 )
 from representation.distributed.reduce import all_reduce_sum, masked_mean, rank_mean, ratio_mean, sample_mean
 
-__all__ = ["DistEnv", "GatherSpec", "Gathered", "Layout", "all_reduce_sum", "average_gradients", "barrier",
-           "broadcast_object", "broadcast_parameters", "gather", "gather_features", "gather_sizes",
-           "global_rows", "init_from_env", "masked_mean", "neighbour_exchange", "rank_mean",
-           "rank_offset_labels", "ratio_mean", "ring_pass", "row_block", "sample_mean", "world"]
+__all__ = ["DistEnv", "GatherSpec", "Gathered", "Layout", "all_gather_objects", "all_reduce_sum",
+           "average_gradients", "barrier", "broadcast_object", "broadcast_parameters", "cuda_problem", "gather",
+           "gather_features", "gather_objects", "gather_sizes", "global_rows", "init_from_env", "local_cuda_ordinal",
+           "masked_mean", "neighbour_exchange", "on_main", "rank_mean", "rank_offset_labels", "ratio_mean",
+           "resolve_device", "ring_pass", "row_block", "sample_mean", "shutdown", "world"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from representation.functional.soft_ce import smooth_targets, soft_cross_entropy
+from representation.functional.soft_ce import counted_mean, smooth_targets, soft_cross_entropy
 from representation.similarity.pairwise import pairwise_similarity
 
 
@@ -95,7 +95,7 @@ def info_nce(
         logits = logits + bias
     labels = torch.arange(n, device=q.device)
     losses, counted = contrastive_row_losses(logits, labels, targets, mask)
-    loss = losses[counted].sum() / counted.sum().clamp_min(1)
+    loss = counted_mean(losses, counted)
     if not symmetric:
         return loss
     logits_t = pairwise_similarity(k, q, similarity) * scale
@@ -104,4 +104,4 @@ def info_nce(
     t_t = None if targets is None else targets[:, :n].T
     m_t = None if mask is None else mask[:, :n].T
     losses_t, counted_t = contrastive_row_losses(logits_t, labels, t_t, m_t)
-    return 0.5 * (loss + losses_t[counted_t].sum() / counted_t.sum().clamp_min(1))
+    return 0.5 * (loss + counted_mean(losses_t, counted_t))

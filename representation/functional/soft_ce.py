@@ -7,6 +7,15 @@ from __future__ import annotations
 import torch
 
 
+def counted_mean(losses: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """Mean of ``losses`` [N] over the rows where ``counted`` [N] bool is True (0 when none). A masked
+    sum, not ``losses[counted]``: boolean indexing waits for the GPU (a host-device synchronisation on
+    every training step). Uncounted rows must be finite (``contrastive_row_losses`` gives them 0). Equals
+    ``losses[counted].mean()`` up to float summation order (bit for bit when every row counts)."""
+    total = torch.where(counted, losses, torch.zeros_like(losses)).sum()
+    return total / counted.sum().clamp_min(1).to(total.dtype)
+
+
 def soft_cross_entropy(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -53,7 +62,7 @@ def soft_cross_entropy(
         return per_row.sum()
     if reduction == "mean":
         has_mass = row_mass > 0
-        return per_row[has_mass].sum() / has_mass.sum().clamp_min(1)
+        return counted_mean(per_row, has_mass)
     raise ValueError(f"unknown reduction {reduction!r}")
 
 

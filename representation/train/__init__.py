@@ -7,7 +7,7 @@ from representation.train.config import TrainConfig
 from representation.train.gradcache import grad_cache_backward, split_batch
 from representation.train.schedule import warmup_cosine_factor, warmup_cosine_scheduler
 from representation.train.tasks import PairLoss
-from representation.train.trainer import Trainer, seed_everything
+from representation.train.trainer import EpochBatches, Trainer, seed_everything
 
-__all__ = ["PairLoss", "TrainConfig", "Trainer", "grad_cache_backward", "seed_everything", "split_batch",
+__all__ = ["EpochBatches", "PairLoss", "TrainConfig", "Trainer", "grad_cache_backward", "seed_everything", "split_batch",
            "warmup_cosine_factor", "warmup_cosine_scheduler"]

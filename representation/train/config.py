@@ -29,7 +29,8 @@ class TrainConfig:
         device: "auto", "cpu" or "cuda".
         progress: show a tqdm bar on rank 0.
         tensorboard: also log to TensorBoard (if the ``tensorboard`` package is installed).
-        num_workers: DataLoader workers.
+        num_workers: DataLoader worker processes (persistent across epochs; pinned host memory on CUDA).
+        prefetch_factor: batches each worker prepares ahead.
     """
 
     out_dir: str
@@ -52,6 +53,7 @@ class TrainConfig:
     progress: bool = True
     tensorboard: bool = False
     num_workers: int = 0
+    prefetch_factor: int = 4
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -53,6 +53,32 @@ from representation.train.schedule import warmup_cosine_scheduler
 LossFn = Callable[[Any, Any], dict[str, Any]]
 
 
+class EpochBatches:
+    """Batch sampler of one rank: whole batches of the seeded ``DistributedSampler`` permutation of
+    epoch :attr:`epoch` (``drop_last``, so every rank has the same number of equal batches), from
+    batch :attr:`skip` on. The Trainer sets both attributes before each pass, so one DataLoader (and
+    its persistent workers) serves every epoch; the indices are made in the main process."""
+
+    def __init__(self, dataset: Dataset, world_size: int, rank: int, seed: int, batch_size: int) -> None:
+        self.dataset, self.world_size, self.rank, self.seed = dataset, world_size, rank, seed
+        self.batch_size = batch_size
+        self.epoch, self.skip = 0, 0
+
+    def batches(self) -> list[list[int]]:
+        sampler = DistributedSampler(self.dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True,
+                                     seed=self.seed, drop_last=True)
+        sampler.set_epoch(self.epoch)
+        idx = list(sampler)
+        bs = self.batch_size
+        return [idx[s:s + bs] for s in range(self.skip * bs, len(idx) - bs + 1, bs)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return len(self.batches())
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and all CUDA devices)."""
     random.seed(seed)
@@ -103,6 +129,8 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.out_dir = Path(config.out_dir)
+        self._loader: DataLoader | None = None
+        self._batches: EpochBatches | None = None
 
     # ------------------------------------------------------------------ helpers
     def autocast(self) -> AbstractContextManager[Any]:
@@ -121,20 +149,26 @@ class Trainer:
         per_rank = n // self.env.world_size
         return per_rank // self.cfg.batch_size
 
+    def _loader_options(self) -> dict[str, Any]:
+        workers = self.cfg.num_workers
+        return {"collate_fn": self.collate_fn, "num_workers": workers, "pin_memory": self.device.type == "cuda",
+                "prefetch_factor": self.cfg.prefetch_factor if workers > 0 else None}
+
     def epoch_loader(self, epoch: int, skip_batches: int) -> Iterator[Any]:
-        """Batches of this rank for ``epoch`` (seeded permutation), skipping the first ``skip_batches``."""
-        sampler = DistributedSampler(self.dataset, num_replicas=self.env.world_size, rank=self.env.rank,
-                                     shuffle=True, seed=self.cfg.seed, drop_last=True)
-        sampler.set_epoch(epoch)
-        idx = list(sampler)
-        bs = self.cfg.batch_size
-        batches = [idx[s:s + bs] for s in range(skip_batches * bs, len(idx) - bs + 1, bs)]
-        # a private generator: creating the loader iterator must not draw from the global RNG,
-        # or a resumed run (new iterator mid-epoch) would see different dropout masks
-        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-        loader = DataLoader(self.dataset, batch_sampler=batches, collate_fn=self.collate_fn,
-                            num_workers=self.cfg.num_workers, generator=gen)
-        yield from loader
+        """Batches of this rank for ``epoch`` (seeded permutation), skipping the first ``skip_batches``.
+
+        ONE DataLoader serves the whole run (its worker processes persist across epochs); its batch
+        sampler (:class:`EpochBatches`) is pointed at the epoch before each pass."""
+        if self._loader is None:
+            self._batches = EpochBatches(self.dataset, self.env.world_size, self.env.rank, self.cfg.seed,
+                                         self.cfg.batch_size)
+            # a private generator: creating the loader iterator must not draw from the global RNG,
+            # or a resumed run (new iterator mid-epoch) would see different dropout masks
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003)
+            self._loader = DataLoader(self.dataset, batch_sampler=self._batches, generator=gen,
+                                      persistent_workers=self.cfg.num_workers > 0, **self._loader_options())
+        self._batches.epoch, self._batches.skip = epoch, skip_batches
+        yield from self._loader
 
     def to_device(self, batch: Any) -> Any:
         return tree_map(lambda t: t.to(self.device, non_blocking=True), batch)
@@ -231,11 +265,13 @@ class Trainer:
                     logs = self.train_step(self.to_device(batch))
                     self.step += 1
                     self.batch_in_epoch += 1
-                    last = scalarize(logs)
                     bar.update(1)
-                    bar.set_postfix(loss=f"{last['loss']:.4f}")
-                    if logger is not None and (self.step % self.cfg.log_every == 0 or self.step == end):
-                        logger.write(self.step, {**last, "time_s": time.time() - t0, "epoch": self.epoch})
+                    # reading a device scalar waits for the GPU: only on logging steps
+                    if self.step % self.cfg.log_every == 0 or self.step == end:
+                        last = scalarize(logs)
+                        bar.set_postfix(loss=f"{last['loss']:.4f}")
+                        if logger is not None:
+                            logger.write(self.step, {**last, "time_s": time.time() - t0, "epoch": self.epoch})
                     if self.step % self.cfg.checkpoint_every == 0 and self.step < end:
                         self.save()
                     if self.step >= end:

@@ -232,3 +232,76 @@ def test_tiff_16bit_rgb(tmp_path):
     out = np.asarray(load_image(path)).astype(int)
     assert out.shape == (6, 5, 3)
     assert np.abs(out - np.rint(arr / 257.0)).max() <= 1
+
+
+def _smooth_jpeg(w: int, h: int, seed: int = 0) -> bytes:
+    """A photo-like (smooth) JPEG: low-frequency colour fields plus mild noise."""
+    import geoloc.model  # noqa: F401  (registers the geoloc-tiny-* open_clip configs the tests resize with)
+
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(w, h)
+    img = np.stack([np.sin(6 * x + 1), np.cos(5 * y), np.sin(4 * (x + y))], -1) * 100 + 128
+    img = np.clip(img + rng.normal(0, 4, img.shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def test_jpeg_draft_decodes_near_the_target_size():
+    """Issue 18: a JPEG meant for a small model input is decoded at a DCT-reduced scale that is still
+    at least the requested size; after the model's resize the pixels barely differ from a full decode."""
+    from geoloc.data.datasets import open_clip_transform
+    from geoloc.data.images import draft_size
+
+    data = _smooth_jpeg(1600, 1200)
+    full = load_image(data)
+    small = load_image(data, draft=draft_size(64))
+    assert full.size == (1600, 1200)
+    assert small.size == (200, 150) and min(small.size) >= 128        # 1/8 scale, >= 2 x 64 per side
+    assert load_image(data, draft=(400, 400)).size == (800, 600)       # 1/2: 1/4 would leave 300 < 400 rows
+    t = open_clip_transform("geoloc-tiny-vit", 64)
+    diff = (t(full) - t(small)).abs() * 0.27                            # ~ back to [0, 1] units (std ~0.27)
+    assert float(diff.mean()) < 2 / 255
+    png = io.BytesIO()
+    full.save(png, format="PNG")
+    assert load_image(png.getvalue(), draft=(64, 64)).size == (1600, 1200)   # only JPEG has a draft mode
+    assert load_image(data, draft=lambda size: None).size == (1600, 1200)
+
+
+def test_draft_keeps_exif_orientation():
+    data = _smooth_jpeg(800, 400)
+    img = Image.open(io.BytesIO(data))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes(), quality=92)
+    out = load_image(buf.getvalue(), draft=(100, 100))
+    assert out.size == (100, 200)   # stored 800 x 400 at 1/4 = 200 x 100, turned upright
+
+
+def test_predictor_and_training_data_decode_a_jpeg_identically(tmp_path):
+    """The Geolocator drafts single photos and views exactly as LocationImages does (train = inference);
+    a panorama is decoded whole before it is cut."""
+    import pandas as pd
+    import torch
+
+    from geoloc.data.datasets import open_clip_transform
+    from geoloc.predict import decode_views
+    from geoloc.train.data import LocationImages, load_locations
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_smooth_jpeg(1200, 900, seed=1))
+    t = open_clip_transform("geoloc-tiny-vit", 64)
+    locs = load_locations(pd.DataFrame([{"path": str(path), "lat": 1.0, "lon": 2.0}]), views=1)
+    pixels, ok = LocationImages(locs, t, cache=False, progress=False).pixels(0)
+    views, used = decode_views(str(path), "auto", 4, draft_side=64)
+    assert ok and used == "single" and views[0].size == (300, 225)   # 1/4 scale, >= 128 per side
+    torch.testing.assert_close(t(views[0]), pixels[0], atol=1e-5, rtol=0)
+    listed, _ = decode_views([str(path)], "auto", 1, draft_side=64)
+    torch.testing.assert_close(t(listed[0]), pixels[0], atol=1e-5, rtol=0)
+    pano = tmp_path / "pano.jpg"
+    pano.write_bytes(_smooth_jpeg(2048, 1024))
+    cut, used = decode_views(str(pano), "auto", 4, draft_side=64)
+    whole, _ = decode_views(str(pano), "auto", 4)
+    assert used == "panorama" and [v.size for v in cut] == [v.size for v in whole]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(cut, whole, strict=True))

@@ -275,8 +275,9 @@ def test_argument_errors(geo, tmp_path):
 
 @pytest.mark.gpu
 def test_cuda_matches_cpu(bundle_dir, images):
+    """fp32 on both (the CUDA default is bf16 autocast: tests/predict/test_precision.py)."""
     cpu = Geolocator.from_pretrained(bundle_dir, device="cpu").predict(images, places=False)
-    gpu = Geolocator.from_pretrained(bundle_dir, device="cuda").predict(images, places=False)
+    gpu = Geolocator.from_pretrained(bundle_dir, device="cuda", precision="fp32").predict(images, places=False)
     for a, b in zip(cpu, gpu, strict=True):
         assert [t.cell for t in a.top_k][:1] == [t.cell for t in b.top_k][:1]
         np.testing.assert_allclose([t.probability for t in a.top_k], [t.probability for t in b.top_k],

@@ -73,3 +73,28 @@ def test_every_preset_uses_the_normalised_log_space_targets_and_old_presets_load
     assert TrainPreset.from_dict({**old, "normalize_targets": False}).target_form == "paper"
     with pytest.raises(GeolocError, match="target_form"):
         get_preset("pigeon", target_form="exp")
+
+
+def test_global_batch_is_split_over_ranks():
+    """Issue 18: presets state the global batch; each rank holds its share, so the recipe (and its lr)
+    does not change with the GPU count."""
+    import warnings
+
+    from geoloc.train.presets import describe_batch, rank_batch
+
+    assert rank_batch(256, 1_000_000, 8) == 32 and rank_batch(256, 1_000_000, 1) == 256
+    assert rank_batch(64, 30, 1) == 30 and rank_batch(64, 30, 2) == 15      # a small data set caps it
+    with pytest.warns(UserWarning, match="not a multiple of 3 ranks; using 21 per rank"):
+        assert rank_batch(64, 1000, 3) == 21
+    with pytest.raises(GeolocError, match="cannot fill a batch"):
+        rank_batch(64, 3, 4)
+    with pytest.raises(GeolocError, match="cannot fill a batch of 2"):
+        rank_batch(64, 3, 2, minimum=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rank_batch(256, 10_000, 4)
+    assert describe_batch(32, 8, 8) == "global batch 256 = 8 rank(s) x 32 (GradCache micro-batches of 8)"
+    p = get_preset("pigeon")
+    assert p.batch_size == 256 and p.pretrain_batch_size == 256 and p.pretrain_micro_batch_size == 64
+    with pytest.raises(GeolocError, match="pretrain_micro_batch_size"):
+        get_preset("pigeon", pretrain_micro_batch_size=512)

@@ -38,3 +38,21 @@ def test_run_and_errors(toy_data, tmp_path):
     assert r.exit_code != 0 and "unknown preset field" in str(r.exception)
     r = CliRunner().invoke(app, ["preset", "pigeon", "--out", str(tmp_path / "p")])
     assert r.exit_code != 0 and "pass a training manifest" in str(r.exception)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the machine without usable CUDA")
+def test_device_cuda_without_cuda_is_one_line(toy_data, tmp_path, monkeypatch, capsys):
+    """Issue 18: `--device cuda` where CUDA is not usable exits 1 with one line, before any work
+    (the entry point torchrun runs: python -m geoloc.train.cli)."""
+    import sys
+
+    from geoloc.train.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["geoloc.train.cli", "run", "--manifest", str(toy_data["train"]),
+                                      "--out", str(tmp_path / "b"), "--device", "cuda", "--quiet"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    assert info.value.code == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA is not usable" in lines[0], lines
+    assert not (tmp_path / "b").exists()
