@@ -35,6 +35,10 @@ SHARDS_OPT = typer.Option(None, "--shards", help="WebDataset shards of the manif
                           "a folder, a brace pattern or a .tar): images are read from them, not from the files.")
 DEVICE_OPT = typer.Option(None, "--device", help="auto (CUDA when usable, else the CPU, loudly where a GPU was "
                           "expected) | cpu | cuda (fails with one line when CUDA is not usable); preset field device.")
+TOWER_OPT = typer.Option(None, "--tower", help="open_clip architecture of the image tower (e.g. ViT-L-14-336); "
+                         "same as --set tower=NAME.")
+PRETRAINED_OPT = typer.Option(None, "--pretrained", help="open_clip pretrained tag or hf-hub: name of the tower's "
+                              "weights (e.g. openai); same as --set pretrained=TAG.")
 STRICT_OPT = typer.Option(False, "--strict", help="Refuse data that would train on little signal (e.g. < 10 %% "
                           "distinct captions) instead of warning (preset field strict).")
 
@@ -70,15 +74,18 @@ def _threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def _overrides(sets: list[str] | None, strict: bool = False, device: str | None = None) -> dict[str, Any]:
-    return parse_sets(sets) | ({"strict": True} if strict else {}) | ({"device": device} if device else {})
+def _overrides(sets: list[str] | None, strict: bool = False, device: str | None = None, *,
+               tower: str | None = None, pretrained: str | None = None) -> dict[str, Any]:
+    named = {k: v for k, v in (("tower", tower), ("pretrained", pretrained)) if v}
+    return (parse_sets(sets) | named | ({"strict": True} if strict else {})
+            | ({"device": device} if device else {}))
 
 
 def _load_preset(name: str, preset_file: Path | None, sets: list[str] | None, strict: bool = False,
-                 device: str | None = None):
+                 device: str | None = None, *, tower: str | None = None, pretrained: str | None = None):
     from geoloc.train.presets import TrainPreset, get_preset
 
-    overrides = _overrides(sets, strict, device)
+    overrides = _overrides(sets, strict, device, tower=tower, pretrained=pretrained)
     if preset_file is not None:
         return TrainPreset.from_json(preset_file).replace(**overrides)
     return get_preset(name, **overrides)
@@ -135,6 +142,8 @@ def run_cmd(
     eval_manifest: Path | None = EVAL_MANIFEST_OPT,
     eval_dir: Path | None = EVAL_DIR_OPT,
     sets: list[str] | None = SETS_OPT,
+    tower: str | None = TOWER_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
     keep_work: bool = typer.Option(False, "--keep-work", help="Keep checkpoints."),
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
@@ -146,7 +155,7 @@ def run_cmd(
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict, device)
+    p = _load_preset(preset, preset_file, sets, strict, device, tower=tower, pretrained=pretrained)
     path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
                         eval_dir=eval_dir, keep_work=keep_work, command=command_line(), shards=shards)
     typer.echo(str(path))
@@ -164,6 +173,8 @@ def pretrain_cmd(
     loss: str | None = typer.Option(None, "--loss", help="infonce | dreamlip | multicsr."),
     root: Path | None = ROOT_OPT,
     sets: list[str] | None = SETS_OPT,
+    tower: str | None = TOWER_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
@@ -177,7 +188,7 @@ def pretrain_cmd(
     from geoloc.train.pretrain import pretrain
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict, device)
+    p = _load_preset(preset, preset_file, sets, strict, device, tower=tower, pretrained=pretrained)
     extra: dict[str, Any] = {"pretrain_steps": steps or max(1, p.pretrain_steps)}
     if loss:
         extra["pretrain_loss"] = loss
@@ -208,6 +219,8 @@ def finetune_cmd(
     root: Path | None = ROOT_OPT,
     eval_manifest: Path | None = EVAL_MANIFEST_OPT,
     sets: list[str] | None = SETS_OPT,
+    tower: str | None = TOWER_OPT,
+    pretrained: str | None = PRETRAINED_OPT,
     threads: int | None = THREADS_OPT,
     quiet: bool = QUIET_OPT,
     strict: bool = STRICT_OPT,
@@ -218,7 +231,7 @@ def finetune_cmd(
     from geoloc.train.pipeline import train_bundle
 
     _threads(threads)
-    p = _load_preset(preset, preset_file, sets, strict, device)
+    p = _load_preset(preset, preset_file, sets, strict, device, tower=tower, pretrained=pretrained)
     extra: dict[str, Any] = {"pretrain_steps": 0}
     if checkpoint is not None:
         extra.update(checkpoint=str(checkpoint), pretrained=None)

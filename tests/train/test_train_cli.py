@@ -56,3 +56,25 @@ def test_device_cuda_without_cuda_is_one_line(toy_data, tmp_path, monkeypatch, c
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "CUDA is not usable" in lines[0], lines
     assert not (tmp_path / "b").exists()
+
+
+def test_tower_and_pretrained_flags_reach_the_preset(toy_data, tmp_path, monkeypatch):
+    """Issue 13's recipe spelling: `--tower` / `--pretrained` are the preset fields, and win over --set."""
+    import geoloc.train.pipeline as pipeline
+
+    seen = {}
+
+    def fake_train_bundle(manifest, out, preset, **kw):
+        seen["preset"] = preset
+        return out
+
+    monkeypatch.setattr(pipeline, "train_bundle", fake_train_bundle)
+    r = CliRunner().invoke(app, ["run", "--preset", "pigeotto", "--manifest", str(toy_data["train"]), "--out",
+                                 str(tmp_path / "b"), "--tower", "ViT-L-14", "--pretrained", "openai",
+                                 "--set", "tower=RN50", "--quiet"])
+    assert r.exit_code == 0, r.output
+    p = seen["preset"]
+    assert (p.name, p.tower, p.pretrained, p.tau_km) == ("pigeotto", "ViT-L-14", "openai", 65.0)
+    r = CliRunner().invoke(app, ["run", "--preset", "pigeotto", "--manifest", str(toy_data["train"]), "--out",
+                                 str(tmp_path / "b"), "--quiet"])
+    assert r.exit_code == 0 and seen["preset"].tower == "ViT-L-14-336" and seen["preset"].pretrained is None
