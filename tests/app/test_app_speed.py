@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 from pydeck.bindings.json_tools import serialize
@@ -50,17 +51,17 @@ def test_deck_json_is_pydecks_document_without_whitespace(geolocator):
 
 
 def test_shared_geolocator_loads_once_for_concurrent_sessions(tiny_bundle_dir, monkeypatch):
-    from geoloc.predict import Geolocator
+    import geoloc.sources
 
     monkeypatch.setattr(warmup, "_MODELS", {})
     calls = []
-    real = Geolocator.from_pretrained.__func__
+    real = geoloc.sources.load_predictor
 
-    def counting(cls, path, *args, **kwargs):
-        calls.append(path)
-        return real(cls, path, *args, **kwargs)
+    def counting(source, *args, **kwargs):
+        calls.append(source)
+        return real(source, *args, **kwargs)
 
-    monkeypatch.setattr(Geolocator, "from_pretrained", classmethod(counting))
+    monkeypatch.setattr(geoloc.sources, "load_predictor", counting)
     got = [None] * 4
     barrier = threading.Barrier(4)
 
@@ -111,7 +112,7 @@ def test_launcher_warms_the_named_model_then_runs_streamlits_command_line(tiny_b
     cmd = cli.streamlit_command(tiny_bundle_dir, 8123)
     assert cmd[1:3] == ["-m", "app.launch"]
     launch.main(cmd[3:])
-    assert seen["warm"] == tiny_bundle_dir.resolve()
+    assert Path(seen["warm"]).resolve() == tiny_bundle_dir.resolve()  # the source spec of the bundle folder
     assert seen["argv"] == ["streamlit", *cmd[3:]]  # exactly `streamlit run app/streamlit_app.py ...`
     seen.clear()
     launch.main(["run", str(cli.APP_SCRIPT), "--", "--model", str(tiny_bundle_dir / "missing")])

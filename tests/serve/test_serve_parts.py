@@ -238,4 +238,6 @@ def test_bot_serve_model_is_geoloc_serve_on_port_5000(monkeypatch, tiny_bundle_d
     monkeypatch.setattr(server, "serve", lambda *args, **kwargs: seen.append((args, kwargs)))
     r = CliRunner().invoke(app, ["serve-model", "--model", str(tiny_bundle_dir)])
     assert r.exit_code == 0, r.output
-    assert seen == [((str(tiny_bundle_dir), "127.0.0.1", 5000), {})]
+    assert len(seen) == 1 and seen[0][0][1:] == ("127.0.0.1", 5000) and seen[0][1] == {}
+    source = seen[0][0][0]  # the model source the command parsed: the bundle folder given
+    assert (source.kind, source.name) == ("bundle", str(tiny_bundle_dir))
