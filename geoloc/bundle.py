@@ -291,9 +291,8 @@ def save_bundle(path, *, model, config=None, geocells, prototypes=None, card: di
             save_prototypes(prototypes, tmp, name=PROTOTYPES)
         (tmp / CARD).write_text(render_card(card, cfg))
         files = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        manifest = {"schema": MANIFEST_SCHEMA,
-                    "files": {n: {"sha256": sha256_file(tmp / n), "bytes": (tmp / n).stat().st_size} for n in files}}
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest = {"schema": MANIFEST_SCHEMA, "files": {n: _manifest_entry(tmp / n) for n in files}}
+        _write_manifest(tmp, manifest)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -329,12 +328,21 @@ def record_evaluation(path, name: str, *, metrics: dict[str, Any], command: str,
         tmp.write_text(text)
         os.replace(tmp, path / fname)
     manifest = read_json(path / MANIFEST)
-    for fname in texts:
-        manifest["files"][fname] = {"sha256": sha256_file(path / fname), "bytes": (path / fname).stat().st_size}
-    tmp = path / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path / MANIFEST)
+    manifest["files"].update({fname: _manifest_entry(path / fname) for fname in texts})
+    _write_manifest(path, manifest)
     return sha256_file(path / MANIFEST)
+
+
+def _manifest_entry(f: Path) -> dict[str, Any]:
+    """A file's line in manifest.json: its SHA-256 and size in bytes."""
+    return {"sha256": sha256_file(f), "bytes": f.stat().st_size}
+
+
+def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write ``folder``/manifest.json atomically (a temporary file renamed into place)."""
+    tmp = folder / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder / MANIFEST)
 
 
 def verify_bundle(path) -> tuple[dict[str, Any], str]:
