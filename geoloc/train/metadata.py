@@ -7,7 +7,7 @@ country and admin-1 from Natural Earth, the nearest town from the gazetteer, con
 class, driving side) and the capture month from a date column or the images' EXIF, exactly as
 SynthWorld's metadata is made. Columns the manifest already has are kept as they are.
 
-:func:`caption_diversity` measures how much the captions say: the fraction of distinct captions.
+:func:`caption_diversity` measures how much the captions say: distinct captions per place.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ DATE_COLUMNS = ("date", "datetime", "date_taken", "capture_date", "captured_at",
 """Manifest columns a capture month is read from (first present wins) when there is no ``month``."""
 
 MIN_CAPTION_DIVERSITY = 0.10
-"""Below this fraction of distinct captions, pretraining learns little (warn; refuse under strict)."""
+"""Below this many distinct captions per place, pretraining learns little (warn; refuse under strict)."""
 
 
 @dataclass
@@ -131,9 +131,11 @@ def derive_metadata(frame: pd.DataFrame, *, read_exif: bool = True) -> tuple[pd.
     return out, report
 
 
-def caption_diversity(captions: Sequence[str]) -> float:
-    """Fraction of distinct captions (1 = every caption different; 1/N = one sentence repeated)."""
-    return len(set(captions)) / max(1, len(captions))
+def caption_diversity(captions: Sequence[str], places: int | None = None) -> float:
+    """Distinct captions per place, at most 1 (1 = every place has its own caption; 1/N = one sentence
+    for all N places). ``places``: how many locations the captions describe (default: one per caption);
+    the views of one location and several captions of it count once, so they cannot dilute the measure."""
+    return min(1.0, len(set(captions)) / max(1, places if places is not None else len(captions)))
 
 
 __all__ = ["DATE_COLUMNS", "DERIVED_COLUMNS", "MIN_CAPTION_DIVERSITY", "MetadataReport", "caption_diversity",

@@ -159,7 +159,8 @@ def pretrain(images: LocationImages, preset: TrainPreset, out_dir: str | Path, *
     k = preset.captions_per_location if preset.pretrain_loss == "dreamlip" else 1
     ds = CaptionedViews(images, tokenizer, captions_per_item=k, seed=preset.seed, style=preset.caption_style,
                         caption_fn=caption_fn)
-    check_caption_diversity([c for caps in ds.captions for c in caps], strict=preset.strict)
+    check_caption_diversity([c for caps in ds.captions for c in caps], places=len(images.locations.frame),
+                            strict=preset.strict)
     batch = rank_batch(preset.pretrain_batch_size, len(ds), env.world_size, what="pretraining", minimum=2)
     micro = preset.pretrain_micro_batch_size
     micro = None if micro is None or micro >= batch else micro
@@ -201,19 +202,19 @@ def save_clip(clip: nn.Module, path: Path, metadata: dict[str, str]) -> None:
     fsync_path(path.parent)
 
 
-def check_caption_diversity(captions: list[str], *, strict: bool = False) -> float:
-    """Fraction of distinct captions; warns (or, ``strict``, raises :class:`GeolocError`) when it is
-    below :data:`geoloc.train.metadata.MIN_CAPTION_DIVERSITY`: pretraining on near-constant captions
-    learns nothing about places."""
+def check_caption_diversity(captions: list[str], *, places: int | None = None, strict: bool = False) -> float:
+    """Distinct captions per place (:func:`geoloc.train.metadata.caption_diversity`); warns (or, ``strict``,
+    raises :class:`GeolocError`) when it is below :data:`geoloc.train.metadata.MIN_CAPTION_DIVERSITY`:
+    pretraining on near-constant captions learns nothing about places."""
     import warnings
 
     from geoloc.errors import GeolocError
     from geoloc.train.metadata import MIN_CAPTION_DIVERSITY, caption_diversity
 
-    frac = caption_diversity(captions)
+    frac = caption_diversity(captions, places)
     if frac < MIN_CAPTION_DIVERSITY:
-        msg = (f"only {frac:.1%} of the {len(captions)} pretraining captions are distinct (< "
-               f"{MIN_CAPTION_DIVERSITY:.0%}): the captions carry little information about the places; give the "
+        msg = (f"only {len(set(captions))} distinct pretraining captions for {places or len(captions)} places "
+               f"({frac:.1%} < {MIN_CAPTION_DIVERSITY:.0%}): the captions carry little information about the places; give the "
                f"manifest valid coordinates or town/admin1/country columns")
         if strict:
             raise GeolocError(msg)

@@ -139,3 +139,18 @@ def test_a_manifests_own_country_labels_are_not_mixed_with_derived_codes():
     # the manifest's column is completed, no competing adm0_a3 column appears
     assert out["country"].tolist() == ["EAST", "Australia", "EAST", "WEST"]
     assert "adm0_a3" not in out.columns and out["admin1"][1] == "New South Wales"
+
+
+def test_caption_diversity_counts_places_not_images():
+    """Four views (and several captions) of one place count once: 100 places in 25 towns, 4 views each,
+    is 25 % distinct per place, not 6 % per image; one sentence for everything stays 1/N."""
+    from geoloc.train.pretrain import check_caption_diversity
+
+    caps = [f"close to town {i // 4}" for i in range(100) for _view in range(4)]
+    assert caption_diversity(caps) == pytest.approx(25 / 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_caption_diversity(caps, places=100, strict=True) == pytest.approx(0.25)
+    with pytest.raises(GeolocError, match="1 distinct pretraining captions for 100 places"):
+        check_caption_diversity(["A street view photo."] * 400, places=100, strict=True)
+    assert caption_diversity(["a", "b"], places=1) == 1.0
