@@ -8,7 +8,6 @@ stderr, never a traceback: raise :class:`geoloc.errors.GeolocError` subclasses.
 from __future__ import annotations
 
 import importlib
-import shlex
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from geoloc.frontend import (
     MODEL_OPT,
     PRETRAINED_OPT,
     ZERO_SHOT_OPT,
+    command_line,
     format_prediction,
     source_from_options,
 )
@@ -153,11 +153,7 @@ def evaluate(
         if source.kind not in ("bundle", "default"):
             raise GeolocError("--record writes into a bundle folder's model card: give --model FOLDER")
         model = str(predictor.bundle.path)
-        args = ["geoloc", "eval", manifest, "--model", model, *(["--root", root] if root else []),
-                *(["--out", out] if out else []), "--layout", layout, *(["--views", str(views)] if views else []),
-                "--record", record, *(["--data", data] if data else [])]
-        command = " ".join(shlex.quote(str(a)) for a in args)
-        record_evaluation(model, record, metrics={"locations": n_ok, **result.report.metrics}, command=command,
+        record_evaluation(model, record, metrics={"locations": n_ok, **result.report.metrics}, command=command_line(),
                           data=data or f"{manifest}: {n_ok} location(s)")
         typer.echo(f"recorded as evaluation {record!r} in {Path(model) / 'README.md'}")
 

@@ -5,9 +5,14 @@
   ``geoloc predict``, ``eval``, ``serve``, ``app``, ``bot play`` and ``bot serve-model`` declare them with
   these constants, so their help and behaviour cannot drift apart.
 * :func:`format_prediction`: the text lines ``geoloc predict`` prints for one prediction.
+* :func:`command_line`: this invocation as a ``geoloc ...`` command, for model cards.
 """
 
 from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
 
 import typer
 
@@ -32,6 +37,17 @@ def source_from_options(model: str | None, zero_shot: str | None, pretrained: st
     """:meth:`ModelSource.from_options` in the order the options are declared."""
     return ModelSource.from_options(model, zero_shot=zero_shot, pretrained=pretrained, clip_checkpoint=clip_checkpoint,
                                     cells=cells, calibration=calibration)
+
+
+def command_line(group: str = "") -> str:
+    """This invocation as ``geoloc ...`` (the command a model card records). Run through the ``geoloc``
+    entry point, it is argv as given; run as ``python -m geoloc.<group>.cli`` (e.g. under torchrun), the
+    sub-command ``group`` (``train``, ``refine``) is put back in front."""
+    argv = list(sys.argv)
+    rest = [shlex.quote(a) for a in argv[1:]]
+    if argv and Path(argv[0]).name == "geoloc":
+        return " ".join(["geoloc", *rest])
+    return " ".join(["geoloc", *([group] if group else []), *rest])
 
 
 def format_prediction(p) -> list[str]:

@@ -87,13 +87,13 @@ def build(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ) -> None:
     """Embed the training set with the bundle's model and store location-cluster prototypes in the bundle."""
-    from geoloc.train.cli import command_line
+    from geoloc.frontend import command_line
 
     if min_samples < 1 or not xi > 0 or not xi < 1:
         raise GeolocError(f"need --min-samples >= 1 and 0 < --xi < 1, got {min_samples}, {xi}")
     info = build_into_bundle(model, manifest, root=root, out=out, min_samples=min_samples, xi=xi, noise=noise,
                              views=views, batch_size=batch_size, progress=not quiet,
-                             command=command_line().replace("geoloc train", "geoloc refine", 1), device=device,
+                             command=command_line("refine"), device=device,
                              num_workers=workers)
     if info is None:  # a rank other than 0 under torchrun
         return

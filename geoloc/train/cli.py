@@ -8,14 +8,13 @@ under ``torchrun`` as well (``torchrun --nproc_per_node=4 -m geoloc.train.cli ru
 from __future__ import annotations
 
 import json
-import shlex
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from geoloc.errors import GeolocError
+from geoloc.frontend import command_line
 from representation.errors import RepresentationError
 
 app = typer.Typer(help="Train PIGEON-style geolocation models (presets, pretraining, fine-tuning).",
@@ -55,16 +54,6 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
         except ValueError:
             out[key.strip()] = raw
     return out
-
-
-def command_line() -> str:
-    """This invocation as ``geoloc train ...`` (for the model card)."""
-    argv = list(sys.argv)
-    head = Path(argv[0]).name if argv else ""
-    rest = argv[1:]
-    if head == "geoloc":
-        return " ".join(["geoloc", *map(shlex.quote, rest)])
-    return " ".join(["geoloc", "train", *map(shlex.quote, rest)])
 
 
 def _threads(n: int | None) -> None:
@@ -127,7 +116,7 @@ def preset_cmd(
 
     _threads(threads)
     path = train_preset(name, out, progress=not quiet, manifest=manifest, root=root, eval_manifest=eval_manifest,
-                        eval_dir=eval_dir, keep_work=keep_work, work_dir=work_dir, command=command_line(),
+                        eval_dir=eval_dir, keep_work=keep_work, work_dir=work_dir, command=command_line("train"),
                         **_overrides(sets, strict, device))
     typer.echo(str(path))
 
@@ -157,7 +146,7 @@ def run_cmd(
     _threads(threads)
     p = _load_preset(preset, preset_file, sets, strict, device, tower=tower, pretrained=pretrained)
     path = train_bundle(manifest, out, p, root=root, progress=not quiet, eval_manifest=eval_manifest,
-                        eval_dir=eval_dir, keep_work=keep_work, command=command_line(), shards=shards)
+                        eval_dir=eval_dir, keep_work=keep_work, command=command_line("train"), shards=shards)
     typer.echo(str(path))
 
 
@@ -238,7 +227,7 @@ def finetune_cmd(
     if steps is not None:
         extra["finetune_steps"] = steps
     path = train_bundle(manifest, out, p.replace(**extra), root=root, progress=not quiet,
-                        eval_manifest=eval_manifest, command=command_line(), shards=shards)
+                        eval_manifest=eval_manifest, command=command_line("train"), shards=shards)
     typer.echo(str(path))
 
 

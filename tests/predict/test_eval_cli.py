@@ -54,8 +54,9 @@ def test_eval_nothing_readable_is_one_line_error(bundle_dir, tmp_path):
     assert exc.value.code == 1
 
 
-def test_eval_record_writes_the_metrics_into_the_model_card(bundle_dir, tmp_path):
+def test_eval_record_writes_the_metrics_into_the_model_card(bundle_dir, tmp_path, monkeypatch):
     import shutil
+    import sys
 
     from geoloc.bundle import load_bundle
 
@@ -67,11 +68,26 @@ def test_eval_record_writes_the_metrics_into_the_model_card(bundle_dir, tmp_path
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
         rows.append({"path": f"{i}.png", "lat": float(rng.uniform(-50, 60)), "lon": float(rng.uniform(-170, 170))})
     pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
-    res = CliRunner().invoke(app, ["eval", str(tmp_path / "m.csv"), "--model", str(model), "--out",
-                                   str(tmp_path / "out"), "--record", "held out", "--data", "three noise images"])
+    args = ["eval", str(tmp_path / "m.csv"), "--model", str(model), "--out", str(tmp_path / "out"),
+            "--record", "held out", "--data", "three noise images"]
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/geoloc", *args])  # what the entry point sees
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     ev = load_bundle(model).config["card"]["evaluations"]["held out"]
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert ev["data"] == "three noise images" and ev["metrics"]["locations"] == 3
     assert ev["metrics"]["median_km"] == round(metrics["median_km"], 4)
-    assert "--record" in ev["command"] and "eval" in ev["command"]
+    assert ev["command"] == (f"geoloc eval {tmp_path / 'm.csv'} --model {model} --out {tmp_path / 'out'} "
+                             "--record 'held out' --data 'three noise images'")
+
+
+def test_command_line_names_the_sub_command_group(monkeypatch):
+    import sys
+
+    from geoloc.frontend import command_line
+
+    monkeypatch.setattr(sys, "argv", ["/x/bin/geoloc", "train", "run", "--set", "tau_km=65", "--out", "a b"])
+    assert command_line("train") == "geoloc train run --set tau_km=65 --out 'a b'"
+    monkeypatch.setattr(sys, "argv", ["/repo/geoloc/refine/cli.py", "build", "--model", "m"])  # python -m / torchrun
+    assert command_line("refine") == "geoloc refine build --model m"
+    assert command_line() == "geoloc build --model m"
