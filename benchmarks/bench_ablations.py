@@ -113,12 +113,19 @@ def data(args, preset) -> dict[str, Any]:
 # --------------------------------------------------------------------------- stage 2: towers
 
 
+def tower_key(kind: str, args) -> str:
+    """Cache name of a tower: its kind and the pretraining steps it was made with (the location tower
+    continues the generic one, so it carries both)."""
+    return (f"generic-{args.generic_steps}" if kind == "generic"
+            else f"location-{args.generic_steps}-{args.location_steps}")
+
+
 def tower(kind: str, args, preset, d: dict[str, Any]) -> Path:
     """Train (or reuse) the ``generic`` or ``location`` tower; returns its CLIP checkpoint."""
     from geoloc.synth.content import content_caption
     from geoloc.train.pretrain import CLIP_FILE, pretrain
 
-    out = args.work / f"tower-{kind}"
+    out = args.work / f"tower-{tower_key(kind, args)}"
     if (out / CLIP_FILE).is_file():
         return out / CLIP_FILE
     attrs = d["pool"]["attrs"]
@@ -160,7 +167,7 @@ def _subset_images(images, rows: np.ndarray):
 
 def embeddings(kind: str, args, preset, d: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per-view embeddings ``{"pool": [N, 4, D], "test": [M, 4, D]}`` of a tower (cached)."""
-    f = args.work / f"emb-{kind}.npz"
+    f = args.work / f"emb-{tower_key(kind, args)}.npz"
     if f.is_file():
         z = np.load(f)
         return {"pool": z["pool"], "test": z["test"]}
@@ -238,9 +245,16 @@ def cell_sets(args, preset, d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def pred_dir(args, preset) -> Path:
+    """Cache folder of the head predictions, keyed by every setting they depend on besides the towers
+    (a rerun with other head settings must not reuse them)."""
+    return args.work / "pred" / (f"g{args.generic_steps}-l{args.location_steps}-e{args.head_epochs}-lr{args.head_lr:g}-h{args.head_hidden}-tau{preset.tau_km:g}"
+                                 f"-T{preset.refine_min_samples}-{preset.refine_xi:g}")
+
+
 def head_predictions(variant: str, seed: int, args, preset, d, embs, cells) -> dict[str, np.ndarray]:
     """Held-out predictions (degrees) of one head variant and seed: ``{"refined": [M, 2], "top1": [M, 2]}``."""
-    f = args.work / "pred" / f"{variant}-s{seed}.npz"
+    f = pred_dir(args, preset) / f"{variant}-s{seed}.npz"
     if f.is_file():
         z = np.load(f)
         return {k: z[k] for k in z.files}
@@ -452,9 +466,10 @@ def end_to_end(args, preset, d, cells) -> dict[str, list[tuple[np.ndarray, np.nd
                           **{c: getattr(r, c) for c in keep}}
                          for r in pool.itertuples() for v, p in enumerate(r.paths)])
     train = pool[pool["split"].astype(str) == "train"]
+    e2e_dir = args.work / f"e2e-ft{args.e2e_steps}-pt{args.e2e_pretrain_steps}"  # a cache per budget
     out = {}
     for name, over in E2E.items():
-        f = args.work / "e2e" / f"{name}.npz"
+        f = e2e_dir / f"{name}.npz"
         if not f.is_file():
             over = {**over, "finetune_steps": args.e2e_steps,
                     "pretrain_steps": 0 if name == "nopretrain" else args.e2e_pretrain_steps}
@@ -462,8 +477,8 @@ def end_to_end(args, preset, d, cells) -> dict[str, list[tuple[np.ndarray, np.nd
                 over["grid_deg"] = matched_grid_deg(train["lat"].to_numpy(), train["lon"].to_numpy(),
                                                     len(cells["semantic"]))
             views = over.get("views", 4)
-            bundle = train_bundle(rows, args.work / "e2e" / f"bundle-{name}", preset.replace(**over),
-                                  progress=args.progress, work_dir=args.work / "e2e" / f"work-{name}",
+            bundle = train_bundle(rows, e2e_dir / f"bundle-{name}", preset.replace(**over),
+                                  progress=args.progress, work_dir=e2e_dir / f"work-{name}",
                                   command="bench_ablations --e2e")
             t = d["test"]["locs"]
             test = t if views == 4 else Locations(t.frame.assign(paths=[p[:1] for p in t.frame["paths"]]), 1)
@@ -491,6 +506,9 @@ def main() -> None:
     ap.add_argument("--head-epochs", type=int, default=30)
     ap.add_argument("--head-lr", type=float, default=3e-3)
     ap.add_argument("--head-hidden", type=int, default=256, help="shared trainable block over the frozen tower")
+    ap.add_argument("--tau-km", type=float, default=None, help="haversine smoothing scale (default: the preset's)")
+    ap.add_argument("--variants", nargs="+", default=list(HEAD_VARIANTS), choices=HEAD_VARIANTS,
+                    help="head variants to train (the full system is always included; the table lists only these)")
     ap.add_argument("--vote-km", type=float, default=200.0)
     ap.add_argument("--boot", type=int, default=1000)
     ap.add_argument("--e2e", action="store_true", help="also train one end-to-end row per variant family")
@@ -510,13 +528,14 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     t0, c0 = time.time(), time.process_time()
     print(f"[machine] {machine_summary()}", flush=True)
-    preset = get_preset(args.preset, image_size=args.size)
+    preset = get_preset(args.preset, image_size=args.size, **({"tau_km": args.tau_km} if args.tau_km else {}))
     d = data(args, preset)
     embs = {k: embeddings(k, args, preset, d) for k in ("generic", "location")}
     cells = cell_sets(args, preset, d)
     runs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     temps: dict[str, list[list[float]]] = {}
-    for variant in HEAD_VARIANTS:
+    variants = ["full", *[v for v in args.variants if v != "full"]]
+    for variant in variants:
         runs[variant] = []
         for seed in args.seeds:
             pred = head_predictions(variant, seed, args, preset, d, embs, cells)
@@ -527,14 +546,14 @@ def main() -> None:
         print(f"[heads] {variant}: refinement (T, top-k) per seed {temps[variant]}", flush=True)
     for name, pred in baseline_predictions(args, d, embs, cells).items():
         runs[name] = [per_location(pred, d)]
-    order = ["full", "onehot", "paper", "nearest", "norefine", "grid", "quadtree", "oneview", "nopretrain", "noaux",
-             "knn1", "knn16", "majority"]
+    order = [k for k in ROWS if k in runs]
     stats = bootstrap({k: runs[k] for k in order}, args.boot)
     n_test = len(d["test"]["locs"])
     header = (f"{len(d['train_rows'])} training / {len(d['val_rows'])} validation locations (seed {args.data_seed}), "
               f"{n_test} held-out locations (new seed {args.data_seed + 1}), 4 views at {args.size} px; "
               f"{len(cells['semantic'])} semantic cells; towers: generic {args.generic_steps} + location "
-              f"{args.location_steps} pretraining steps; heads {args.head_epochs} epochs x seeds {args.seeds}; "
+              f"{args.location_steps} pretraining steps; heads {args.head_epochs} epochs x seeds {args.seeds}, "
+              f"tau {preset.tau_km:g} km; "
               f"{args.boot} bootstrap resamples")
     text = [f"Setup: {header}.", "", markdown(stats), "", paired_table(stats)]
     if args.e2e:
